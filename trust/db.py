@@ -1,0 +1,364 @@
+"""Database objects that guard the ledger even against raw SQL: triggers and the posting function.
+
+Installed by migration 0002 and again after every ``migrate`` (SQLite drops a table's triggers when a
+migration rebuilds it). ``check_ledger`` verifies they are all present with ``ledger_triggers_missing``.
+
+PostgreSQL:
+- entries and postings refuse UPDATE and DELETE;
+- an entry dated on or before its trust's lock date, or in a closed trust, is refused;
+- at commit (deferred constraint triggers) every entry touched must have at least two postings that
+  sum to zero per currency, in its own trust's accounts and their currencies;
+- ``ledger_post_batch`` validates, locks balances in id order and writes entries, postings, balances
+  and daily movements in one round trip (see ``trust.services.ledger``).
+
+SQLite: the same immutability, lock-date and posting-consistency rules as row triggers. SQLite has no
+deferred triggers, so the balance rule there rests on the posting service alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+PG_TRIGGERS = {
+    "trust_entry": [
+        "trust_entry_immutable",
+        "trust_entry_open_period",
+        "trust_entry_has_postings",
+    ],
+    "trust_posting": ["trust_posting_immutable", "trust_posting_balanced"],
+}
+SQLITE_TRIGGERS = [
+    "trust_entry_no_update",
+    "trust_entry_no_delete",
+    "trust_entry_open_period",
+    "trust_posting_no_update",
+    "trust_posting_no_delete",
+    "trust_posting_consistent",
+]
+
+_NORMAL_SIGN = "(CASE WHEN a.type IN ('asset', 'expense') THEN 1 ELSE -1 END)"
+
+PG_SQL = [
+    r"""
+CREATE OR REPLACE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION 'ledger rows are immutable: % on % refused (correct with a reversing entry)',
+    TG_OP, TG_TABLE_NAME USING ERRCODE = '23001';
+END
+$fn$
+""",
+    r"""
+CREATE OR REPLACE FUNCTION ledger_entry_open_period() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE t record;
+BEGIN
+  SELECT status, lock_date INTO t FROM trust_trust WHERE id = NEW.trust_id;
+  IF t.status IS DISTINCT FROM 'active' THEN
+    RAISE EXCEPTION 'trust % is not active: no new entries', NEW.trust_id USING ERRCODE = '23514';
+  END IF;
+  IF t.lock_date IS NOT NULL AND NEW.effective_date <= t.lock_date THEN
+    RAISE EXCEPTION 'entry dated % falls in the closed period (lock date %)',
+      NEW.effective_date, t.lock_date USING ERRCODE = '23514';
+  END IF;
+  RETURN NEW;
+END
+$fn$
+""",
+    r"""
+CREATE OR REPLACE FUNCTION ledger_entry_has_postings() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF (SELECT count(*) FROM (SELECT 1 FROM trust_posting WHERE entry_id = NEW.id LIMIT 2) s) < 2 THEN
+    RAISE EXCEPTION 'entry % has fewer than two postings', NEW.id USING ERRCODE = '23514';
+  END IF;
+  RETURN NULL;
+END
+$fn$
+""",
+    # Fires once per posting at commit. The first firing for an entry checks the whole entry and
+    # remembers (entry id, highest posting id seen) for the transaction, so the entry's other
+    # postings are not checked again: an entry of n postings costs O(n), not O(n^2).
+    r"""
+CREATE OR REPLACE FUNCTION ledger_posting_balanced() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  mark text := current_setting('ledger.checked_entry', true);
+  bad record;
+  info record;
+BEGIN
+  IF mark IS NOT NULL AND mark <> '' AND split_part(mark, ':', 1) = NEW.entry_id::text
+     AND NEW.id <= split_part(mark, ':', 2)::bigint THEN
+    RETURN NULL;
+  END IF;
+  SELECT p.currency, sum(p.amount_minor) AS total INTO bad
+    FROM trust_posting p WHERE p.entry_id = NEW.entry_id
+    GROUP BY p.currency HAVING sum(p.amount_minor) <> 0 LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'entry % does not balance in %: its postings sum to % minor units',
+      NEW.entry_id, bad.currency, bad.total USING ERRCODE = '23514';
+  END IF;
+  SELECT count(*) AS n, max(p.id) AS top,
+         bool_or(a.trust_id <> e.trust_id) AS foreign_account,
+         bool_or(a.currency <> p.currency) AS wrong_currency,
+         bool_or(p.effective_date <> e.effective_date) AS wrong_date
+    INTO info
+    FROM trust_posting p
+    JOIN trust_account a ON a.id = p.account_id
+    JOIN trust_entry e ON e.id = p.entry_id
+   WHERE p.entry_id = NEW.entry_id;
+  IF info.n < 2 THEN
+    RAISE EXCEPTION 'entry % has fewer than two postings', NEW.entry_id USING ERRCODE = '23514';
+  END IF;
+  IF info.foreign_account THEN
+    RAISE EXCEPTION 'entry % posts to an account of another trust', NEW.entry_id
+      USING ERRCODE = '23514';
+  END IF;
+  IF info.wrong_currency THEN
+    RAISE EXCEPTION 'entry % has a posting in a currency other than its account''s', NEW.entry_id
+      USING ERRCODE = '23514';
+  END IF;
+  IF info.wrong_date THEN
+    RAISE EXCEPTION 'entry % has a posting dated differently from the entry', NEW.entry_id
+      USING ERRCODE = '23514';
+  END IF;
+  PERFORM set_config('ledger.checked_entry', NEW.entry_id::text || ':' || info.top::text, true);
+  RETURN NULL;
+END
+$fn$
+""",
+    "DROP TRIGGER IF EXISTS trust_entry_immutable ON trust_entry",
+    """CREATE TRIGGER trust_entry_immutable BEFORE UPDATE OR DELETE ON trust_entry
+       FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()""",
+    "DROP TRIGGER IF EXISTS trust_posting_immutable ON trust_posting",
+    """CREATE TRIGGER trust_posting_immutable BEFORE UPDATE OR DELETE ON trust_posting
+       FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()""",
+    "DROP TRIGGER IF EXISTS trust_entry_open_period ON trust_entry",
+    """CREATE TRIGGER trust_entry_open_period BEFORE INSERT ON trust_entry
+       FOR EACH ROW EXECUTE FUNCTION ledger_entry_open_period()""",
+    "DROP TRIGGER IF EXISTS trust_entry_has_postings ON trust_entry",
+    """CREATE CONSTRAINT TRIGGER trust_entry_has_postings AFTER INSERT ON trust_entry
+       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_entry_has_postings()""",
+    "DROP TRIGGER IF EXISTS trust_posting_balanced ON trust_posting",
+    """CREATE CONSTRAINT TRIGGER trust_posting_balanced AFTER INSERT ON trust_posting
+       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_posting_balanced()""",
+    # The only write path for entries (trust.services.ledger): one round trip per batch.
+    r"""
+CREATE OR REPLACE FUNCTION ledger_post_batch(
+  p_trust bigint, p_actor bigint, p_recorded timestamptz,
+  e_keys text[], e_dates date[], e_memos text[], e_kinds text[], e_hashes text[],
+  e_reverses bigint[], e_reasons text[],
+  l_entry int[], l_accounts bigint[], l_amounts bigint[], l_currencies text[])
+RETURNS TABLE(idx int, entry_id bigint, created boolean)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  t record;
+  bad record;
+  new_idx int[];
+  new_ids bigint[];
+  f_eid bigint[]; f_acc bigint[]; f_amt bigint[]; f_cur text[]; f_date date[]; f_ord int[];
+BEGIN
+  SELECT status, lock_date INTO t FROM trust_trust WHERE id = p_trust;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'trust % does not exist', p_trust USING HINT = 'ledger:unknown_trust';
+  END IF;
+  IF t.status <> 'active' THEN
+    RAISE EXCEPTION 'this trust is %, it takes no new entries', t.status
+      USING HINT = 'ledger:trust_closed';
+  END IF;
+  IF t.lock_date IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(e_dates) d WHERE d <= t.lock_date) THEN
+    RAISE EXCEPTION 'the period up to % is closed: date the entry after the lock date', t.lock_date
+      USING HINT = 'ledger:period_closed';
+  END IF;
+
+  WITH src AS (
+    SELECT * FROM unnest(e_keys, e_dates, e_memos, e_kinds, e_hashes, e_reverses, e_reasons)
+      WITH ORDINALITY AS u(k, d, m, kd, h, r, rs, ord)
+  ), ins AS (
+    INSERT INTO trust_entry (trust_id, effective_date, recorded_at, memo, kind, idempotency_key,
+                             payload_hash, reverses_id, reason, created_by_id)
+    SELECT p_trust, d, p_recorded, m, kd, k, h, r, rs, p_actor FROM src ORDER BY ord
+    ON CONFLICT (trust_id, idempotency_key) DO NOTHING
+    RETURNING id, idempotency_key
+  )
+  SELECT array_agg(src.ord::int ORDER BY src.ord), array_agg(ins.id ORDER BY src.ord)
+    INTO new_idx, new_ids
+    FROM ins JOIN src ON src.k = ins.idempotency_key;
+
+  -- Keys already used: the same payload returns the first entry, another payload is an error.
+  FOR bad IN
+    SELECT s.ord::int AS ord, e.id, e.payload_hash, s.h
+      FROM unnest(e_keys, e_hashes) WITH ORDINALITY AS s(k, h, ord)
+      JOIN trust_entry e ON e.trust_id = p_trust AND e.idempotency_key = s.k
+     WHERE NOT (s.ord::int = ANY (coalesce(new_idx, '{}'::int[])))
+  LOOP
+    IF bad.payload_hash <> bad.h THEN
+      RAISE EXCEPTION 'idempotency key % was already used for a different entry (#%)',
+        e_keys[bad.ord], bad.id USING HINT = 'ledger:key_reused';
+    END IF;
+    idx := bad.ord; entry_id := bad.id; created := false;
+    RETURN NEXT;
+  END LOOP;
+  IF new_ids IS NULL THEN
+    RETURN;
+  END IF;
+
+  SELECT array_agg(n.id ORDER BY l.o), array_agg(l.acc ORDER BY l.o), array_agg(l.amt ORDER BY l.o),
+         array_agg(l.cur ORDER BY l.o), array_agg(e_dates[l.ei] ORDER BY l.o),
+         array_agg(l.ei ORDER BY l.o)
+    INTO f_eid, f_acc, f_amt, f_cur, f_date, f_ord
+    FROM unnest(l_entry, l_accounts, l_amounts, l_currencies) WITH ORDINALITY AS l(ei, acc, amt, cur, o)
+    JOIN unnest(new_idx, new_ids) AS n(ord, id) ON n.ord = l.ei;
+
+  -- Lock every balance row in id order: concurrent posters wait instead of deadlocking.
+  PERFORM 1 FROM trust_account WHERE id = ANY (f_acc) ORDER BY id FOR UPDATE;
+
+  SELECT x.acc INTO bad FROM unnest(f_acc) AS x(acc)
+   WHERE NOT EXISTS (SELECT 1 FROM trust_account a WHERE a.id = x.acc) LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'account % does not exist', bad.acc USING HINT = 'ledger:unknown_account';
+  END IF;
+  SELECT a.code INTO bad FROM trust_account a WHERE a.id = ANY (f_acc) AND a.trust_id <> p_trust LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'account % belongs to another trust', bad.code
+      USING HINT = 'ledger:foreign_account';
+  END IF;
+  SELECT a.code, a.currency, l.cur INTO bad
+    FROM unnest(f_acc, f_cur) AS l(acc, cur) JOIN trust_account a ON a.id = l.acc
+   WHERE a.currency <> l.cur LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'account % holds %, not %', bad.code, bad.currency, bad.cur
+      USING HINT = 'ledger:currency_mismatch';
+  END IF;
+  WITH per AS (
+    SELECT acc, ord, sum(amt) AS delta FROM unnest(f_acc, f_amt, f_ord) AS l(acc, amt, ord)
+     GROUP BY acc, ord
+  ), run AS (
+    SELECT acc, ord, sum(delta) OVER (PARTITION BY acc ORDER BY ord) AS cum FROM per
+  )
+  SELECT a.code, a.currency, a.balance_minor, """
+    + _NORMAL_SIGN
+    + r""" * run.cum AS change INTO bad
+    FROM run JOIN trust_account a ON a.id = run.acc
+   WHERE a.no_negative AND a.balance_minor + """
+    + _NORMAL_SIGN
+    + r""" * run.cum < 0
+   ORDER BY run.ord LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'account % would go below zero: balance % %, change % %',
+      bad.code, bad.balance_minor, bad.currency, bad.change, bad.currency
+      USING HINT = 'ledger:overdraft';
+  END IF;
+
+  INSERT INTO trust_posting (entry_id, account_id, amount_minor, currency, effective_date)
+  SELECT * FROM unnest(f_eid, f_acc, f_amt, f_cur, f_date);
+
+  UPDATE trust_account a SET balance_minor = a.balance_minor + """
+    + _NORMAL_SIGN
+    + r""" * d.delta
+    FROM (SELECT acc, sum(amt) AS delta FROM unnest(f_acc, f_amt) AS l(acc, amt) GROUP BY acc) d
+   WHERE a.id = d.acc;
+
+  INSERT INTO trust_account_day AS ad (account_id, day, net_minor)
+  SELECT d.acc, d.day, """
+    + _NORMAL_SIGN
+    + r""" * d.delta
+    FROM (SELECT acc, day, sum(amt) AS delta FROM unnest(f_acc, f_amt, f_date) AS l(acc, amt, day)
+           GROUP BY acc, day) d
+    JOIN trust_account a ON a.id = d.acc
+   ORDER BY d.acc, d.day
+  ON CONFLICT (account_id, day) DO UPDATE SET net_minor = ad.net_minor + EXCLUDED.net_minor;
+
+  RETURN QUERY SELECT n.ord, n.id, true FROM unnest(new_idx, new_ids) AS n(ord, id);
+END
+$fn$
+""",
+]
+
+_GUARD = "WHEN NOT ledger_guard_off()"
+SQLITE_SQL = [
+    f"""CREATE TRIGGER IF NOT EXISTS trust_entry_no_update BEFORE UPDATE ON trust_entry {_GUARD}
+        BEGIN SELECT RAISE(ABORT, 'ledger rows are immutable: UPDATE on trust_entry refused'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS trust_entry_no_delete BEFORE DELETE ON trust_entry {_GUARD}
+        BEGIN SELECT RAISE(ABORT, 'ledger rows are immutable: DELETE on trust_entry refused'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS trust_posting_no_update BEFORE UPDATE ON trust_posting {_GUARD}
+        BEGIN SELECT RAISE(ABORT, 'ledger rows are immutable: UPDATE on trust_posting refused'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS trust_posting_no_delete BEFORE DELETE ON trust_posting {_GUARD}
+        BEGIN SELECT RAISE(ABORT, 'ledger rows are immutable: DELETE on trust_posting refused'); END""",
+    """CREATE TRIGGER IF NOT EXISTS trust_entry_open_period BEFORE INSERT ON trust_entry
+        WHEN EXISTS (SELECT 1 FROM trust_trust t WHERE t.id = NEW.trust_id
+                      AND (t.status <> 'active'
+                           OR (t.lock_date IS NOT NULL AND NEW.effective_date <= t.lock_date)))
+        BEGIN SELECT RAISE(ABORT, 'entry refused: trust not active or period closed'); END""",
+    """CREATE TRIGGER IF NOT EXISTS trust_posting_consistent BEFORE INSERT ON trust_posting
+        WHEN NOT EXISTS (SELECT 1 FROM trust_account a JOIN trust_entry e ON e.id = NEW.entry_id
+                          WHERE a.id = NEW.account_id AND a.trust_id = e.trust_id
+                            AND a.currency = NEW.currency
+                            AND e.effective_date = NEW.effective_date)
+        BEGIN SELECT RAISE(ABORT,
+          'posting refused: account of another trust, wrong currency or wrong date'); END""",
+]
+
+# --- SQLite's escape hatch for test teardown --------------------------------------------------
+# Django flushes SQLite test databases with DELETE FROM, which the immutability triggers refuse.
+# The triggers call ledger_guard_off(), a function that exists only on Django's connections and
+# returns 1 only inside ``ledger_guard_suspended()`` (used by the test suite's teardown). A raw
+# sqlite3 session has no such function, so its UPDATE or DELETE fails.
+_guard = threading.local()
+
+
+def _guard_off() -> int:
+    return 1 if getattr(_guard, "off", False) else 0
+
+
+@contextlib.contextmanager
+def ledger_guard_suspended() -> Iterator[None]:
+    """For test-database teardown only: lets SQLite flush ledger tables in this thread."""
+    _guard.off = True
+    try:
+        yield
+    finally:
+        _guard.off = False
+
+
+def register_sqlite_functions(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("ledger_guard_off", 0, _guard_off)
+
+
+def install_ledger_database_objects(connection: BaseDatabaseWrapper) -> None:
+    """Create or replace every trigger and function; safe to run any number of times."""
+    statements = PG_SQL if connection.vendor == "postgresql" else SQLITE_SQL
+    if connection.vendor not in {"postgresql", "sqlite"}:
+        raise RuntimeError(f"unsupported database vendor {connection.vendor}")
+    with connection.cursor() as cursor:
+        for sql in statements:
+            # No params: a '%' in plpgsql must not be read as a placeholder.
+            cursor.execute(sql, None)
+
+
+def ledger_triggers_missing(connection: BaseDatabaseWrapper) -> list[str]:
+    """Names of the guard triggers (and the posting function) that are not installed."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+            present = {row[0] for row in cursor.fetchall()}
+            expected = [name for names in PG_TRIGGERS.values() for name in names]
+            missing = [name for name in expected if name not in present]
+            cursor.execute("SELECT 1 FROM pg_proc WHERE proname = 'ledger_post_batch'")
+            if cursor.fetchone() is None:
+                missing.append("function ledger_post_batch")
+            return missing
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        present = {row[0] for row in cursor.fetchall()}
+        return [name for name in SQLITE_TRIGGERS if name not in present]
+
+
+def reinstall_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    from django.db import connections
+
+    connection = connections[using]
+    tables = set(connection.introspection.table_names())
+    if {"trust_entry", "trust_posting", "trust_account", "trust_account_day"} <= tables:
+        install_ledger_database_objects(connection)

@@ -1,0 +1,44 @@
+"""manage.py demo_users: the three demo logins (trustee, caseworker, auditor), printed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+# Demo only: refused outside the embedded demo unless --force is given.
+DEMO_LOGINS = [
+    ("trustee", "demo-trustee-pass", "trustee", "Tess Trustee (demo)"),
+    ("caseworker", "demo-caseworker-pass", "caseworker", "Carlo Caseworker (demo)"),
+    ("auditor", "demo-auditor-pass", "auditor", "Aud Itor (demo)"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create or reset the demo users and print their logins."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--force", action="store_true", help="allow on a production database")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEMO_ALLOWED and not options["force"]:
+            raise CommandError("Demo users are for the embedded demo only (TRUST_ALLOW_DEMO=1).")
+        User = get_user_model()
+        with transaction.atomic():
+            for username, password, group_name, full_name in DEMO_LOGINS:
+                group, _ = Group.objects.get_or_create(name=group_name)
+                user, _ = User.objects.get_or_create(username=username)
+                first, _, last = full_name.partition(" ")
+                user.first_name, user.last_name = first, last
+                user.email = f"{username}@demo.invalid"
+                user.is_staff = group_name in {"trustee", "auditor"}
+                user.set_password(password)
+                user.save()
+                user.groups.set([group])
+        self.stdout.write("Demo logins (fictitious; for this demo only):")
+        for username, password, group_name, _ in DEMO_LOGINS:
+            self.stdout.write(f"  {group_name:<11} user: {username:<11} password: {password}")

@@ -1,0 +1,41 @@
+"""Background work of the trust app. Tasks take ids, call one service, and return little."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+
+from trust.models import Trust
+from trust.services.checks import ledger_check_run
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def check_ledger_task(operation_id: str | None = None, trust_id: int | None = None) -> dict:
+    """Check every ledger invariant; on failure tell the trustees and auditors by email."""
+    trust = Trust.objects.get(pk=trust_id) if trust_id else None
+    check, report = ledger_check_run(trust=trust, operation_id=operation_id)
+    if report is not None and not report.ok:
+        logger.error(
+            "ledger check %s found %d violation(s)", check.operation_id, len(report.violations)
+        )
+        recipients = list(
+            get_user_model()
+            .objects.filter(groups__name__in=["trustee", "auditor"], is_active=True)
+            .exclude(email="")
+            .values_list("email", flat=True)
+            .distinct()
+        )
+        if recipients:
+            body = "\n".join(str(v) for v in report.violations[:50])
+            send_mail(
+                subject=f"Ledger check failed: {len(report.violations)} violation(s)",
+                message=f"Check {check.operation_id}:\n{body}",
+                from_email=None,
+                recipient_list=recipients,
+            )
+    return {"operation_id": check.operation_id, "ok": check.ok, **check.summary}
