@@ -1,0 +1,171 @@
+"""Shared fixtures: trusts built through the services, and the real services some tests need.
+
+Service rule (DEVELOPERS.md): a test that needs PostgreSQL, Redis or a worker skips with a message
+on a laptop without it, and fails instead when ``CI=true`` says the service must be there (the CI's
+PostgreSQL pass sets ``TRUST_REQUIRE_SERVICES=postgres,redis``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import testcases
+
+from trust.db import ledger_guard_suspended
+
+REPO = Path(__file__).resolve().parent.parent
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+REQUIRED = {s.strip() for s in os.environ.get("TRUST_REQUIRE_SERVICES", "").split(",") if s.strip()}
+
+# SQLite flushes test tables with DELETE FROM, which the immutability triggers refuse: lift the
+# guard for the teardown flush only (see trust/db.py).
+_original_teardown = testcases.TransactionTestCase._fixture_teardown
+
+
+def _teardown_with_guard_lifted(self: testcases.TransactionTestCase) -> None:
+    with ledger_guard_suspended():
+        _original_teardown(self)
+
+
+testcases.TransactionTestCase._fixture_teardown = _teardown_with_guard_lifted
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    # SQLite tests use a file (one per xdist worker) so that a real worker process can read it.
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3" and not db.get("TEST", {}).get("NAME"):
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        path = REPO / "var" / "test" / f"test-{worker}.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db.setdefault("TEST", {})["NAME"] = str(path)
+
+
+def service_missing(name: str, how: str) -> None:
+    """Fail under CI when the service is required there, otherwise skip saying how to run it."""
+    message = f"needs {name}: {how}"
+    if CI and (name in REQUIRED or "all" in REQUIRED):
+        pytest.fail(f"{message} (CI requires {name})")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres(db: None) -> None:
+    """For tests about PostgreSQL's own guards: locks, deferred triggers, isolation."""
+    if connection.vendor != "postgresql":
+        service_missing(
+            "postgres",
+            "run `make test-postgres` (DATABASE_URL=postgres://postgres@127.0.0.1:5432/trustledger)",
+        )
+
+
+@pytest.fixture
+def postgres_tx(transactional_db: None) -> None:
+    """PostgreSQL with real commits (for concurrency and commit-time triggers)."""
+    if connection.vendor != "postgresql":
+        service_missing(
+            "postgres",
+            "run `make test-postgres` (DATABASE_URL=postgres://postgres@127.0.0.1:5432/trustledger)",
+        )
+
+
+@pytest.fixture
+def sqlite(db: None) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite-specific: runs in the default `make test` pass")
+
+
+def broker_url() -> str:
+    return settings.CELERY_BROKER_URL
+
+
+@pytest.fixture
+def broker() -> str:
+    """The configured broker, checked to be reachable (Redis) before a test relies on it."""
+    url = broker_url()
+    if url.startswith("redis://"):
+        import redis
+
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        except redis.RedisError as exc:
+            service_missing("redis", f"start Redis or unset CELERY_BROKER_URL ({exc})")
+    elif "redis" in REQUIRED and CI:
+        pytest.fail("CI requires Redis but CELERY_BROKER_URL is not a redis:// URL")
+    return url
+
+
+def _database_url_for_test_db() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or "postgres"
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+class Worker:
+    """A real ``celery worker`` process consuming one private queue of the configured broker."""
+
+    def __init__(self, queue: str, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.queue = queue
+        self.process = process
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None, broker: str, tmp_path: Path) -> Iterator[Worker]:
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_test_db(),
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    env.pop("TEST_DATABASE_NAME", None)
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue,
+             "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    worker = Worker(queue, process, log)
+    deadline = time.monotonic() + 60
+    while "ready." not in worker.output():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the Celery worker did not start:\n{worker.output()[-3000:]}")
+        time.sleep(0.1)
+    try:
+        yield worker
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll until ``predicate()`` returns something truthy; return it, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")

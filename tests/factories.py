@@ -1,0 +1,57 @@
+"""Factories build trusts through the services, never ledger rows one at a time."""
+
+from __future__ import annotations
+
+from datetime import date
+from itertools import count
+
+import factory
+from moneyed import Money
+
+from trust.models import Account, Beneficiary, EntryKind, Trust
+from trust.services.ledger import Leg, PostedEntry, entry_post
+from trust.services.trusts import beneficiary_create, trust_create
+
+_keys = count(1)
+
+
+class TrustFactory(factory.Factory):
+    """``TrustFactory()`` creates a trust with its standard accounts through ``trust_create``."""
+
+    class Meta:
+        model = Trust
+
+    caption = factory.Sequence(lambda n: f"United States v. Invented Defendant {n}")
+    court = "District Court for the Fictional District of Testland"
+    case_number = factory.Sequence(lambda n: f"TEST-{n:05d}")
+    base_currency = "USD"
+
+    @classmethod
+    def _create(cls, model_class: type[Trust], *args: object, **kwargs: object) -> Trust:
+        return trust_create(**kwargs)  # type: ignore[arg-type]
+
+
+def beneficiary(trust: Trust, pseudonym: str) -> tuple[Beneficiary, Account]:
+    """A beneficiary and its sub-ledger."""
+    b = beneficiary_create(trust=trust, pseudonym=pseudonym)
+    return b, b.accounts.get()
+
+
+def account(trust: Trust, role: str) -> Account:
+    return trust.accounts.get(role=role)
+
+
+def fund(
+    trust: Trust, sub_ledger: Account, amount: str, on: date = date(2026, 1, 15)
+) -> PostedEntry:
+    """A receipt into the bank credited to one sub-ledger."""
+    money = Money(amount, sub_ledger.currency)
+    return entry_post(
+        trust=trust,
+        actor=None,
+        effective_date=on,
+        legs=[Leg(account(trust, Account.Role.BANK), money), Leg(sub_ledger, -money)],
+        idempotency_key=f"fund-{next(_keys)}",
+        memo="Receipt (test)",
+        kind=EntryKind.RECEIPT,
+    )
