@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TRUST_VAR_DIR", BASE_DIR / "var"))
@@ -175,7 +176,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "check-ledger-nightly": {
         "task": "trust.tasks.check_ledger_task",
-        "schedule": 24 * 3600,
+        "schedule": crontab(hour=2, minute=15),
     },
 }
 

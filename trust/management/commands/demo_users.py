@@ -10,12 +10,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-# Demo only: refused outside the embedded demo unless --force is given.
-DEMO_LOGINS = [
-    ("trustee", "demo-trustee-pass", "trustee", "Tess Trustee (demo)"),
-    ("caseworker", "demo-caseworker-pass", "caseworker", "Carlo Caseworker (demo)"),
-    ("auditor", "demo-auditor-pass", "auditor", "Aud Itor (demo)"),
-]
+from trust.demo_logins import DEMO_LOGINS
 
 
 class Command(BaseCommand):
