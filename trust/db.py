@@ -25,11 +25,7 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 PG_TRIGGERS = {
-    "trust_entry": [
-        "trust_entry_immutable",
-        "trust_entry_open_period",
-        "trust_entry_has_postings",
-    ],
+    "trust_entry": ["trust_entry_immutable", "trust_entry_complete"],
     "trust_posting": ["trust_posting_immutable", "trust_posting_balanced"],
 }
 SQLITE_TRIGGERS = [
@@ -52,62 +48,60 @@ BEGIN
 END
 $fn$
 """,
+    # At commit, once per entry: at least two postings, and a trust that is active with the entry
+    # dated after its lock date (the posting function refuses these earlier, with a clear message).
     r"""
-CREATE OR REPLACE FUNCTION ledger_entry_open_period() RETURNS trigger LANGUAGE plpgsql AS $fn$
-DECLARE t record;
+CREATE OR REPLACE FUNCTION ledger_entry_complete() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE info record;
 BEGIN
-  SELECT status, lock_date INTO t FROM trust_trust WHERE id = NEW.trust_id;
-  IF t.status IS DISTINCT FROM 'active' THEN
+  SELECT t.status, t.lock_date,
+         (SELECT count(*) FROM (SELECT 1 FROM trust_posting WHERE entry_id = NEW.id LIMIT 2) s) AS n
+    INTO info FROM trust_trust t WHERE t.id = NEW.trust_id;
+  IF info.n < 2 THEN
+    RAISE EXCEPTION 'entry % has fewer than two postings', NEW.id USING ERRCODE = '23514';
+  END IF;
+  IF info.status IS DISTINCT FROM 'active' THEN
     RAISE EXCEPTION 'trust % is not active: no new entries', NEW.trust_id USING ERRCODE = '23514';
   END IF;
-  IF t.lock_date IS NOT NULL AND NEW.effective_date <= t.lock_date THEN
+  IF info.lock_date IS NOT NULL AND NEW.effective_date <= info.lock_date THEN
     RAISE EXCEPTION 'entry dated % falls in the closed period (lock date %)',
-      NEW.effective_date, t.lock_date USING ERRCODE = '23514';
-  END IF;
-  RETURN NEW;
-END
-$fn$
-""",
-    r"""
-CREATE OR REPLACE FUNCTION ledger_entry_has_postings() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN
-  IF (SELECT count(*) FROM (SELECT 1 FROM trust_posting WHERE entry_id = NEW.id LIMIT 2) s) < 2 THEN
-    RAISE EXCEPTION 'entry % has fewer than two postings', NEW.id USING ERRCODE = '23514';
+      NEW.effective_date, info.lock_date USING ERRCODE = '23514';
   END IF;
   RETURN NULL;
 END
 $fn$
 """,
-    # Fires once per posting at commit. The first firing for an entry checks the whole entry and
-    # remembers (entry id, highest posting id seen) for the transaction, so the entry's other
-    # postings are not checked again: an entry of n postings costs O(n), not O(n^2).
+    # Fires once per posting at commit. The first firing for an entry checks the whole entry in one
+    # query and remembers (entry id, highest posting id seen) for the transaction, so the entry's
+    # other postings return at once: an entry of n postings costs O(n), not O(n^2).
     r"""
 CREATE OR REPLACE FUNCTION ledger_posting_balanced() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   mark text := current_setting('ledger.checked_entry', true);
-  bad record;
   info record;
 BEGIN
   IF mark IS NOT NULL AND mark <> '' AND split_part(mark, ':', 1) = NEW.entry_id::text
      AND NEW.id <= split_part(mark, ':', 2)::bigint THEN
     RETURN NULL;
   END IF;
-  SELECT p.currency, sum(p.amount_minor) AS total INTO bad
-    FROM trust_posting p WHERE p.entry_id = NEW.entry_id
-    GROUP BY p.currency HAVING sum(p.amount_minor) <> 0 LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'entry % does not balance in %: its postings sum to % minor units',
-      NEW.entry_id, bad.currency, bad.total USING ERRCODE = '23514';
-  END IF;
-  SELECT count(*) AS n, max(p.id) AS top,
-         bool_or(a.trust_id <> e.trust_id) AS foreign_account,
-         bool_or(a.currency <> p.currency) AS wrong_currency,
-         bool_or(p.effective_date <> e.effective_date) AS wrong_date
+  SELECT sum(c.n) AS n, max(c.top) AS top, bool_or(c.foreign_account) AS foreign_account,
+         bool_or(c.wrong_currency) AS wrong_currency, bool_or(c.wrong_date) AS wrong_date,
+         min(c.currency) FILTER (WHERE c.total <> 0) AS unbalanced,
+         min(c.total) FILTER (WHERE c.total <> 0) AS off_by
     INTO info
-    FROM trust_posting p
-    JOIN trust_account a ON a.id = p.account_id
-    JOIN trust_entry e ON e.id = p.entry_id
-   WHERE p.entry_id = NEW.entry_id;
+    FROM (SELECT p.currency, count(*) AS n, max(p.id) AS top, sum(p.amount_minor) AS total,
+                 bool_or(a.trust_id <> e.trust_id) AS foreign_account,
+                 bool_or(a.currency <> p.currency) AS wrong_currency,
+                 bool_or(p.effective_date <> e.effective_date) AS wrong_date
+            FROM trust_posting p
+            JOIN trust_account a ON a.id = p.account_id
+            JOIN trust_entry e ON e.id = p.entry_id
+           WHERE p.entry_id = NEW.entry_id
+           GROUP BY p.currency) c;
+  IF info.unbalanced IS NOT NULL THEN
+    RAISE EXCEPTION 'entry % does not balance in %: its postings sum to % minor units',
+      NEW.entry_id, info.unbalanced, info.off_by USING ERRCODE = '23514';
+  END IF;
   IF info.n < 2 THEN
     RAISE EXCEPTION 'entry % has fewer than two postings', NEW.entry_id USING ERRCODE = '23514';
   END IF;
@@ -135,11 +129,12 @@ $fn$
     """CREATE TRIGGER trust_posting_immutable BEFORE UPDATE OR DELETE ON trust_posting
        FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()""",
     "DROP TRIGGER IF EXISTS trust_entry_open_period ON trust_entry",
-    """CREATE TRIGGER trust_entry_open_period BEFORE INSERT ON trust_entry
-       FOR EACH ROW EXECUTE FUNCTION ledger_entry_open_period()""",
+    "DROP FUNCTION IF EXISTS ledger_entry_open_period()",
     "DROP TRIGGER IF EXISTS trust_entry_has_postings ON trust_entry",
-    """CREATE CONSTRAINT TRIGGER trust_entry_has_postings AFTER INSERT ON trust_entry
-       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_entry_has_postings()""",
+    "DROP FUNCTION IF EXISTS ledger_entry_has_postings()",
+    "DROP TRIGGER IF EXISTS trust_entry_complete ON trust_entry",
+    """CREATE CONSTRAINT TRIGGER trust_entry_complete AFTER INSERT ON trust_entry
+       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_entry_complete()""",
     "DROP TRIGGER IF EXISTS trust_posting_balanced ON trust_posting",
     """CREATE CONSTRAINT TRIGGER trust_posting_balanced AFTER INSERT ON trust_posting
        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_posting_balanced()""",
@@ -151,13 +146,17 @@ CREATE OR REPLACE FUNCTION ledger_post_batch(
   e_reverses bigint[], e_reasons text[],
   l_entry int[], l_accounts bigint[], l_amounts bigint[], l_currencies text[])
 RETURNS TABLE(idx int, entry_id bigint, created boolean)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+-- Plan each statement once per session, not on every call: planning cost more than executing.
+SET plan_cache_mode = force_generic_plan
+AS $fn$
 DECLARE
   t record;
   bad record;
+  n_entries int := cardinality(e_keys);
   new_idx int[];
   new_ids bigint[];
-  f_eid bigint[]; f_acc bigint[]; f_amt bigint[]; f_cur text[]; f_date date[]; f_ord int[];
+  eid bigint[];  -- entry id by position in the batch; NULL where the key already existed
 BEGIN
   SELECT status, lock_date INTO t FROM trust_trust WHERE id = p_trust;
   IF NOT FOUND THEN
@@ -167,9 +166,10 @@ BEGIN
     RAISE EXCEPTION 'this trust is %, it takes no new entries', t.status
       USING HINT = 'ledger:trust_closed';
   END IF;
-  IF t.lock_date IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(e_dates) d WHERE d <= t.lock_date) THEN
-    RAISE EXCEPTION 'the period up to % is closed: date the entry after the lock date', t.lock_date
-      USING HINT = 'ledger:period_closed';
+  IF t.lock_date IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(e_dates) d WHERE d <= t.lock_date)
+  THEN
+    RAISE EXCEPTION 'the period up to % is closed: date the entry after the lock date',
+      t.lock_date USING HINT = 'ledger:period_closed';
   END IF;
 
   WITH src AS (
@@ -186,88 +186,106 @@ BEGIN
     INTO new_idx, new_ids
     FROM ins JOIN src ON src.k = ins.idempotency_key;
 
-  -- Keys already used: the same payload returns the first entry, another payload is an error.
-  FOR bad IN
-    SELECT s.ord::int AS ord, e.id, e.payload_hash, s.h
-      FROM unnest(e_keys, e_hashes) WITH ORDINALITY AS s(k, h, ord)
-      JOIN trust_entry e ON e.trust_id = p_trust AND e.idempotency_key = s.k
-     WHERE NOT (s.ord::int = ANY (coalesce(new_idx, '{}'::int[])))
-  LOOP
-    IF bad.payload_hash <> bad.h THEN
-      RAISE EXCEPTION 'idempotency key % was already used for a different entry (#%)',
-        e_keys[bad.ord], bad.id USING HINT = 'ledger:key_reused';
+  IF coalesce(cardinality(new_ids), 0) = n_entries THEN
+    eid := new_ids;  -- the usual case: every key was new
+  ELSE
+    -- Keys already used: the same payload returns the first entry, another one is an error.
+    FOR bad IN
+      SELECT s.ord::int AS ord, e.id, e.payload_hash, s.h
+        FROM unnest(e_keys, e_hashes) WITH ORDINALITY AS s(k, h, ord)
+        JOIN trust_entry e ON e.trust_id = p_trust AND e.idempotency_key = s.k
+       WHERE NOT (s.ord::int = ANY (coalesce(new_idx, '{}'::int[])))
+    LOOP
+      IF bad.payload_hash <> bad.h THEN
+        RAISE EXCEPTION 'idempotency key % was already used for a different entry (#%)',
+          e_keys[bad.ord], bad.id USING HINT = 'ledger:key_reused';
+      END IF;
+      idx := bad.ord; entry_id := bad.id; created := false;
+      RETURN NEXT;
+    END LOOP;
+    IF new_ids IS NULL THEN
+      RETURN;
     END IF;
-    idx := bad.ord; entry_id := bad.id; created := false;
-    RETURN NEXT;
-  END LOOP;
-  IF new_ids IS NULL THEN
-    RETURN;
+    SELECT array_agg(n.id ORDER BY g.i) INTO eid
+      FROM generate_series(1, n_entries) AS g(i)
+      LEFT JOIN unnest(new_idx, new_ids) AS n(ord, id) ON n.ord = g.i;
   END IF;
 
-  SELECT array_agg(n.id ORDER BY l.o), array_agg(l.acc ORDER BY l.o), array_agg(l.amt ORDER BY l.o),
-         array_agg(l.cur ORDER BY l.o), array_agg(e_dates[l.ei] ORDER BY l.o),
-         array_agg(l.ei ORDER BY l.o)
-    INTO f_eid, f_acc, f_amt, f_cur, f_date, f_ord
-    FROM unnest(l_entry, l_accounts, l_amounts, l_currencies) WITH ORDINALITY AS l(ei, acc, amt, cur, o)
-    JOIN unnest(new_idx, new_ids) AS n(ord, id) ON n.ord = l.ei;
-
-  -- Lock every balance row in id order: concurrent posters wait instead of deadlocking.
-  PERFORM 1 FROM trust_account WHERE id = ANY (f_acc) ORDER BY id FOR UPDATE;
-
-  SELECT x.acc INTO bad FROM unnest(f_acc) AS x(acc)
-   WHERE NOT EXISTS (SELECT 1 FROM trust_account a WHERE a.id = x.acc) LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'account % does not exist', bad.acc USING HINT = 'ledger:unknown_account';
-  END IF;
-  SELECT a.code INTO bad FROM trust_account a WHERE a.id = ANY (f_acc) AND a.trust_id <> p_trust LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'account % belongs to another trust', bad.code
-      USING HINT = 'ledger:foreign_account';
-  END IF;
-  SELECT a.code, a.currency, l.cur INTO bad
-    FROM unnest(f_acc, f_cur) AS l(acc, cur) JOIN trust_account a ON a.id = l.acc
-   WHERE a.currency <> l.cur LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'account % holds %, not %', bad.code, bad.currency, bad.cur
-      USING HINT = 'ledger:currency_mismatch';
-  END IF;
-  WITH per AS (
-    SELECT acc, ord, sum(amt) AS delta FROM unnest(f_acc, f_amt, f_ord) AS l(acc, amt, ord)
-     GROUP BY acc, ord
+  -- Lock every balance row touched, in id order (concurrent posters wait instead of
+  -- deadlocking), and find the first reason to refuse, all in one statement.
+  WITH lk AS MATERIALIZED (
+    SELECT a.id, a.code, a.trust_id, a.currency, a.no_negative, a.balance_minor,
+           """
+    + _NORMAL_SIGN
+    + r""" AS sgn
+      FROM trust_account a
+     WHERE a.id = ANY (l_accounts)
+     ORDER BY a.id
+       FOR UPDATE
+  ), lg AS (
+    SELECT acc, amt, cur, ei FROM unnest(l_entry, l_accounts, l_amounts, l_currencies)
+      AS l(ei, acc, amt, cur)
+     WHERE eid[ei] IS NOT NULL
   ), run AS (
-    SELECT acc, ord, sum(delta) OVER (PARTITION BY acc ORDER BY ord) AS cum FROM per
+    SELECT acc, ei, sum(delta) OVER (PARTITION BY acc ORDER BY ei) AS cum
+      FROM (SELECT acc, ei, sum(amt) AS delta FROM lg GROUP BY acc, ei) per
   )
-  SELECT a.code, a.currency, a.balance_minor, """
-    + _NORMAL_SIGN
-    + r""" * run.cum AS change INTO bad
-    FROM run JOIN trust_account a ON a.id = run.acc
-   WHERE a.no_negative AND a.balance_minor + """
-    + _NORMAL_SIGN
-    + r""" * run.cum < 0
-   ORDER BY run.ord LIMIT 1;
+  SELECT * INTO bad FROM (
+    SELECT 1 AS prio, 'unknown_account' AS reason, lg.acc::text AS code, ''::text AS a, ''::text AS b
+      FROM lg LEFT JOIN lk ON lk.id = lg.acc WHERE lk.id IS NULL
+    UNION ALL
+    SELECT 2, 'foreign_account', lk.code, '', '' FROM lk WHERE lk.trust_id <> p_trust
+    UNION ALL
+    SELECT 3, 'currency_mismatch', lk.code, lk.currency, lg.cur
+      FROM lg JOIN lk ON lk.id = lg.acc WHERE lk.currency <> lg.cur
+    UNION ALL
+    SELECT 4, 'overdraft', lk.code, lk.balance_minor || ' ' || lk.currency,
+           (lk.sgn * run.cum) || ' ' || lk.currency
+      FROM run JOIN lk ON lk.id = run.acc
+     WHERE lk.no_negative AND lk.balance_minor + lk.sgn * run.cum < 0
+  ) problems
+  ORDER BY prio LIMIT 1;
   IF FOUND THEN
-    RAISE EXCEPTION 'account % would go below zero: balance % %, change % %',
-      bad.code, bad.balance_minor, bad.currency, bad.change, bad.currency
-      USING HINT = 'ledger:overdraft';
+    CASE bad.reason
+      WHEN 'unknown_account' THEN
+        RAISE EXCEPTION 'account % does not exist', bad.code USING HINT = 'ledger:unknown_account';
+      WHEN 'foreign_account' THEN
+        RAISE EXCEPTION 'account % belongs to another trust', bad.code
+          USING HINT = 'ledger:foreign_account';
+      WHEN 'currency_mismatch' THEN
+        RAISE EXCEPTION 'account % holds %, not %', bad.code, bad.a, bad.b
+          USING HINT = 'ledger:currency_mismatch';
+      ELSE
+        RAISE EXCEPTION 'account % would go below zero: balance %, change %',
+          bad.code, bad.a, bad.b USING HINT = 'ledger:overdraft';
+    END CASE;
   END IF;
 
-  INSERT INTO trust_posting (entry_id, account_id, amount_minor, currency, effective_date)
-  SELECT * FROM unnest(f_eid, f_acc, f_amt, f_cur, f_date);
-
-  UPDATE trust_account a SET balance_minor = a.balance_minor + """
+  -- Postings, balances and daily movements in one statement.
+  WITH lg AS (
+    SELECT eid[ei] AS entry, acc, amt, cur, e_dates[ei] AS day
+      FROM unnest(l_entry, l_accounts, l_amounts, l_currencies) AS l(ei, acc, amt, cur)
+     WHERE eid[ei] IS NOT NULL
+  ), posted AS (
+    INSERT INTO trust_posting (entry_id, account_id, amount_minor, currency, effective_date)
+    SELECT entry, acc, amt, cur, day FROM lg
+  ), per_account AS (
+    SELECT acc, sum(amt) AS raw FROM lg GROUP BY acc
+  ), balances AS (
+    -- The row's own type gives the sign, so the accounts are read once, by the update itself.
+    UPDATE trust_account a SET balance_minor = a.balance_minor + """
     + _NORMAL_SIGN
-    + r""" * d.delta
-    FROM (SELECT acc, sum(amt) AS delta FROM unnest(f_acc, f_amt) AS l(acc, amt) GROUP BY acc) d
-   WHERE a.id = d.acc;
-
+    + r""" * d.raw
+      FROM per_account d WHERE a.id = d.acc
+    RETURNING a.id, """
+    + _NORMAL_SIGN
+    + r""" AS sgn
+  )
   INSERT INTO trust_account_day AS ad (account_id, day, net_minor)
-  SELECT d.acc, d.day, """
-    + _NORMAL_SIGN
-    + r""" * d.delta
-    FROM (SELECT acc, day, sum(amt) AS delta FROM unnest(f_acc, f_amt, f_date) AS l(acc, amt, day)
-           GROUP BY acc, day) d
-    JOIN trust_account a ON a.id = d.acc
-   ORDER BY d.acc, d.day
+  SELECT lg.acc, lg.day, b.sgn * sum(lg.amt)
+    FROM lg JOIN balances b ON b.id = lg.acc
+   GROUP BY lg.acc, lg.day, b.sgn
+   ORDER BY lg.acc, lg.day
   ON CONFLICT (account_id, day) DO UPDATE SET net_minor = ad.net_minor + EXCLUDED.net_minor;
 
   RETURN QUERY SELECT n.ord, n.id, true FROM unnest(new_idx, new_ids) AS n(ord, id);
@@ -353,6 +371,20 @@ def ledger_triggers_missing(connection: BaseDatabaseWrapper) -> list[str]:
         cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         present = {row[0] for row in cursor.fetchall()}
         return [name for name in SQLITE_TRIGGERS if name not in present]
+
+
+def drop_before_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    """SQLite rebuilds a table to alter it (copy, drop, rename), and a trigger on another table
+    that names the dropped table makes the rename fail. Drop the ledger's SQLite triggers before
+    migrations; ``reinstall_after_migrate`` puts them back."""
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        for name in SQLITE_TRIGGERS:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 def reinstall_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:

@@ -173,7 +173,10 @@ class ImmutableLedgerRow(models.Model):
 
 
 class JournalEntry(ImmutableLedgerRow):
-    trust = models.ForeignKey(Trust, on_delete=models.PROTECT, related_name="entries")
+    # No index of its own on trust: (trust, idempotency_key) and (trust, effective_date) lead with it.
+    trust = models.ForeignKey(
+        Trust, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     effective_date = models.DateField()
     recorded_at = models.DateTimeField()
     memo = models.TextField(blank=True)
@@ -184,8 +187,14 @@ class JournalEntry(ImmutableLedgerRow):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
     )
     reason = models.TextField(blank=True)
+    # Users are deactivated, never deleted, so this key needs no index on the hot insert path.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -238,7 +247,9 @@ class AccountDay(models.Model):
     service in the same statement as the balance: balance as of a date sums these, at most one row
     per day instead of one per posting."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="days")
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="days", db_index=False
+    )
     day = models.DateField()
     net_minor = models.BigIntegerField()
 
