@@ -51,7 +51,8 @@ $fn$
     # At commit, once per entry: at least two postings, and a trust that is active with the entry
     # dated after its lock date (the posting function refuses these earlier, with a clear message).
     r"""
-CREATE OR REPLACE FUNCTION ledger_entry_complete() RETURNS trigger LANGUAGE plpgsql AS $fn$
+CREATE OR REPLACE FUNCTION ledger_entry_complete() RETURNS trigger LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $fn$
 DECLARE info record;
 BEGIN
   SELECT t.status, t.lock_date,
@@ -75,7 +76,8 @@ $fn$
     # query and remembers (entry id, highest posting id seen) for the transaction, so the entry's
     # other postings return at once: an entry of n postings costs O(n), not O(n^2).
     r"""
-CREATE OR REPLACE FUNCTION ledger_posting_balanced() RETURNS trigger LANGUAGE plpgsql AS $fn$
+CREATE OR REPLACE FUNCTION ledger_posting_balanced() RETURNS trigger LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $fn$
 DECLARE
   mark text := current_setting('ledger.checked_entry', true);
   info record;
@@ -94,8 +96,12 @@ BEGIN
                  bool_or(a.currency <> p.currency) AS wrong_currency,
                  bool_or(p.effective_date <> e.effective_date) AS wrong_date
             FROM trust_posting p
-            JOIN trust_account a ON a.id = p.account_id
-            JOIN trust_entry e ON e.id = p.entry_id
+            -- One primary-key lookup per posting: a generic plan would otherwise hash-join
+            -- a scan of every account (OFFSET 0 keeps the planner from flattening this).
+            CROSS JOIN LATERAL (SELECT x.trust_id, x.currency FROM trust_account x
+                                 WHERE x.id = p.account_id OFFSET 0) a
+            CROSS JOIN (SELECT y.trust_id, y.effective_date FROM trust_entry y
+                         WHERE y.id = NEW.entry_id OFFSET 0) e
            WHERE p.entry_id = NEW.entry_id
            GROUP BY p.currency) c;
   IF info.unbalanced IS NOT NULL THEN

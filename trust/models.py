@@ -183,8 +183,15 @@ class JournalEntry(ImmutableLedgerRow):
     kind = models.CharField(max_length=20, choices=EntryKind.choices)
     idempotency_key = models.CharField(max_length=200)
     payload_hash = models.CharField(max_length=64)
-    reverses = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    # Unique where set (constraint below): an entry is reversed at most once, and the many
+    # entries that reverse nothing add nothing to the index.
+    reverses = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reversals",
+        db_index=False,
     )
     reason = models.TextField(blank=True)
     # Users are deactivated, never deleted, so this key needs no index on the hot insert path.
@@ -203,6 +210,12 @@ class JournalEntry(ImmutableLedgerRow):
         verbose_name_plural = "journal entries"
         constraints = [
             models.UniqueConstraint(fields=["trust", "idempotency_key"], name="entry_unique_key"),
+            models.UniqueConstraint(
+                fields=["reverses"],
+                condition=Q(reverses__isnull=False),
+                name="entry_reversed_once",
+                violation_error_message="This entry was already reversed.",
+            ),
             models.CheckConstraint(
                 condition=Q(reverses__isnull=True) | ~Q(reason=""), name="entry_reversal_has_reason"
             ),
@@ -211,6 +224,11 @@ class JournalEntry(ImmutableLedgerRow):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.effective_date} {self.kind} {self.memo[:40]}"
+
+    @property
+    def reversed_by(self) -> JournalEntry | None:
+        """The entry that reverses this one, if any."""
+        return self.reversals.first()
 
 
 class Posting(ImmutableLedgerRow):

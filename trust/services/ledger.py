@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import psycopg
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -319,8 +320,11 @@ def _post_postgresql(
         _pg_int_array(l_amounts),
         _pg_text_array(l_currencies),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_PG_CALL, params)
+    connection.ensure_connection()
+    # A server-side-binding cursor with a prepared statement: the call is parsed and planned once
+    # per connection (Django's default client-side binding re-sends and re-parses it each time).
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_PG_CALL, params, prepare=True)
         rows = cursor.fetchall()
     by_index = {idx: PostedEntry(entry_id=eid, created=created) for idx, eid, created in rows}
     return [by_index[i] for i in range(1, len(prepared) + 1)]
@@ -460,7 +464,7 @@ def _write_legs_sqlite(cursor: Any, trust_id: int, new: list[tuple[int, int, _Pr
 _PG_HINT_PREFIX = "ledger:"
 _CONSTRAINT_MESSAGES = {
     "account_no_negative_balance": ("this account may not go below zero", "overdraft"),
-    "entry_reverses_id_key": ("this entry was already reversed", "already_reversed"),
+    "entry_reversed_once": ("this entry was already reversed", "already_reversed"),
 }
 
 
