@@ -15,6 +15,8 @@ from trust.models import Trust
 from trust.selectors import trust_identity
 
 _SIGN = "(CASE WHEN a.type IN ('asset', 'expense') THEN 1 ELSE -1 END)"
+# Account codes repeat from trust to trust (every trust has a 1000-BANK): name the trust too.
+_ACCOUNT = "(a.code || ' (trust #' || a.trust_id || ')')"
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def ledger_violations(*, trust_id: int | None = None, limit: int = 1000) -> Ledg
         add(Violation("two-postings", f"entry #{entry_id}", f"has {count} posting(s)"))
 
     for posting_id, entry_id, code, problem in _rows(
-        "SELECT p.id, p.entry_id, a.code, CASE"
+        f"SELECT p.id, p.entry_id, {_ACCOUNT}, CASE"
         " WHEN a.trust_id <> e.trust_id THEN 'account of another trust'"
         " WHEN a.currency <> p.currency THEN 'currency ' || p.currency || ' in a '"
         "   || a.currency || ' account'"
@@ -106,7 +108,7 @@ def ledger_violations(*, trust_id: int | None = None, limit: int = 1000) -> Ledg
         add(Violation("posting", f"posting #{posting_id} (entry #{entry_id}, {code})", problem))
 
     for code, currency, stored, recomputed in _rows(
-        f"SELECT a.code, a.currency, a.balance_minor, {_SIGN} * COALESCE(s.total, 0)"
+        f"SELECT {_ACCOUNT}, a.currency, a.balance_minor, {_SIGN} * COALESCE(s.total, 0)"
         " FROM trust_account a LEFT JOIN (SELECT account_id, SUM(amount_minor) AS total"
         "   FROM trust_posting GROUP BY account_id) s ON s.account_id = a.id"
         f" WHERE a.balance_minor <> {_SIGN} * COALESCE(s.total, 0) {t_acc}"
@@ -122,7 +124,7 @@ def ledger_violations(*, trust_id: int | None = None, limit: int = 1000) -> Ledg
         )
 
     for code, day, stored, recomputed in _rows(
-        "SELECT a.code, COALESCE(d.day, s.day), COALESCE(d.net_minor, 0),"
+        f"SELECT {_ACCOUNT}, COALESCE(d.day, s.day), COALESCE(d.net_minor, 0),"
         f" {_SIGN} * COALESCE(s.total, 0)"
         " FROM (SELECT account_id, effective_date AS day, SUM(amount_minor) AS total"
         "       FROM trust_posting GROUP BY account_id, effective_date) s"
@@ -141,7 +143,7 @@ def ledger_violations(*, trust_id: int | None = None, limit: int = 1000) -> Ledg
         )
 
     for code, currency, balance in _rows(
-        "SELECT a.code, a.currency, a.balance_minor FROM trust_account a"
+        f"SELECT {_ACCOUNT}, a.currency, a.balance_minor FROM trust_account a"
         f" WHERE a.no_negative AND a.balance_minor < 0 {t_acc} ORDER BY a.id LIMIT {limit}",
         tp,
     ):
@@ -149,14 +151,14 @@ def ledger_violations(*, trust_id: int | None = None, limit: int = 1000) -> Ledg
 
     # A no-negative account must never have been below zero, posting by posting.
     for code, currency, lowest in _rows(
-        "SELECT a.code, a.currency, MIN(r.running) FROM ("
+        f"SELECT {_ACCOUNT}, a.currency, MIN({_SIGN} * r.running) FROM ("
         "  SELECT x.account_id, SUM(x.net) OVER (PARTITION BY x.account_id"
         "    ORDER BY x.entry_id ROWS UNBOUNDED PRECEDING) AS running"
         "  FROM (SELECT p.account_id, p.entry_id, SUM(p.amount_minor) AS net"
         "        FROM trust_posting p JOIN trust_account a0 ON a0.id = p.account_id"
         "        WHERE a0.no_negative GROUP BY p.account_id, p.entry_id) x) r"
         " JOIN trust_account a ON a.id = r.account_id"
-        f" WHERE 1=1 {t_acc} GROUP BY a.id, a.code, a.currency, a.type"
+        f" WHERE 1=1 {t_acc} GROUP BY a.id, a.trust_id, a.code, a.currency, a.type"
         f" HAVING MIN({_SIGN} * r.running) < 0 ORDER BY a.id LIMIT {limit}",
         tp,
     ):

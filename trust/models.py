@@ -59,6 +59,7 @@ class Beneficiary(models.Model):
 
     class Meta:
         db_table = "trust_beneficiary"
+        verbose_name_plural = "beneficiaries"
         ordering = ["trust_id", "id"]
         constraints = [
             models.UniqueConstraint(

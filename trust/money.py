@@ -62,4 +62,5 @@ def from_minor(minor: int, code: str) -> Money:
 def format_money(amount: Money) -> str:
     """``1,234.50 USD`` with the currency's own number of decimals (for pages and reports)."""
     exponent = minor_exponent(amount.currency.code)
+    to_minor(amount)  # refuses more decimals than the currency has: shown exactly or not at all
     return f"{amount.amount:,.{exponent}f} {amount.currency.code}"

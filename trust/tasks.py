@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 
@@ -14,9 +14,18 @@ from trust.services.checks import ledger_check_run
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
-def check_ledger_task(operation_id: str | None = None, trust_id: int | None = None) -> dict:
-    """Check every ledger invariant; on failure tell the trustees and auditors by email."""
+@shared_task(
+    bind=True, acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5
+)
+def check_ledger_task(
+    self: Task, operation_id: str | None = None, trust_id: int | None = None
+) -> dict:
+    """Check every ledger invariant; on failure tell the trustees and auditors by email.
+
+    Without an operation id (the nightly schedule) the message's own task id serves: a message
+    delivered twice (late acknowledgement after a lost worker) records one check, not two.
+    """
+    operation_id = operation_id or self.request.id
     trust = Trust.objects.get(pk=trust_id) if trust_id else None
     check, report = ledger_check_run(trust=trust, operation_id=operation_id)
     if report is not None and not report.ok:
