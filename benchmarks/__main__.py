@@ -1,0 +1,44 @@
+"""``python -m benchmarks [--quick] [--json PATH] [--seconds N]``: see docs/benchmarks.md.
+
+Runs on a scratch database (``var/bench/bench.sqlite3``, or ``<dbname>_bench`` on the PostgreSQL
+server of ``DATABASE_URL``), never on the database the application uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmarks.runner import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Ledger benchmarks on a scratch database; prints a table and writes JSON.",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes and 2 s per timed row: the whole run in under a minute (CI smoke)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="where to write the results (default var/bench/results-<backend>.json)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=int,
+        metavar="N",
+        help="seconds per timed row and per pgbench run (default 10, or 2 with --quick)",
+    )
+    args = parser.parse_args(argv)
+    if args.seconds is not None and args.seconds < 1:
+        parser.error("--seconds must be at least 1")
+    return run(quick=args.quick, seconds=args.seconds, json_path=args.json)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,308 @@
+"""The measured operations. Import only after ``django.setup()`` (they use the models).
+
+Every write goes through the posting service (``entry_post``, ``entries_post``, ``seed_demo_trust``)
+exactly as the application calls it: autocommit, no outer ``atomic``. Times are wall-clock
+``time.perf_counter`` after a warm-up that also prepares each connection's statements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.db import connection
+from django.db.models import Max, Min
+
+from trust.demo import DemoResult, seed_demo_trust
+from trust.models import Account, Trust
+from trust.money import from_minor
+from trust.selectors import account_balance, account_balance_as_of
+from trust.services.ledger import EntrySpec, Leg, entries_post, entry_post
+from trust.services.trusts import beneficiary_create, trust_create
+
+BENCH_DAY = date(2026, 11, 25)  # every benchmark entry is dated this day (no lock date is set)
+BENCH_COURT = "Benchmark Court (fictitious)"
+WARMUP_ENTRIES = 20
+
+
+@dataclass(frozen=True)
+class Book:
+    """A trust with its bank account and some beneficiaries' sub-ledgers, ready to receive."""
+
+    trust: Trust
+    bank: Account
+    subs: list[Account]
+
+
+@dataclass(frozen=True)
+class Throughput:
+    count: int  # entries posted in ``seconds``
+    seconds: float
+    postings: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class Latency:
+    samples_us: list[float]
+    seconds: float
+
+    @property
+    def count(self) -> int:
+        return len(self.samples_us)
+
+    @property
+    def median_us(self) -> float:
+        return _percentile(self.samples_us, 0.50)
+
+    @property
+    def p99_us(self) -> float:
+        return _percentile(self.samples_us, 0.99)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+# --- the ledger ---------------------------------------------------------------------------------
+
+
+def ledger_postings() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM trust_posting")
+        return int(cursor.fetchone()[0])
+
+
+def account_postings(account_id: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM trust_posting WHERE account_id = %s", [account_id])
+        return int(cursor.fetchone()[0])
+
+
+def server_version() -> str:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SHOW server_version")
+            return f"PostgreSQL {cursor.fetchone()[0]}"
+        cursor.execute("SELECT sqlite_version()")
+        return f"SQLite {cursor.fetchone()[0]}"
+
+
+def autovacuum() -> str:
+    """The server's ``autovacuum`` setting ("on"/"off"), or "n/a" on SQLite."""
+    if connection.vendor != "postgresql":
+        return "n/a"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        return str(cursor.fetchone()[0])
+
+
+LEDGER_TABLES = (
+    "trust_trust",
+    "trust_account",
+    "trust_account_day",
+    "trust_entry",
+    "trust_posting",
+)
+
+
+def vacuum_analyze() -> float:
+    """PostgreSQL: ``VACUUM ANALYZE`` the ledger tables, as autovacuum does after a bulk load;
+    returns the seconds it took. ANALYZE also makes every session re-plan its cached statements."""
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {', '.join(LEDGER_TABLES)}")
+    return time.perf_counter() - start
+
+
+def book_create(label: str, beneficiaries: int) -> Book:
+    trust = trust_create(
+        caption=f"Benchmark trust {label} (fictitious)",
+        court=BENCH_COURT,
+        case_number=f"BENCH-{label}",
+    )
+    subs = [
+        beneficiary_create(trust=trust, pseudonym=f"B{label}-{n}").accounts.get()
+        for n in range(1, beneficiaries + 1)
+    ]
+    bank = trust.accounts.get(role=Account.Role.BANK)
+    return Book(trust=trust, bank=bank, subs=subs)
+
+
+def _receipt_legs(book: Book, sub: Account, minor: int = 12_345) -> list[Leg]:
+    """Money in: debit the bank, credit one beneficiary. Never overdraws a no-negative account."""
+    amount = from_minor(minor, book.trust.base_currency)
+    return [Leg(book.bank, amount), Leg(sub, -amount)]
+
+
+# --- writes -------------------------------------------------------------------------------------
+
+
+def _post(book: Book, sub: Account, prefix: str, *, count: int = 0, seconds: float = 0.0) -> int:
+    """Post receipts of two postings one ``entry_post`` (one transaction) at a time: ``count`` of
+    them, or as many as fit in ``seconds``. Returns how many were posted."""
+    legs = _receipt_legs(book, sub)
+    deadline = time.perf_counter() + seconds
+    n = 0
+    while (n < count) if count else (time.perf_counter() < deadline):
+        entry_post(
+            trust=book.trust,
+            actor=None,
+            effective_date=BENCH_DAY,
+            legs=legs,
+            idempotency_key=f"{prefix}-{n}",
+        )
+        n += 1
+    return n
+
+
+def post_single(book: Book, tag: str, seconds: float) -> Throughput:
+    """One writer on the calling thread's connection."""
+    sub = book.subs[0]
+    _post(book, sub, f"{tag}-warm", count=WARMUP_ENTRIES)
+    start = time.perf_counter()
+    n = _post(book, sub, tag, seconds=seconds)
+    elapsed = time.perf_counter() - start
+    return Throughput(count=n, seconds=elapsed, postings=2 * n)
+
+
+def post_concurrent(lanes: list[tuple[Book, Account]], tag: str, seconds: float) -> Throughput:
+    """One thread per lane, each with its own database connection (closed when it ends), each
+    posting entries of two postings one per transaction for ``seconds`` after a common start."""
+    barrier = threading.Barrier(len(lanes) + 1)
+    counts = [0] * len(lanes)
+    errors: list[BaseException] = []
+
+    def lane(index: int, book: Book, sub: Account) -> None:
+        try:
+            _post(book, sub, f"{tag}-t{index}-warm", count=WARMUP_ENTRIES)
+            barrier.wait(timeout=120)
+            counts[index] = _post(book, sub, f"{tag}-t{index}", seconds=seconds)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=lane, args=(i, book, sub), name=f"bench-writer-{i}")
+        for i, (book, sub) in enumerate(lanes)
+    ]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a writer failed: raised below
+        barrier.wait(timeout=120)
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise RuntimeError(f"a writer thread failed: {errors[0]!r}") from errors[0]
+    total = sum(counts)
+    return Throughput(count=total, seconds=elapsed, postings=2 * total)
+
+
+def post_bulk(book: Book, tag: str, seconds: float, batch: int) -> Throughput:
+    """``entries_post`` with ``batch`` entries of two postings per call (one transaction per call),
+    the beneficiaries taken in turn so that a call touches many accounts, as an allocation does."""
+    legs_by_sub = [_receipt_legs(book, sub) for sub in book.subs]
+
+    def call(prefix: str) -> None:
+        specs = [
+            EntrySpec(
+                effective_date=BENCH_DAY,
+                legs=legs_by_sub[i % len(legs_by_sub)],
+                idempotency_key=f"{prefix}-{i}",
+            )
+            for i in range(batch)
+        ]
+        entries_post(trust=book.trust, actor=None, entries=specs)
+
+    call(f"{tag}-warm")
+    calls = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        call(f"{tag}-{calls}")
+        calls += 1
+    elapsed = time.perf_counter() - start
+    return Throughput(count=calls * batch, seconds=elapsed, postings=2 * calls * batch)
+
+
+def seed_ledger(beneficiaries: int, months: int, seed: int) -> tuple[DemoResult, float]:
+    start = time.perf_counter()
+    result = seed_demo_trust(beneficiaries=beneficiaries, months=months, seed=seed)
+    return result, time.perf_counter() - start
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+def sample(
+    read: Callable[[], Any], reads: int, warmup: int, budget_s: float | None = None
+) -> Latency:
+    """Time ``reads`` calls one by one (after ``warmup`` untimed calls); stop early after
+    ``budget_s`` seconds if given, once at least 20 calls are timed. Python's cyclic garbage
+    collector is paused while timing, as ``timeit`` does: its pauses are not the ledger's cost."""
+    for _ in range(warmup):
+        read()
+    samples: list[float] = []
+    clock = time.perf_counter
+    gc.collect()
+    gc.disable()
+    try:
+        start = clock()
+        for _ in range(reads):
+            t0 = clock()
+            read()
+            samples.append((clock() - t0) * 1e6)
+            if budget_s is not None and len(samples) >= 20 and clock() - start > budget_s:
+                break
+        elapsed = clock() - start
+    finally:
+        gc.enable()
+    return Latency(samples_us=samples, seconds=elapsed)
+
+
+def read_balance(account_id: int) -> Callable[[], Any]:
+    return lambda: account_balance(account_id=account_id)
+
+
+def read_balance_as_of(account: Account, as_of: date) -> Callable[[], Any]:
+    return lambda: account_balance_as_of(account=account, as_of=as_of)
+
+
+def read_naive_sum(account_id: int) -> Callable[[], Any]:
+    """What a ledger without stored balances pays: add up every posting of the account."""
+
+    def read() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COALESCE(SUM(amount_minor), 0) FROM trust_posting WHERE account_id = %s",
+                [account_id],
+            )
+            return int(cursor.fetchone()[0])
+
+    return read
+
+
+def mid_history(trust: Trust) -> date:
+    span = trust.entries.aggregate(first=Min("effective_date"), last=Max("effective_date"))
+    first, last = span["first"], span["last"]
+    return first + (last - first) / 2

@@ -1,0 +1,467 @@
+"""One benchmark run: scratch database, pgbench ceiling, the rows, the table and the JSON.
+
+Order of a run (each posting row records how many postings the ledger already held):
+
+1. PostgreSQL only: the pgbench ceiling, with 1 and 8 clients, on its own scratch database.
+2. A small ledger (``seed_demo_trust``, about 1,000 postings): the reference reads.
+3. Writes on the small ledger: one writer, eight writers on eight trusts, eight writers on one
+   trust, and bulk batches.
+4. ``seed_demo_trust`` grows the ledger to about 1,000,000 postings (100,000 with ``--quick``).
+5. The same reads on the large ledger, and one writer again.
+6. PostgreSQL only: pgbench with one client again, to show how far the server drifted.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from benchmarks import targets
+from benchmarks.pgbench import Ceiling, PgbenchError, measure_ceiling, pgbench_path
+from benchmarks.report import MET, MISSED, NO_TARGET, Row, format_table, write_json
+from benchmarks.scratch import REPO_DIR, Scratch, ServerUrl, bench_dir, prepare_scratch
+
+if TYPE_CHECKING:
+    from benchmarks.cases import Book, Latency, Throughput
+    from trust.models import Account
+
+WRITERS = 8
+BULK_BATCH = 500  # entries of two postings per entries_post call: 1,000 postings
+BULK_BENEFICIARIES = 100
+READS = 2_000
+READ_WARMUP = 200
+
+
+@dataclass(frozen=True)
+class Plan:
+    quick: bool
+    seconds: int  # per timed row and per pgbench run
+    small: tuple[int, int]  # (beneficiaries, months) for seed_demo_trust: about 1,300 postings
+    big_total: int  # postings in the ledger for the large read rows
+    big_beneficiaries: int
+    naive_budget_s: float  # the naive SUM at 1M is slow: stop after this long
+
+    @classmethod
+    def make(cls, quick: bool, seconds: int | None) -> Plan:
+        if quick:
+            return cls(True, seconds or 2, (22, 18), 100_000, 500, 1.0)
+        return cls(False, seconds or 10, (22, 18), 1_000_000, 2_000, 3.0)
+
+    def big_months(self, remaining: int) -> int:
+        # seed_demo_trust writes about 3 postings per beneficiary per month: one or three receipts
+        # allocated to everyone, and a care payment (two postings) for about half of them.
+        per_month = 3 * self.big_beneficiaries + 2
+        return max(1, round(remaining / per_month))
+
+
+def _step(message: str) -> None:
+    print(f"- {message}", flush=True)
+
+
+def _load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "n/a"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def _git_commit() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return ""
+    return done.stdout.strip()
+
+
+def _pgbench(
+    server: ServerUrl, seconds: int, configs: tuple[tuple[int, int], ...], notes: list[str]
+) -> list[Ceiling]:
+    binary = pgbench_path()
+    if binary is None:
+        note = (
+            "pgbench not found (install postgresql-client): no ceiling rows and no share column;"
+            " the single-writer target is read as the absolute 800 entries/s"
+        )
+        print(f"NOTE: {note}", flush=True)
+        notes.append(note)
+        return []
+    _step(f"pgbench on {server.dbname}_pgbench ({binary})")
+    try:
+        return measure_ceiling(binary, server, seconds, configs)
+    except PgbenchError as exc:
+        note = f"pgbench failed, continuing without the share column: {exc}"
+        print(f"NOTE: {note}", flush=True)
+        notes.append(note)
+        return []
+
+
+def _setup_django(scratch: Scratch) -> None:
+    os.environ["DATABASE_URL"] = scratch.url
+    os.environ["DJANGO_DEBUG"] = "0"  # DEBUG keeps every query in memory
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+class Bench:
+    """Builds the rows, applies the targets, and prints each row as it is measured."""
+
+    def __init__(self, backend: str, c1: Ceiling | None, c8: Ceiling | None) -> None:
+        self.backend = backend
+        self.c1 = c1
+        self.c8 = c8
+        self.rows: list[Row] = []
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        latency = f", median {row.median_us:,.0f} µs" if row.median_us is not None else ""
+        verdict = f" [{row.verdict}]" if row.verdict != NO_TARGET else ""
+        print(f"  {row.operation}: {row.rate:,.0f} {row.unit}{latency}{verdict}", flush=True)
+        return row
+
+    def ceiling(self, c: Ceiling, when: str = "ceiling") -> Row:
+        return self.add(
+            Row(
+                key=f"pgbench_c{c.clients}" + ("" if when == "ceiling" else "_end"),
+                operation=f"pgbench -N, {c.clients} client{'s' if c.clients > 1 else ''} ({when})",
+                backend=self.backend,
+                size=0,
+                count=c.transactions,
+                seconds=float(c.seconds),
+                rate=c.tps,
+                unit="tx/s",
+                note=f"pgbench -n -N -c {c.clients} -j {c.threads} -T {c.seconds}, scale 1",
+            )
+        )
+
+    def _writes(self, key: str, operation: str, size: int, result: Throughput, note: str) -> Row:
+        return Row(
+            key=key,
+            operation=operation,
+            backend=self.backend,
+            size=size,
+            count=result.count,
+            seconds=result.seconds,
+            rate=result.rate,
+            unit="entries/s",
+            note=note,
+        )
+
+    def single_writer(self, key: str, size: int, result: Throughput, note: str) -> Row:
+        row = self._writes(key, "entry_post, 1 writer", size, result, note)
+        if self.c1 is not None:
+            share = targets.SINGLE_WRITER_SHARE_OF_C1
+            row.share, row.share_of = result.rate / self.c1.tps, "c1"
+            row.target = f">= {share:.0%} of c1 ({share * self.c1.tps:,.0f}/s)"
+            row.verdict = MET if row.share >= share else MISSED
+            absolute = targets.SINGLE_WRITER_ENTRIES_PER_S
+            row.note += (
+                f"; the absolute {absolute}/s is {'met' if result.rate >= absolute else 'missed'}"
+                f" (pgbench -c1 here: {self.c1.tps:,.0f} tx/s)"
+            )
+        else:
+            row.target = f">= {targets.SINGLE_WRITER_ENTRIES_PER_S}/s"
+            row.verdict = MET if result.rate >= targets.SINGLE_WRITER_ENTRIES_PER_S else MISSED
+        return self.add(row)
+
+    def concurrent(self, key: str, operation: str, size: int, result: Throughput, note: str) -> Row:
+        row = self._writes(key, operation, size, result, note)
+        if self.c8 is not None:
+            row.share, row.share_of = result.rate / self.c8.tps, "c8"
+        return self.add(row)
+
+    def bulk(self, size: int, result: Throughput) -> Row:
+        rate = result.postings / result.seconds
+        return self.add(
+            Row(
+                key="post_bulk",
+                operation=f"entries_post, {BULK_BATCH} entries per call",
+                backend=self.backend,
+                size=size,
+                count=result.postings,
+                seconds=result.seconds,
+                rate=rate,
+                unit="postings/s",
+                target=f">= {targets.BULK_POSTINGS_PER_S:,}/s",
+                verdict=MET if rate >= targets.BULK_POSTINGS_PER_S else MISSED,
+                note=(
+                    f"{result.count // BULK_BATCH:,} calls of {BULK_BATCH} entries x 2 postings,"
+                    f" {BULK_BENEFICIARIES} sub-ledgers in turn ({result.rate:,.0f} entries/s)"
+                ),
+            )
+        )
+
+    def read(
+        self, key: str, operation: str, size: int, latency: Latency, note: str, target: str = ""
+    ) -> Row:
+        return self.add(
+            Row(
+                key=key,
+                operation=operation,
+                backend=self.backend,
+                size=size,
+                count=latency.count,
+                seconds=latency.seconds,
+                rate=latency.rate,
+                unit="reads/s",
+                median_us=latency.median_us,
+                p99_us=latency.p99_us,
+                target=target,
+                note=note,
+            )
+        )
+
+
+def _reads(
+    bench: Bench,
+    plan: Plan,
+    account: Account,
+    as_of: date,
+    scale: str,
+    reference: Row | None,
+    notes: list[str],
+) -> Row:
+    """The three ways to read one account's balance; returns the stored-balance row."""
+    from benchmarks import cases
+
+    size = cases.ledger_postings()
+    own = cases.account_postings(account.pk)
+    target = "p99 < 1 ms" + ("" if reference is None else ", median ~ small ledger")
+    balance = bench.read(
+        f"balance_{scale}",
+        "account_balance (stored balance)",
+        size,
+        cases.sample(cases.read_balance(account.pk), READS, READ_WARMUP),
+        f"bank account, {own:,} postings of its own",
+        target=target,
+    )
+    fast = balance.p99_us is not None and balance.p99_us < targets.READ_P99_US
+    flat = True
+    if reference is not None and reference.median_us is not None:
+        allowed = targets.read_median_allowed_us(reference.median_us)
+        flat = balance.median_us is not None and balance.median_us <= allowed
+        balance.extra["median_allowed_us"] = allowed
+        balance.note += (
+            f"; median allowed up to {allowed:,.0f} µs (the 1k median"
+            f" +{targets.READ_NOISE_RATIO - 1:.0%} or +{targets.READ_NOISE_US:.0f} µs)"
+        )
+    balance.verdict = MET if fast and flat else MISSED
+
+    days = account.days.filter(day__lte=as_of).count()
+    bench.read(
+        f"balance_as_of_{scale}",
+        "account_balance_as_of (daily movements)",
+        size,
+        cases.sample(cases.read_balance_as_of(account, as_of), READS, READ_WARMUP),
+        f"bank account, as of {as_of}: sums {days:,} daily rows",
+    )
+
+    naive = cases.read_naive_sum(account.pk)
+    account.refresh_from_db()
+    consistent = naive() == account.balance_minor  # an asset: balance = +sum of its postings
+    bench.read(
+        f"naive_sum_{scale}",
+        "naive SUM(amount_minor) (contrast)",
+        size,
+        cases.sample(naive, READS, 2, plan.naive_budget_s),
+        f"sums {own:,} postings; equals the stored balance: {'yes' if consistent else 'NO'}",
+    )
+    if not consistent:
+        notes.append(f"account {account.code}: stored balance differs from the sum of its postings")
+    return balance
+
+
+def _writes(bench: Bench, plan: Plan, tag: str) -> Book:
+    """The write rows on the small ledger; returns the single writer's trust for later."""
+    from benchmarks import cases
+
+    single = cases.book_create("single", 1)
+    bench.single_writer(
+        "post_single",
+        cases.ledger_postings(),
+        cases.post_single(single, f"{tag}-single", plan.seconds),
+        "2 postings per entry, one transaction each (autocommit)",
+    )
+
+    books = [cases.book_create(f"indep{i}", 1) for i in range(WRITERS)]
+    bench.concurrent(
+        "post_8_independent",
+        f"entry_post, {WRITERS} writers, {WRITERS} trusts",
+        cases.ledger_postings(),
+        cases.post_concurrent([(b, b.subs[0]) for b in books], f"{tag}-indep", plan.seconds),
+        f"{WRITERS} threads, own connection each, no row in common",
+    )
+
+    shared = cases.book_create("shared", WRITERS)
+    bench.concurrent(
+        "post_8_shared",
+        f"entry_post, {WRITERS} writers, 1 trust",
+        cases.ledger_postings(),
+        cases.post_concurrent([(shared, s) for s in shared.subs], f"{tag}-shared", plan.seconds),
+        f"{WRITERS} threads, own sub-ledger each, all queue for the trust's bank row",
+    )
+
+    bulk = cases.book_create("bulk", BULK_BENEFICIARIES)
+    size = cases.ledger_postings()
+    bench.bulk(size, cases.post_bulk(bulk, f"{tag}-bulk", plan.seconds, BULK_BATCH))
+    return single
+
+
+def _seed_large(bench: Bench, plan: Plan, notes: list[str]) -> Account:
+    from benchmarks import cases
+
+    size = cases.ledger_postings()
+    months = plan.big_months(plan.big_total - size)
+    b = plan.big_beneficiaries
+    _step(f"large ledger: seed_demo_trust({b:,} beneficiaries x {months} months)")
+    big, seconds = cases.seed_ledger(b, months, seed=2)
+    row = bench.add(
+        Row(
+            key="seed_demo_trust",
+            operation="seed_demo_trust (builds the large ledger)",
+            backend=bench.backend,
+            size=size,
+            count=big.postings,
+            seconds=seconds,
+            rate=big.postings / seconds,
+            unit="postings/s",
+            note=(
+                f"{b:,} beneficiaries x {months} months: {big.entries:,} entries, posted in batches of 500"
+                f" entries or more; each receipt allocates to all {b:,}"
+            ),
+        )
+    )
+    if bench.backend == "postgresql":
+        # What autovacuum does after a bulk load, done now so that the rows below do not depend
+        # on whether it got there first (or at all: some servers run with autovacuum off).
+        took = cases.vacuum_analyze()
+        autovacuum = cases.autovacuum()
+        row.note += f"; then VACUUM ANALYZE of the ledger tables ({took:,.1f} s)"
+        row.extra["vacuum_analyze_seconds"] = took
+        if autovacuum != "on":
+            notes.append(
+                f"autovacuum is {autovacuum} on this server: nothing but the benchmark's own"
+                " VACUUM ANALYZE after the seed keeps statistics and dead rows in check"
+            )
+    return big.trust.accounts.get(role="bank")
+
+
+def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
+    started = time.perf_counter()
+    plan = Plan.make(quick, seconds)
+    user_url = os.environ.get("DATABASE_URL") or None
+    server = ServerUrl(user_url) if user_url else None
+    notes: list[str] = []
+    load_start = _load()
+    mode = "quick" if plan.quick else "full"
+    print(
+        f"Benchmarks, {mode} run: {plan.seconds} s per timed row, load average {load_start}",
+        flush=True,
+    )
+
+    c1 = c8 = None
+    if server is not None:
+        ceilings = _pgbench(server, plan.seconds, ((1, 1), (8, 2)), notes)
+        if ceilings:
+            c1, c8 = ceilings
+
+    scratch = prepare_scratch(user_url)
+    _step(f"scratch database {scratch.shown}: migrate")
+    _setup_django(scratch)
+    from benchmarks import cases  # only after django.setup()
+
+    bench = Bench(scratch.backend, c1, c8)
+    for ceiling in (c1, c8):
+        if ceiling is not None:
+            bench.ceiling(ceiling)
+    tag = f"run{int(time.time())}"
+
+    _step("small ledger: seed_demo_trust, then reads")
+    small = cases.seed_ledger(*plan.small, seed=1)[0].trust
+    small_bank = small.accounts.get(role="bank")
+    reference = _reads(
+        bench, plan, small_bank, cases.mid_history(small), "small", reference=None, notes=notes
+    )
+
+    _step(f"writes: 1 writer, {WRITERS} writers (8 trusts, then 1 trust), bulk")
+    single = _writes(bench, plan, tag)
+
+    big_bank = _seed_large(bench, plan, notes)
+    _step("large ledger: reads, then 1 writer again")
+    _reads(
+        bench, plan, big_bank, cases.mid_history(big_bank.trust), "large", reference, notes=notes
+    )
+    bench.single_writer(
+        "post_single_large",
+        cases.ledger_postings(),
+        cases.post_single(single, f"{tag}-single-large", plan.seconds),
+        "the same writer as above, on the large ledger",
+    )
+
+    if server is not None and c1 is not None:
+        again = _pgbench(server, plan.seconds, ((1, 1),), notes)
+        if again:
+            row = bench.ceiling(again[0], "again, end of run")
+            row.note += f"; {again[0].tps / c1.tps - 1:+.0%} against the first"
+
+    total = time.perf_counter() - started
+    load_end = _load()
+    print()
+    print(format_table(bench.rows, with_share=c1 is not None))
+    for note in notes:
+        print(f"NOTE: {note}")
+    meta: dict[str, Any] = {
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "backend": scratch.backend,
+        "server": cases.server_version(),
+        "autovacuum": cases.autovacuum(),
+        "database": scratch.shown,
+        "quick": plan.quick,
+        "seconds_per_row": plan.seconds,
+        "pgbench": {
+            row.key: {"tps": row.rate, "transactions": row.count, "seconds": row.seconds}
+            for row in bench.rows
+            if row.unit == "tx/s"
+        },
+        "targets": {
+            "single_writer_share_of_c1": targets.SINGLE_WRITER_SHARE_OF_C1,
+            "single_writer_entries_per_s": targets.SINGLE_WRITER_ENTRIES_PER_S,
+            "bulk_postings_per_s": targets.BULK_POSTINGS_PER_S,
+            "read_p99_us": targets.READ_P99_US,
+            "read_noise_ratio": targets.READ_NOISE_RATIO,
+            "read_noise_us": targets.READ_NOISE_US,
+        },
+        "notes": notes,
+        "load_average": {"start": load_start, "end": load_end},
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "commit": _git_commit(),
+        "total_seconds": round(total, 1),
+    }
+    path = json_path or bench_dir() / f"results-{scratch.backend}.json"
+    write_json(path, meta, bench.rows)
+    print(
+        f"\n{len(bench.rows)} rows in {total:,.0f} s (load average {load_start} at the start,"
+        f" {load_end} at the end); JSON: {path}"
+    )
+    missed = sum(row.verdict == MISSED for row in bench.rows)
+    if missed:
+        print(f"{missed} target(s) missed: see the verdict column", file=sys.stderr)
+    return 0
