@@ -27,7 +27,19 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 PG_TRIGGERS = {
     "trust_entry": ["trust_entry_immutable", "trust_entry_complete"],
     "trust_posting": ["trust_posting_immutable", "trust_posting_balanced"],
+    # Ledger rows name their trust and accounts without a foreign key (trust/models.py): neither
+    # may be deleted. A trust is closed, an account left at zero.
+    "trust_trust": ["trust_trust_no_delete"],
+    "trust_account": ["trust_account_no_delete"],
 }
+PG_FUNCTIONS = [
+    "ledger_refuse_change",
+    "ledger_check_entries",
+    "ledger_verify",
+    "ledger_entry_complete",
+    "ledger_posting_balanced",
+    "ledger_post_batch",
+]
 SQLITE_TRIGGERS = [
     "trust_entry_no_update",
     "trust_entry_no_delete",
@@ -35,6 +47,8 @@ SQLITE_TRIGGERS = [
     "trust_posting_no_update",
     "trust_posting_no_delete",
     "trust_posting_consistent",
+    "trust_trust_no_delete",
+    "trust_account_no_delete",
 ]
 
 _NORMAL_SIGN = "(CASE WHEN a.type IN ('asset', 'expense') THEN 1 ELSE -1 END)"
@@ -48,82 +62,136 @@ BEGIN
 END
 $fn$
 """,
-    # At commit, once per entry: at least two postings, and a trust that is active with the entry
-    # dated after its lock date (the posting function refuses these earlier, with a clear message).
+    # The commit-time check of a range of entries, in one set-based query: each entry has at least
+    # two postings summing to zero per currency, to existing accounts of its own trust in their
+    # currency and on its date, in an active trust after the lock date. Returns the highest
+    # posting id it saw. Entries of other transactions in the range are invisible or committed
+    # (and so already checked): checking them again is harmless.
     r"""
-CREATE OR REPLACE FUNCTION ledger_entry_complete() RETURNS trigger LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan AS $fn$
-DECLARE info record;
+CREATE OR REPLACE FUNCTION ledger_check_entries(lo bigint, hi bigint) RETURNS bigint
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+-- Generic plans are made once per session: never let one made on a small table scan it later.
+SET enable_seqscan = off
+AS $fn$
+DECLARE
+  bad record;
+  top bigint;
 BEGIN
-  SELECT t.status, t.lock_date,
-         (SELECT count(*) FROM (SELECT 1 FROM trust_posting WHERE entry_id = NEW.id LIMIT 2) s) AS n
-    INTO info FROM trust_trust t WHERE t.id = NEW.trust_id;
-  IF info.n < 2 THEN
-    RAISE EXCEPTION 'entry % has fewer than two postings', NEW.id USING ERRCODE = '23514';
+  SELECT * INTO bad FROM (
+    SELECT e.id AS entry, 1 AS prio,
+           CASE WHEN c.n < 2 THEN 'few'
+                WHEN t.id IS NULL OR t.status <> 'active' THEN 'inactive'
+                ELSE 'closed' END AS reason,
+           e.trust_id::text AS a, e.effective_date::text AS b, t.lock_date::text AS c
+      FROM trust_entry e
+      -- Lookups by key, one per row (OFFSET 0 keeps the planner from turning them into joins
+      -- that read a whole table: a generic plan does not know how small the range is).
+      LEFT JOIN LATERAL (SELECT x.id, x.status, x.lock_date FROM trust_trust x
+                          WHERE x.id = e.trust_id OFFSET 0) t ON true
+      CROSS JOIN LATERAL (SELECT count(*) AS n FROM (SELECT 1 FROM trust_posting p
+                           WHERE p.entry_id = e.id LIMIT 2) two) c
+     WHERE e.id BETWEEN lo AND hi
+       AND (c.n < 2 OR t.id IS NULL OR t.status <> 'active'
+            OR (t.lock_date IS NOT NULL AND e.effective_date <= t.lock_date))
+    UNION ALL
+    SELECT p.entry_id, 2,
+           CASE WHEN e.id IS NULL THEN 'no_entry'
+                WHEN a.id IS NULL THEN 'no_account'
+                WHEN a.trust_id <> e.trust_id THEN 'foreign'
+                WHEN a.currency <> p.currency THEN 'currency'
+                ELSE 'date' END,
+           p.account_id::text, '', ''
+      FROM trust_posting p
+      LEFT JOIN LATERAL (SELECT y.id, y.trust_id, y.effective_date FROM trust_entry y
+                          WHERE y.id = p.entry_id OFFSET 0) e ON true
+      LEFT JOIN LATERAL (SELECT z.id, z.trust_id, z.currency FROM trust_account z
+                          WHERE z.id = p.account_id OFFSET 0) a ON true
+     WHERE p.entry_id BETWEEN lo AND hi
+       AND (e.id IS NULL OR a.id IS NULL OR a.trust_id <> e.trust_id
+            OR a.currency <> p.currency OR p.effective_date <> e.effective_date)
+    UNION ALL
+    SELECT p.entry_id, 3, 'unbalanced', p.currency, sum(p.amount_minor)::text, ''
+      FROM trust_posting p
+     WHERE p.entry_id BETWEEN lo AND hi
+     GROUP BY p.entry_id, p.currency
+    HAVING sum(p.amount_minor) <> 0
+  ) problems
+  ORDER BY entry, prio LIMIT 1;
+  IF FOUND THEN
+    CASE bad.reason
+      WHEN 'few' THEN
+        RAISE EXCEPTION 'entry % has fewer than two postings', bad.entry USING ERRCODE = '23514';
+      WHEN 'inactive' THEN
+        RAISE EXCEPTION 'trust % is not active: no new entries (entry %)', bad.a, bad.entry
+          USING ERRCODE = '23514';
+      WHEN 'closed' THEN
+        RAISE EXCEPTION 'entry % dated % falls in the closed period (lock date %)',
+          bad.entry, bad.b, bad.c USING ERRCODE = '23514';
+      WHEN 'no_entry' THEN
+        RAISE EXCEPTION 'a posting names entry %, which does not exist', bad.entry
+          USING ERRCODE = '23503';
+      WHEN 'no_account' THEN
+        RAISE EXCEPTION 'entry % posts to account %, which does not exist', bad.entry, bad.a
+          USING ERRCODE = '23503';
+      WHEN 'foreign' THEN
+        RAISE EXCEPTION 'entry % posts to an account of another trust', bad.entry
+          USING ERRCODE = '23514';
+      WHEN 'currency' THEN
+        RAISE EXCEPTION 'entry % has a posting in a currency other than its account''s',
+          bad.entry USING ERRCODE = '23514';
+      WHEN 'date' THEN
+        RAISE EXCEPTION 'entry % has a posting dated differently from the entry', bad.entry
+          USING ERRCODE = '23514';
+      ELSE
+        RAISE EXCEPTION 'entry % does not balance in %: its postings sum to % minor units',
+          bad.entry, bad.a, bad.b USING ERRCODE = '23514';
+    END CASE;
   END IF;
-  IF info.status IS DISTINCT FROM 'active' THEN
-    RAISE EXCEPTION 'trust % is not active: no new entries', NEW.trust_id USING ERRCODE = '23514';
+  SELECT max(p.id) INTO top FROM trust_posting p WHERE p.entry_id BETWEEN lo AND hi;
+  RETURN coalesce(top, 0);
+END
+$fn$
+""",
+    # Both deferred triggers call this with their entry (and posting). The first firing checks a
+    # whole range and remembers "lo:hi:top" for the transaction, so later firings for entries in
+    # the range and postings it already saw return at once. The range is the entry alone, or the
+    # rest of the batch that ledger_post_batch announced in ledger.batch (only when its entries
+    # got consecutive ids): a batch of n entries costs one query, not n. A posting appended later
+    # to a checked entry has a higher id than any seen, so it is checked again.
+    r"""
+CREATE OR REPLACE FUNCTION ledger_verify(p_entry bigint, p_posting bigint) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  mark text[] := string_to_array(current_setting('ledger.checked', true), ':');
+  batch text[];
+  hi bigint := p_entry;
+BEGIN
+  IF cardinality(mark) = 3 AND p_entry BETWEEN mark[1]::bigint AND mark[2]::bigint
+     AND (p_posting IS NULL OR p_posting <= mark[3]::bigint) THEN
+    RETURN;
   END IF;
-  IF info.lock_date IS NOT NULL AND NEW.effective_date <= info.lock_date THEN
-    RAISE EXCEPTION 'entry dated % falls in the closed period (lock date %)',
-      NEW.effective_date, info.lock_date USING ERRCODE = '23514';
+  batch := string_to_array(current_setting('ledger.batch', true), ':');
+  IF cardinality(batch) = 2 AND p_entry BETWEEN batch[1]::bigint AND batch[2]::bigint THEN
+    hi := batch[2]::bigint;
   END IF;
+  PERFORM set_config('ledger.checked',
+    p_entry::text || ':' || hi::text || ':' || ledger_check_entries(p_entry, hi)::text, true);
+END
+$fn$
+""",
+    r"""
+CREATE OR REPLACE FUNCTION ledger_entry_complete() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM ledger_verify(NEW.id, NULL);
   RETURN NULL;
 END
 $fn$
 """,
-    # Fires once per posting at commit. The first firing for an entry checks the whole entry in one
-    # query and remembers (entry id, highest posting id seen) for the transaction, so the entry's
-    # other postings return at once: an entry of n postings costs O(n), not O(n^2).
     r"""
-CREATE OR REPLACE FUNCTION ledger_posting_balanced() RETURNS trigger LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan AS $fn$
-DECLARE
-  mark text := current_setting('ledger.checked_entry', true);
-  info record;
+CREATE OR REPLACE FUNCTION ledger_posting_balanced() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
-  IF mark IS NOT NULL AND mark <> '' AND split_part(mark, ':', 1) = NEW.entry_id::text
-     AND NEW.id <= split_part(mark, ':', 2)::bigint THEN
-    RETURN NULL;
-  END IF;
-  SELECT sum(c.n) AS n, max(c.top) AS top, bool_or(c.foreign_account) AS foreign_account,
-         bool_or(c.wrong_currency) AS wrong_currency, bool_or(c.wrong_date) AS wrong_date,
-         min(c.currency) FILTER (WHERE c.total <> 0) AS unbalanced,
-         min(c.total) FILTER (WHERE c.total <> 0) AS off_by
-    INTO info
-    FROM (SELECT p.currency, count(*) AS n, max(p.id) AS top, sum(p.amount_minor) AS total,
-                 bool_or(a.trust_id <> e.trust_id) AS foreign_account,
-                 bool_or(a.currency <> p.currency) AS wrong_currency,
-                 bool_or(p.effective_date <> e.effective_date) AS wrong_date
-            FROM trust_posting p
-            -- One primary-key lookup per posting: a generic plan would otherwise hash-join
-            -- a scan of every account (OFFSET 0 keeps the planner from flattening this).
-            CROSS JOIN LATERAL (SELECT x.trust_id, x.currency FROM trust_account x
-                                 WHERE x.id = p.account_id OFFSET 0) a
-            CROSS JOIN (SELECT y.trust_id, y.effective_date FROM trust_entry y
-                         WHERE y.id = NEW.entry_id OFFSET 0) e
-           WHERE p.entry_id = NEW.entry_id
-           GROUP BY p.currency) c;
-  IF info.unbalanced IS NOT NULL THEN
-    RAISE EXCEPTION 'entry % does not balance in %: its postings sum to % minor units',
-      NEW.entry_id, info.unbalanced, info.off_by USING ERRCODE = '23514';
-  END IF;
-  IF info.n < 2 THEN
-    RAISE EXCEPTION 'entry % has fewer than two postings', NEW.entry_id USING ERRCODE = '23514';
-  END IF;
-  IF info.foreign_account THEN
-    RAISE EXCEPTION 'entry % posts to an account of another trust', NEW.entry_id
-      USING ERRCODE = '23514';
-  END IF;
-  IF info.wrong_currency THEN
-    RAISE EXCEPTION 'entry % has a posting in a currency other than its account''s', NEW.entry_id
-      USING ERRCODE = '23514';
-  END IF;
-  IF info.wrong_date THEN
-    RAISE EXCEPTION 'entry % has a posting dated differently from the entry', NEW.entry_id
-      USING ERRCODE = '23514';
-  END IF;
-  PERFORM set_config('ledger.checked_entry', NEW.entry_id::text || ':' || info.top::text, true);
+  PERFORM ledger_verify(NEW.entry_id, NEW.id);
   RETURN NULL;
 END
 $fn$
@@ -133,6 +201,12 @@ $fn$
        FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()""",
     "DROP TRIGGER IF EXISTS trust_posting_immutable ON trust_posting",
     """CREATE TRIGGER trust_posting_immutable BEFORE UPDATE OR DELETE ON trust_posting
+       FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()""",
+    "DROP TRIGGER IF EXISTS trust_trust_no_delete ON trust_trust",
+    """CREATE TRIGGER trust_trust_no_delete BEFORE DELETE ON trust_trust
+       FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()""",
+    "DROP TRIGGER IF EXISTS trust_account_no_delete ON trust_account",
+    """CREATE TRIGGER trust_account_no_delete BEFORE DELETE ON trust_account
        FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()""",
     "DROP TRIGGER IF EXISTS trust_entry_open_period ON trust_entry",
     "DROP FUNCTION IF EXISTS ledger_entry_open_period()",
@@ -155,6 +229,9 @@ RETURNS TABLE(idx int, entry_id bigint, created boolean)
 LANGUAGE plpgsql
 -- Plan each statement once per session, not on every call: planning cost more than executing.
 SET plan_cache_mode = force_generic_plan
+-- Every statement here looks rows up by key; a plan made while a table was small must not scan
+-- it once it has grown (plans are kept for the session).
+SET enable_seqscan = off
 AS $fn$
 DECLARE
   t record;
@@ -294,6 +371,11 @@ BEGIN
    ORDER BY lg.acc, lg.day
   ON CONFLICT (account_id, day) DO UPDATE SET net_minor = ad.net_minor + EXCLUDED.net_minor;
 
+  -- Tell the commit-time checks that these entries form one range (when their ids are
+  -- consecutive), so that they check the batch in one query (see ledger_verify).
+  IF new_ids[cardinality(new_ids)] - new_ids[1] + 1 = cardinality(new_ids) THEN
+    PERFORM set_config('ledger.batch', new_ids[1]::text || ':' || new_ids[cardinality(new_ids)]::text, true);
+  END IF;
   RETURN QUERY SELECT n.ord, n.id, true FROM unnest(new_idx, new_ids) AS n(ord, id);
 END
 $fn$
@@ -310,11 +392,17 @@ SQLITE_SQL = [
         BEGIN SELECT RAISE(ABORT, 'ledger rows are immutable: UPDATE on trust_posting refused'); END""",
     f"""CREATE TRIGGER IF NOT EXISTS trust_posting_no_delete BEFORE DELETE ON trust_posting {_GUARD}
         BEGIN SELECT RAISE(ABORT, 'ledger rows are immutable: DELETE on trust_posting refused'); END""",
-    """CREATE TRIGGER IF NOT EXISTS trust_entry_open_period BEFORE INSERT ON trust_entry
-        WHEN EXISTS (SELECT 1 FROM trust_trust t WHERE t.id = NEW.trust_id
-                      AND (t.status <> 'active'
-                           OR (t.lock_date IS NOT NULL AND NEW.effective_date <= t.lock_date)))
-        BEGIN SELECT RAISE(ABORT, 'entry refused: trust not active or period closed'); END""",
+    "DROP TRIGGER IF EXISTS trust_entry_open_period",
+    """CREATE TRIGGER trust_entry_open_period BEFORE INSERT ON trust_entry
+        WHEN NOT EXISTS (SELECT 1 FROM trust_trust t WHERE t.id = NEW.trust_id
+                          AND t.status = 'active'
+                          AND (t.lock_date IS NULL OR NEW.effective_date > t.lock_date))
+        BEGIN SELECT RAISE(ABORT,
+          'entry refused: no such trust, trust not active or period closed'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS trust_trust_no_delete BEFORE DELETE ON trust_trust {_GUARD}
+        BEGIN SELECT RAISE(ABORT, 'ledger rows are immutable: DELETE on trust_trust refused'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS trust_account_no_delete BEFORE DELETE ON trust_account {_GUARD}
+        BEGIN SELECT RAISE(ABORT, 'ledger rows are immutable: DELETE on trust_account refused'); END""",
     """CREATE TRIGGER IF NOT EXISTS trust_posting_consistent BEFORE INSERT ON trust_posting
         WHEN NOT EXISTS (SELECT 1 FROM trust_account a JOIN trust_entry e ON e.id = NEW.entry_id
                           WHERE a.id = NEW.account_id AND a.trust_id = e.trust_id
@@ -370,9 +458,9 @@ def ledger_triggers_missing(connection: BaseDatabaseWrapper) -> list[str]:
             present = {row[0] for row in cursor.fetchall()}
             expected = [name for names in PG_TRIGGERS.values() for name in names]
             missing = [name for name in expected if name not in present]
-            cursor.execute("SELECT 1 FROM pg_proc WHERE proname = 'ledger_post_batch'")
-            if cursor.fetchone() is None:
-                missing.append("function ledger_post_batch")
+            cursor.execute("SELECT proname FROM pg_proc WHERE proname = ANY(%s)", [PG_FUNCTIONS])
+            functions = {row[0] for row in cursor.fetchall()}
+            missing += [f"function {name}" for name in PG_FUNCTIONS if name not in functions]
             return missing
         cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         present = {row[0] for row in cursor.fetchall()}

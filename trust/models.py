@@ -175,8 +175,16 @@ class ImmutableLedgerRow(models.Model):
 
 class JournalEntry(ImmutableLedgerRow):
     # No index of its own on trust: (trust, idempotency_key) and (trust, effective_date) lead with it.
+    # No database foreign key here nor on the posting's entry and account (db_constraint=False):
+    # each would add a row-locking check per row at commit, more than the posting itself costs in
+    # bulk. The ledger's commit-time trigger checks that all three exist, and trusts and accounts
+    # refuse DELETE (trust/db.py), so nothing a key would prevent can happen.
     trust = models.ForeignKey(
-        Trust, on_delete=models.PROTECT, related_name="entries", db_index=False
+        Trust,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
+        db_constraint=False,
     )
     effective_date = models.DateField()
     recorded_at = models.DateTimeField()
@@ -235,9 +243,15 @@ class JournalEntry(ImmutableLedgerRow):
 class Posting(ImmutableLedgerRow):
     """One leg of an entry: a signed amount, debit positive and credit negative."""
 
-    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
+    entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, related_name="postings", db_constraint=False
+    )
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="postings", db_index=False
+        Account,
+        on_delete=models.PROTECT,
+        related_name="postings",
+        db_index=False,
+        db_constraint=False,
     )
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)

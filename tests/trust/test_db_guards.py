@@ -318,3 +318,116 @@ def test_entry_of_5000_postings_commits_on_postgres(pg_trust):
     sub.refresh_from_db()
     assert sub.balance == Money("2600.00", "USD")
     assert ledger_violations().ok
+
+
+def _batch_of_receipts(trust: Trust, sub: Account, n: int) -> list[int]:
+    bank = account(trust, Account.Role.BANK)
+    one = Money("1.00", "USD")
+    specs = [EntrySpec(DAY, [Leg(bank, one), Leg(sub, -one)], f"batch-{i}") for i in range(n)]
+    return [p.entry_id for p in entries_post(trust=trust, actor=None, entries=specs)]
+
+
+def test_posting_slipped_into_a_batch_fails_at_commit_on_postgres(pg_trust):
+    """The batch is checked as one range at commit; a raw posting added to one of its entries in
+    the same transaction is part of what that check sees."""
+    trust, sub, _ = pg_trust
+
+    def write(cursor):
+        ids = _batch_of_receipts(trust, sub, 50)
+        insert_posting(cursor, ids[25], sub, -1)
+
+    with pytest.raises(IntegrityError, match="does not balance in USD"):
+        commit_raw(write)
+    assert not JournalEntry.objects.filter(idempotency_key__startswith="batch-").exists()
+
+
+def test_posting_added_to_a_checked_batch_fails_at_commit_on_postgres(pg_trust):
+    """After the batch's checks ran (SET CONSTRAINTS ALL IMMEDIATE), a posting added to one of its
+    entries is newer than every posting checked, so it is checked again."""
+    trust, sub, _ = pg_trust
+
+    def write(cursor):
+        ids = _batch_of_receipts(trust, sub, 50)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        insert_posting(cursor, ids[25], sub, -1)
+
+    with pytest.raises(IntegrityError, match="does not balance in USD"):
+        commit_raw(write)
+    assert not JournalEntry.objects.filter(idempotency_key__startswith="batch-").exists()
+
+
+def test_batch_commits_and_later_raw_tampering_is_refused_on_postgres(pg_trust):
+    trust, sub, _ = pg_trust
+    ids = _batch_of_receipts(trust, sub, 50)
+    assert Posting.objects.filter(entry_id__in=ids).count() == 100
+    with pytest.raises(IntegrityError, match="does not balance in USD"):
+        commit_raw(lambda cursor: insert_posting(cursor, ids[-1], sub, -1))
+    assert ledger_violations().ok
+
+
+# --- references checked without foreign keys ----------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["trust_trust", "trust_account"])
+def test_trusts_and_accounts_cannot_be_deleted(funded, table):
+    trust, sub, _ = funded
+    row_id = trust.pk if table == "trust_trust" else sub.pk
+    with (
+        pytest.raises(IntegrityError, match="immutable"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"DELETE FROM {table} WHERE id = %s", [row_id])
+    assert Account.objects.filter(pk=sub.pk).exists()
+
+
+def test_raw_entry_of_a_trust_that_does_not_exist_is_refused_on_sqlite(sqlite, funded):
+    trust, _, _ = funded
+    with (
+        pytest.raises(IntegrityError, match="no such trust"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        insert_entry(cursor, Trust(pk=trust.pk + 1000))
+
+
+def test_raw_posting_to_an_account_that_does_not_exist_fails_at_commit_on_postgres(pg_trust):
+    trust, sub, _ = pg_trust
+    ghost = Account(pk=sub.pk + 100000, currency="USD")
+
+    def write(cursor):
+        entry_id = insert_entry(cursor, trust)
+        insert_posting(cursor, entry_id, ghost, 500)
+        insert_posting(cursor, entry_id, sub, -500)
+
+    with pytest.raises(IntegrityError, match="which does not exist"):
+        commit_raw(write)
+    assert not JournalEntry.objects.filter(idempotency_key="raw-entry").exists()
+
+
+def test_raw_posting_to_an_entry_that_does_not_exist_fails_at_commit_on_postgres(pg_trust):
+    _, sub, entry_id = pg_trust
+    with pytest.raises(IntegrityError, match="which does not exist"):
+        commit_raw(lambda cursor: insert_posting(cursor, entry_id + 100000, sub, 500))
+    assert Posting.objects.count() == 2
+
+
+def test_raw_entry_of_a_trust_that_does_not_exist_fails_at_commit_on_postgres(pg_trust):
+    trust, sub, _ = pg_trust
+    bank = account(trust, Account.Role.BANK)
+
+    def write(cursor):
+        cursor.execute(
+            "INSERT INTO trust_entry (trust_id, effective_date, recorded_at, memo, kind,"
+            " idempotency_key, payload_hash, reason) VALUES (%s, %s, %s, '', 'adjustment',"
+            " 'ghost', '', '') RETURNING id",
+            [trust.pk + 1000, DAY.isoformat(), RECORDED],
+        )
+        entry_id = cursor.fetchone()[0]
+        insert_posting(cursor, entry_id, bank, 500)
+        insert_posting(cursor, entry_id, sub, -500)
+
+    with pytest.raises(IntegrityError, match=r"trust \d+ is not active"):
+        commit_raw(write)
+    assert not JournalEntry.objects.filter(idempotency_key="ghost").exists()

@@ -30,6 +30,7 @@ from trust.models import Account, EntryKind, JournalEntry, Trust
 from trust.money import MoneyError, to_minor
 
 MAX_KEY_LENGTH = 200
+_KINDS = frozenset(EntryKind.values)  # built once: the enum rebuilds the list on each access
 _SQLITE_CHUNK = 900  # stay far below SQLite's limit on bound variables
 
 
@@ -95,7 +96,7 @@ def _prepare(trust: Trust, spec: EntrySpec, index: int | None) -> _Prepared:
         raise _fail(f"the idempotency key is longer than {MAX_KEY_LENGTH}", "key_too_long", index)
     if isinstance(spec.effective_date, datetime) or not isinstance(spec.effective_date, date):
         raise _fail("the effective date must be a date", "bad_date", index)
-    if spec.kind not in EntryKind.values:
+    if spec.kind not in _KINDS:
         raise _fail(f"unknown entry kind {spec.kind!r}", "bad_kind", index)
     if spec.reverses_id is not None and not spec.reason.strip():
         raise _fail("a reversal needs a reason", "reason_missing", index)

@@ -163,8 +163,12 @@ def trust_set_lock_date(*, trust: Trust, lock_date: date, actor: Any | None = No
             # Entries written earlier in this same transaction are judged against the lock date
             # they were posted under: run their commit-time checks now, before it moves.
             with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS trust_entry_complete IMMEDIATE")
-                cursor.execute("SET CONSTRAINTS trust_entry_complete DEFERRED")
+                cursor.execute(
+                    "SET CONSTRAINTS trust_entry_complete, trust_posting_balanced IMMEDIATE"
+                )
+                cursor.execute(
+                    "SET CONSTRAINTS trust_entry_complete, trust_posting_balanced DEFERRED"
+                )
         locked = Trust.objects.select_for_update().get(pk=trust.pk)
         if locked.lock_date is not None and lock_date < locked.lock_date:
             raise ValidationError(
