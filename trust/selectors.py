@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 from moneyed import Money
 
-from trust.models import Account, AccountDay, Trust
+from trust.models import Account, Trust
 from trust.money import from_minor
 
 CASH_ROLES = (Account.Role.BANK, Account.Role.RECEIVABLE)
@@ -53,8 +53,14 @@ def account_balance_as_of(*, account: Account, as_of: date) -> Money:
     Sums the account's daily movements (at most one row per day with postings), so the cost grows
     with the number of active days, not with the number of postings.
     """
-    total = AccountDay.objects.filter(account=account, day__lte=as_of).aggregate(t=Sum("net_minor"))
-    return from_minor(int(total["t"] or 0), account.currency)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(SUM(net_minor), 0) FROM trust_account_day"
+            " WHERE account_id = %s AND day <= %s",
+            [account.pk, as_of],
+        )
+        (total,) = cursor.fetchone()
+    return from_minor(int(total), account.currency)
 
 
 @dataclass
