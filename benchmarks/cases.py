@@ -25,7 +25,8 @@ from trust.models import Account, Trust
 from trust.money import from_minor
 from trust.selectors import account_balance, account_balance_as_of
 from trust.services.ledger import EntrySpec, Leg, entries_post, entry_post
-from trust.services.trusts import beneficiary_create, trust_create
+from trust.services.people import beneficiary_create
+from trust.services.trusts import trust_create
 
 BENCH_DAY = date(2026, 11, 25)  # every benchmark entry is dated this day (no lock date is set)
 BENCH_COURT = "Benchmark Court (fictitious)"
@@ -72,6 +73,14 @@ class Latency:
     @property
     def rate(self) -> float:
         return self.count / self.seconds if self.seconds else 0.0
+
+    def best_block_median_us(self, blocks: int = 5) -> float:
+        """The lowest median of ``blocks`` consecutive slices of the samples: what the call costs
+        when nothing else on the machine is in the way (``timeit``'s advice to look at the best
+        run). Used to compare two sizes, where one slow stretch would otherwise decide."""
+        size = max(1, len(self.samples_us) // blocks)
+        slices = [self.samples_us[i : i + size] for i in range(0, len(self.samples_us), size)]
+        return min(_percentile(part, 0.50) for part in slices if len(part) == size)
 
 
 def _percentile(samples: list[float], q: float) -> float:

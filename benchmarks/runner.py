@@ -225,6 +225,7 @@ class Bench:
                 p99_us=latency.p99_us,
                 target=target,
                 note=note,
+                extra={"best_block_median_us": latency.best_block_median_us()},
             )
         )
 
@@ -255,12 +256,18 @@ def _reads(
     fast = balance.p99_us is not None and balance.p99_us < targets.READ_P99_US
     flat = True
     if reference is not None and reference.median_us is not None:
-        allowed = targets.read_median_allowed_us(reference.median_us)
-        flat = balance.median_us is not None and balance.median_us <= allowed
+        # Compare the best of five slices on each side: the median of one run moves by half
+        # between runs of the same read on this machine (Python and scheduler noise; the SQL
+        # itself is a primary-key lookup), and one slow stretch must not decide the verdict.
+        then = reference.extra["best_block_median_us"]
+        now = balance.extra["best_block_median_us"]
+        allowed = targets.read_median_allowed_us(then)
+        flat = now <= allowed
         balance.extra["median_allowed_us"] = allowed
         balance.note += (
-            f"; median allowed up to {allowed:,.0f} µs (the 1k median"
-            f" +{targets.READ_NOISE_RATIO - 1:.0%} or +{targets.READ_NOISE_US:.0f} µs)"
+            f"; best-slice median {now:,.0f} µs against {then:,.0f} µs at the small size"
+            f" (allowed {allowed:,.0f} µs: +{targets.READ_NOISE_RATIO - 1:.0%}"
+            f" or +{targets.READ_NOISE_US:.0f} µs)"
         )
     balance.verdict = MET if fast and flat else MISSED
 
