@@ -208,3 +208,39 @@ LOGGING = {
 
 # The demo logins (manage.py demo_users) are refused on a configured production database.
 DEMO_ALLOWED = env_bool("TRUST_ALLOW_DEMO", default="DATABASE_URL" not in os.environ)
+
+# --- Encryption of identifying data (docs/security.md) ---------------------------------------
+# Production mode is the switch that already makes DJANGO_SECRET_KEY mandatory.
+SECRETS_REQUIRED = not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", default=False)
+
+
+def derived_field_key(secret: str) -> str:
+    """A Fernet key derived from SECRET_KEY (HKDF-SHA256): the embedded demo and tests only."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    raw = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=b"restitution-trust-ledger",
+        info=b"field-encryption-key v1",
+    ).derive(secret.encode("utf-8"))
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+# The first key encrypts, every key decrypts; rotate with `manage.py rotate_field_keys`.
+FIELD_ENCRYPTION_KEYS = env_list("TRUST_FIELD_ENCRYPTION_KEYS")
+FIELD_ENCRYPTION_KEYS_DERIVED = not FIELD_ENCRYPTION_KEYS
+if FIELD_ENCRYPTION_KEYS_DERIVED:
+    # System check trust.E002 refuses this in production mode (trust/checks.py).
+    FIELD_ENCRYPTION_KEYS = [derived_field_key(SECRET_KEY)]
+# Unset: derived from the primary field key (trust/crypto.py); set it before storing any index.
+BLIND_INDEX_KEY = os.environ.get("TRUST_BLIND_INDEX_KEY", "").strip() or None
+if SECRETS_REQUIRED and (FIELD_ENCRYPTION_KEYS_DERIVED or BLIND_INDEX_KEY is None):
+    # Like DJANGO_SECRET_KEY: web, worker and beat refuse to start, not only `manage.py check`.
+    raise RuntimeError(
+        "TRUST_FIELD_ENCRYPTION_KEYS and TRUST_BLIND_INDEX_KEY must be set in production"
+    )
+# --- end of encryption of identifying data ---------------------------------------------------

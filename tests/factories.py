@@ -10,7 +10,8 @@ from moneyed import Money
 
 from trust.models import Account, Beneficiary, EntryKind, Trust
 from trust.services.ledger import Leg, PostedEntry, entry_post
-from trust.services.trusts import beneficiary_create, trust_create
+from trust.services.people import beneficiary_create
+from trust.services.trusts import trust_create
 
 _keys = count(1)
 

@@ -14,7 +14,8 @@ from datetime import date
 from trust.models import Account, EntryKind, Trust
 from trust.money import from_minor
 from trust.services.ledger import EntrySpec, Leg, entries_post, entry_reverse
-from trust.services.trusts import beneficiary_create, trust_create
+from trust.services.people import beneficiary_create
+from trust.services.trusts import trust_create
 
 # Months run backwards from this fixed date, so that the data do not depend on the day it is run.
 ANCHOR = date(2026, 10, 31)

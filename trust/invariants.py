@@ -7,6 +7,7 @@ minor units, which both PostgreSQL and SQLite sum exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
 
@@ -208,6 +209,87 @@ def ledger_violations(*, trust_id: int | None = None, limit: int = 1000) -> Ledg
                     )
                 )
 
+    _order_and_receipt_checks(trust_id, limit, add)
+
     for name in ledger_triggers_missing(connection):
         add(Violation("database-guard", name, "trigger or function is missing"))
     return report
+
+
+def _order_and_receipt_checks(trust_id: int | None, limit: int, add: Any) -> None:
+    """What order lines collected and what receipts left unallocated agree with the allocation
+    records, and each allocation's shares with the sub-ledger postings of its entry."""
+    t_order = "AND o.trust_id = %s" if trust_id else ""
+    t_receipt = "AND r.trust_id = %s" if trust_id else ""
+    tp: list[object] = [trust_id] if trust_id else []
+
+    for _line, order_id, position, stored, recomputed in _rows(
+        "SELECT l.id, l.order_id, l.position, l.collected_minor,"
+        " COALESCE(s.total, 0) + COALESCE(c.collected_minor, 0)"
+        " FROM trust_order_line l JOIN trust_order o ON o.id = l.order_id"
+        " LEFT JOIN (SELECT line_id, SUM(amount_minor) AS total FROM trust_allocation_share"
+        "   WHERE line_id IS NOT NULL GROUP BY line_id) s ON s.line_id = l.id"
+        " LEFT JOIN trust_order_line c ON c.id = l.carried_from_id"
+        " WHERE l.collected_minor <> COALESCE(s.total, 0) + COALESCE(c.collected_minor, 0)"
+        f" {t_order} ORDER BY l.id LIMIT {limit}",
+        tp,
+    ):
+        add(
+            Violation(
+                "order-collected",
+                f"order #{order_id} line {position}",
+                f"records {stored} collected, its allocations give {recomputed}",
+            )
+        )
+
+    for receipt_id, stored, recomputed in _rows(
+        "SELECT r.id, r.unallocated_minor, COALESCE(SUM(al.unallocated_change_minor), 0)"
+        " FROM trust_receipt r LEFT JOIN trust_allocation al ON al.receipt_id = r.id"
+        f" WHERE 1=1 {t_receipt} GROUP BY r.id, r.unallocated_minor"
+        " HAVING r.unallocated_minor <> COALESCE(SUM(al.unallocated_change_minor), 0)"
+        f" ORDER BY r.id LIMIT {limit}",
+        tp,
+    ):
+        add(
+            Violation(
+                "receipt-unallocated",
+                f"receipt #{receipt_id}",
+                f"records {stored} unallocated, its allocations give {recomputed}",
+            )
+        )
+
+    for receipt_id, amount, banked in _rows(
+        "SELECT r.id, r.amount_minor, COALESCE(SUM(p.amount_minor), 0) FROM trust_receipt r"
+        " LEFT JOIN trust_posting p ON p.entry_id = r.entry_id AND p.account_id = r.bank_account_id"
+        f" WHERE 1=1 {t_receipt} GROUP BY r.id, r.amount_minor"
+        " HAVING r.amount_minor <> COALESCE(SUM(p.amount_minor), 0)"
+        f" ORDER BY r.id LIMIT {limit}",
+        tp,
+    ):
+        add(
+            Violation(
+                "receipt-entry",
+                f"receipt #{receipt_id}",
+                f"amount {amount}, but its entry puts {banked} into its bank account",
+            )
+        )
+
+    for allocation_id, shares, posted in _rows(
+        "SELECT al.id, COALESCE(sh.total, 0), COALESCE(po.total, 0) FROM trust_allocation al"
+        " JOIN trust_receipt r ON r.id = al.receipt_id"
+        " LEFT JOIN (SELECT allocation_id, SUM(amount_minor) AS total"
+        "   FROM trust_allocation_share GROUP BY allocation_id) sh ON sh.allocation_id = al.id"
+        " LEFT JOIN (SELECT p.entry_id, -SUM(p.amount_minor) AS total FROM trust_posting p"
+        "   JOIN trust_account a ON a.id = p.account_id WHERE a.role = 'sub_ledger'"
+        "   GROUP BY p.entry_id) po ON po.entry_id = al.entry_id"
+        f" WHERE COALESCE(sh.total, 0) <> COALESCE(po.total, 0) {t_receipt}"
+        f" ORDER BY al.id LIMIT {limit}",
+        tp,
+    ):
+        add(
+            Violation(
+                "allocation-entry",
+                f"allocation #{allocation_id}",
+                f"shares add up to {shares}, its entry credits sub-ledgers with {posted}",
+            )
+        )

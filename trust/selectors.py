@@ -11,10 +11,18 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from moneyed import Money
 
-from trust.models import Account, Trust
+from trust.models import (
+    Account,
+    Beneficiary,
+    Defendant,
+    OrderLine,
+    Receipt,
+    RestitutionOrder,
+    Trust,
+)
 from trust.money import from_minor
 
 CASH_ROLES = (Account.Role.BANK, Account.Role.RECEIVABLE)
@@ -112,3 +120,123 @@ def trust_identity(*, trust: Trust) -> dict[str, IdentityLine]:
         line.by_role = {role: total for (cur, role), total in by_role.items() if cur == currency}
         line.outside = outside.get(currency, {})
     return lines
+
+
+# --- orders and receipts ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """Ordered, collected and outstanding for one line, defendant or beneficiary, in one currency.
+    A joint and several line counts in full for each of its defendants."""
+
+    currency: str
+    ordered_minor: int
+    collected_minor: int
+
+    @property
+    def outstanding_minor(self) -> int:
+        return max(0, self.ordered_minor - self.collected_minor)
+
+    @property
+    def ordered(self) -> Money:
+        return from_minor(self.ordered_minor, self.currency)
+
+    @property
+    def collected(self) -> Money:
+        return from_minor(self.collected_minor, self.currency)
+
+    @property
+    def outstanding(self) -> Money:
+        return from_minor(self.outstanding_minor, self.currency)
+
+
+def order_list(*, trust: Trust, include_superseded: bool = True) -> QuerySet[RestitutionOrder]:
+    """The trust's orders, every version (amended judgments keep their history) unless told."""
+    orders = RestitutionOrder.objects.filter(trust=trust).select_related("supersedes")
+    if not include_superseded:
+        orders = orders.filter(status=RestitutionOrder.Status.CURRENT)
+    return orders.order_by("judgment_date", "pk")
+
+
+def order_lines(*, order: RestitutionOrder) -> QuerySet[OrderLine]:
+    """An order's lines with their beneficiaries and defendants, in judgment order."""
+    return (
+        OrderLine.objects.filter(order=order)
+        .select_related("beneficiary")
+        .prefetch_related("defendants")
+        .order_by("position")
+    )
+
+
+def _current_lines(trust: Trust) -> QuerySet[OrderLine]:
+    return OrderLine.objects.filter(
+        order__trust=trust, order__status=RestitutionOrder.Status.CURRENT
+    )
+
+
+def outstanding_by_defendant(*, trust: Trust) -> dict[int, dict[str, Outstanding]]:
+    """Defendant id -> currency -> what the current orders make them owe and what was collected
+    on those lines. Two queries, whatever the number of lines."""
+    through = OrderLine.defendants.through
+    rows = (
+        through.objects.filter(
+            orderline__order__trust=trust,
+            orderline__order__status=RestitutionOrder.Status.CURRENT,
+        )
+        .values("defendant_id", "orderline__currency")
+        .annotate(
+            ordered=Sum("orderline__amount_minor"), collected=Sum("orderline__collected_minor")
+        )
+    )
+    result: dict[int, dict[str, Outstanding]] = defaultdict(dict)
+    for row in rows:
+        result[row["defendant_id"]][row["orderline__currency"]] = Outstanding(
+            row["orderline__currency"], int(row["ordered"]), int(row["collected"])
+        )
+    return dict(result)
+
+
+def outstanding_by_beneficiary(*, trust: Trust) -> dict[int, dict[str, Outstanding]]:
+    """Beneficiary id -> currency -> ordered, collected and outstanding over current lines."""
+    rows = (
+        _current_lines(trust)
+        .values("beneficiary_id", "currency")
+        .annotate(ordered=Sum("amount_minor"), collected=Sum("collected_minor"))
+    )
+    result: dict[int, dict[str, Outstanding]] = defaultdict(dict)
+    for row in rows:
+        result[row["beneficiary_id"]][row["currency"]] = Outstanding(
+            row["currency"], int(row["ordered"]), int(row["collected"])
+        )
+    return dict(result)
+
+
+def defendant_outstanding(*, defendant: Defendant) -> dict[str, Outstanding]:
+    """What one defendant still owes under the current orders, per currency."""
+    return outstanding_by_defendant(trust=defendant.trust).get(defendant.pk, {})
+
+
+def receipts_to_resolve(*, trust: Trust) -> QuerySet[Receipt]:
+    """Receipts with money still unallocated: the trustee's list of tasks to resolve."""
+    return (
+        Receipt.objects.filter(trust=trust, status=Receipt.Status.POSTED, unallocated_minor__gt=0)
+        .select_related("payer", "bank_account")
+        .order_by("received_on", "pk")
+    )
+
+
+def beneficiaries_reaching_majority(
+    *, trust: Trust, within_days: int = 90
+) -> list[tuple[Beneficiary, date]]:
+    """Minors of ``trust`` who reach the trust's majority age within ``within_days`` (or already
+    have, while still recorded as minors), soonest first: a trustee's warning list."""
+    today = date.today()
+    due: list[tuple[Beneficiary, date]] = []
+    for beneficiary in Beneficiary.objects.filter(
+        trust=trust, status=Beneficiary.Status.MINOR, date_of_birth__isnull=False
+    ):
+        when = beneficiary.majority_date(trust.majority_age)
+        if when is not None and (when - today).days <= within_days:
+            due.append((beneficiary, when))
+    return sorted(due, key=lambda item: (item[1], item[0].pseudonym))

@@ -1,4 +1,4 @@
-"""Trusts, beneficiaries and the double-entry ledger.
+"""Trusts and the double-entry ledger.
 
 Amounts in the ledger are integers in the currency's minor unit (``*_minor``), never floats or SQLite
 REALs; ``Money`` is built at the boundary (``amount``/``balance`` properties). Entries and postings are
@@ -29,6 +29,10 @@ class Trust(models.Model):
     case_number = models.CharField(max_length=100)
     base_currency = models.CharField(max_length=3, default="USD")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    majority_age = models.PositiveSmallIntegerField(
+        default=18,
+        help_text="Age at which, under the trust's terms, a beneficiary may receive funds directly.",
+    )
     lock_date = models.DateField(
         null=True,
         blank=True,
@@ -44,31 +48,14 @@ class Trust(models.Model):
         ordering = ["caption"]
         constraints = [
             models.UniqueConstraint(fields=["court", "case_number"], name="trust_unique_case"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.caption} ({self.case_number})"
-
-
-class Beneficiary(models.Model):
-    """A victim, known only by the pseudonym used in court filings."""
-
-    trust = models.ForeignKey(Trust, on_delete=models.PROTECT, related_name="beneficiaries")
-    pseudonym = models.CharField(max_length=60)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        db_table = "trust_beneficiary"
-        verbose_name_plural = "beneficiaries"
-        ordering = ["trust_id", "id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["trust", "pseudonym"], name="beneficiary_unique_pseudonym"
+            models.CheckConstraint(
+                condition=Q(majority_age__gte=14, majority_age__lte=25),
+                name="trust_majority_age_range",
             ),
         ]
 
     def __str__(self) -> str:
-        return self.pseudonym
+        return f"{self.caption} ({self.case_number})"
 
 
 class Account(models.Model):
@@ -100,7 +87,11 @@ class Account(models.Model):
     role = models.CharField(max_length=12, choices=Role.choices)
     currency = models.CharField(max_length=3)
     beneficiary = models.ForeignKey(
-        Beneficiary, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts"
+        "trust.Beneficiary",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="accounts",
     )
     no_negative = models.BooleanField(
         default=False, help_text="Refuse any posting that would take the balance below zero."

@@ -1,4 +1,4 @@
-"""Creating trusts, their accounts and beneficiaries' sub-ledgers."""
+"""Creating trusts and their accounts; beneficiaries and their sub-ledgers are in ``people``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from trust.models import Account, Beneficiary, Trust
+from trust.models import Account, Trust
 from trust.money import MoneyError, currency_of
 
 # Accounts every trust starts with: (code, name, type, role, no_negative).
@@ -127,32 +127,6 @@ def account_create(
             )
     except IntegrityError as exc:
         raise ValidationError({"code": f"{trust} already has an account {code}"}) from exc
-
-
-def beneficiary_create(*, trust: Trust, pseudonym: str, actor: Any | None = None) -> Beneficiary:
-    """Add a beneficiary, known only by the pseudonym used in court filings, with a sub-ledger
-    (a liability in the trust's base currency that may never go below zero)."""
-    pseudonym = (pseudonym or "").strip()
-    if not pseudonym:
-        raise ValidationError({"pseudonym": "A pseudonym is required."}, code="required")
-    try:
-        with transaction.atomic():
-            beneficiary = Beneficiary.objects.create(trust=trust, pseudonym=pseudonym)
-            Account.objects.create(
-                trust=trust,
-                code=f"2100-{pseudonym}",
-                name=f"Sub-ledger {pseudonym}",
-                type=Account.Type.LIABILITY,
-                role=Account.Role.SUB_LEDGER,
-                currency=trust.base_currency,
-                beneficiary=beneficiary,
-                no_negative=True,
-            )
-    except IntegrityError as exc:
-        raise ValidationError(
-            {"pseudonym": f"{pseudonym} is already a beneficiary of this trust"}, code="duplicate"
-        ) from exc
-    return beneficiary
 
 
 def trust_set_lock_date(*, trust: Trust, lock_date: date, actor: Any | None = None) -> Trust:

@@ -1,0 +1,44 @@
+"""The trust app's models, one module per concept; import them from here."""
+
+from trust.models.ledger import (
+    Account,
+    AccountDay,
+    EntryKind,
+    ImmutableLedgerRow,
+    JournalEntry,
+    LedgerCheck,
+    Posting,
+    Trust,
+)
+from trust.models.orders import OrderLine, RestitutionOrder
+from trust.models.people import (
+    Beneficiary,
+    BeneficiaryIdentity,
+    Defendant,
+    IdentityReveal,
+    ImplicatedPerson,
+    VictimKind,
+)
+from trust.models.receipts import Allocation, AllocationShare, Receipt
+
+__all__ = [
+    "Account",
+    "AccountDay",
+    "Allocation",
+    "AllocationShare",
+    "Beneficiary",
+    "BeneficiaryIdentity",
+    "Defendant",
+    "EntryKind",
+    "IdentityReveal",
+    "ImmutableLedgerRow",
+    "ImplicatedPerson",
+    "JournalEntry",
+    "LedgerCheck",
+    "OrderLine",
+    "Posting",
+    "Receipt",
+    "RestitutionOrder",
+    "Trust",
+    "VictimKind",
+]

@@ -1,0 +1,286 @@
+"""Beneficiaries, their encrypted identifying details, defendants and implicated people.
+
+Identifying details are written encrypted (``trust.crypto``) and read back only through
+``beneficiary_identity_reveal``, which records who looked, when and why. Nothing here logs or echoes
+a name or a contact in an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from trust import crypto
+from trust.countries import COUNTRY_CODES
+from trust.models import (
+    Account,
+    Beneficiary,
+    BeneficiaryIdentity,
+    Defendant,
+    IdentityReveal,
+    ImplicatedPerson,
+    Trust,
+    VictimKind,
+)
+
+IDENTITY_FIELDS = ("legal_name", "guardian_contact")
+IMPLICATED_PURPOSE = "implicated-person-name"
+_PSEUDONYM = re.compile(r"^[\w][\w .'-]{0,59}$")
+
+
+def _actor(actor: Any | None) -> Any | None:
+    return actor if getattr(actor, "pk", None) else None
+
+
+def _country(code: str, *, required: bool) -> str:
+    code = (code or "").strip().upper()
+    if not code:
+        if required:
+            raise ValidationError({"country": "A country is required."}, code="required")
+        return ""
+    if code not in COUNTRY_CODES:
+        raise ValidationError(
+            {"country": f"{code!r} is not an ISO 3166-1 alpha-2 country code"}, code="bad_country"
+        )
+    return code
+
+
+def _check_beneficiary_fields(
+    *, kind: str, date_of_birth: date | None, today: date | None = None
+) -> None:
+    if kind not in VictimKind.values:
+        raise ValidationError({"kind": f"unknown kind of victim {kind!r}"}, code="bad_kind")
+    if kind != VictimKind.INDIVIDUAL and date_of_birth is not None:
+        raise ValidationError(
+            {"date_of_birth": "Only individual victims have a date of birth."}, code="dob_kind"
+        )
+    if date_of_birth is not None and date_of_birth > (today or timezone.localdate()):
+        raise ValidationError(
+            {"date_of_birth": "The date of birth is in the future."}, code="dob_future"
+        )
+
+
+def beneficiary_create(
+    *,
+    trust: Trust,
+    pseudonym: str,
+    actor: Any | None = None,
+    kind: str = VictimKind.INDIVIDUAL,
+    date_of_birth: date | None = None,
+    country: str = "",
+    care_partner: Any | None = None,
+    status: str | None = None,
+) -> Beneficiary:
+    """Add a beneficiary known by the pseudonym used in court filings, with a sub-ledger (a
+    liability in the trust's base currency that may never go below zero).
+
+    Individuals have a date of birth where known (majority follows from it and the trust's
+    majority age; without it the beneficiary is taken to be a minor); organisations have none. The
+    status defaults from that date. Refuses a blank or malformed pseudonym, one already used in
+    the trust, an unknown country or kind, a date of birth in the future."""
+    pseudonym = (pseudonym or "").strip()
+    if not pseudonym:
+        raise ValidationError({"pseudonym": "A pseudonym is required."}, code="required")
+    if not _PSEUDONYM.match(pseudonym):
+        raise ValidationError(
+            {"pseudonym": "Use up to 60 letters, digits, spaces and . ' - (e.g. 'MV-1')."},
+            code="bad_pseudonym",
+        )
+    _check_beneficiary_fields(kind=kind, date_of_birth=date_of_birth)
+    country = _country(country, required=False)
+    if status is None:
+        status = _status_from_age(trust, kind, date_of_birth)
+    elif status not in Beneficiary.Status.values:
+        raise ValidationError({"status": f"unknown status {status!r}"}, code="bad_status")
+    try:
+        with transaction.atomic():
+            beneficiary = Beneficiary.objects.create(
+                trust=trust,
+                pseudonym=pseudonym,
+                kind=kind,
+                date_of_birth=date_of_birth,
+                country=country,
+                care_partner=care_partner,
+                status=status,
+                created_by=_actor(actor),
+            )
+            Account.objects.create(
+                trust=trust,
+                code=f"2100-{pseudonym}",
+                name=f"Sub-ledger {pseudonym}",
+                type=Account.Type.LIABILITY,
+                role=Account.Role.SUB_LEDGER,
+                currency=trust.base_currency,
+                beneficiary=beneficiary,
+                no_negative=True,
+            )
+    except IntegrityError as exc:
+        raise ValidationError(
+            {"pseudonym": f"{pseudonym} is already a beneficiary of this trust"}, code="duplicate"
+        ) from exc
+    return beneficiary
+
+
+def _status_from_age(trust: Trust, kind: str, date_of_birth: date | None) -> str:
+    if kind != VictimKind.INDIVIDUAL or date_of_birth is None:
+        return Beneficiary.Status.ADULT
+    probe = Beneficiary(date_of_birth=date_of_birth)
+    majority = probe.majority_date(trust.majority_age)
+    if majority is not None and majority <= timezone.localdate():
+        return Beneficiary.Status.ADULT
+    return Beneficiary.Status.MINOR
+
+
+def beneficiary_update(
+    *,
+    beneficiary: Beneficiary,
+    actor: Any | None,
+    country: str | None = None,
+    care_partner: Any | None = None,
+    clear_care_partner: bool = False,
+    status: str | None = None,
+    date_of_birth: date | None = None,
+) -> Beneficiary:
+    """Change what the work needs to know: country, care partner, status, date of birth. The
+    pseudonym never changes (court filings use it). A closed beneficiary stays closed."""
+    changes: dict[str, Any] = {}
+    if country is not None:
+        changes["country"] = _country(country, required=False)
+    if care_partner is not None:
+        changes["care_partner"] = care_partner
+    elif clear_care_partner:
+        changes["care_partner"] = None
+    if date_of_birth is not None:
+        _check_beneficiary_fields(kind=beneficiary.kind, date_of_birth=date_of_birth)
+        changes["date_of_birth"] = date_of_birth
+    if status is not None:
+        if status not in Beneficiary.Status.values:
+            raise ValidationError({"status": f"unknown status {status!r}"}, code="bad_status")
+        if beneficiary.status == Beneficiary.Status.CLOSED and status != Beneficiary.Status.CLOSED:
+            raise ValidationError(
+                {"status": "A closed beneficiary cannot be reopened."}, code="closed"
+            )
+        changes["status"] = status
+    if not changes:
+        return beneficiary
+    with transaction.atomic():
+        locked = Beneficiary.objects.select_for_update().get(pk=beneficiary.pk)
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=list(changes))
+    for name, value in changes.items():
+        setattr(beneficiary, name, value)
+    return beneficiary
+
+
+def beneficiary_identity_set(
+    *, beneficiary: Beneficiary, actor: Any | None, legal_name: str = "", guardian_contact: str = ""
+) -> None:
+    """Store (or replace) the beneficiary's identifying details, encrypted. Empty values are
+    allowed: keep only what the work needs."""
+    details = {
+        "legal_name": (legal_name or "").strip(),
+        "guardian_contact": (guardian_contact or "").strip(),
+    }
+    for name, value in details.items():
+        if len(value) > 500:
+            raise ValidationError({name: "At most 500 characters."}, code="too_long")
+    token = crypto.encrypt_text(
+        json.dumps(details, ensure_ascii=False, sort_keys=True),
+        context=f"beneficiary-identity:{beneficiary.pk}",
+    )
+    with transaction.atomic():
+        BeneficiaryIdentity.objects.update_or_create(
+            beneficiary=beneficiary, defaults={"token": token, "updated_by": _actor(actor)}
+        )
+
+
+def beneficiary_identity_reveal(
+    *, beneficiary: Beneficiary, actor: Any, purpose: str
+) -> dict[str, str]:
+    """Decrypt the identifying details for ``actor``, recording the reveal (who, when, why) in the
+    same transaction. Refuses without an authenticated actor or a purpose; returns ``{}`` (and
+    records nothing) when no details are stored."""
+    if getattr(actor, "pk", None) is None:
+        raise ValidationError("A reveal needs a signed-in user.", code="no_actor")
+    purpose = (purpose or "").strip()
+    if len(purpose) < 5:
+        raise ValidationError({"purpose": "Say why the details are needed."}, code="required")
+    identity = BeneficiaryIdentity.objects.filter(beneficiary=beneficiary).first()
+    if identity is None:
+        return {}
+    details = json.loads(
+        crypto.decrypt_text(identity.token, context=f"beneficiary-identity:{beneficiary.pk}")
+    )
+    with transaction.atomic():
+        IdentityReveal.objects.create(
+            beneficiary=beneficiary,
+            actor=actor,
+            purpose=purpose,
+            fields=[name for name in IDENTITY_FIELDS if details.get(name)],
+        )
+    return {name: details.get(name, "") for name in IDENTITY_FIELDS}
+
+
+def defendant_create(
+    *, trust: Trust, name: str, actor: Any | None = None, reference: str = ""
+) -> Defendant:
+    """Record a defendant of the trust's case. Refuses a blank or repeated name."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError({"name": "A defendant needs a name."}, code="required")
+    try:
+        with transaction.atomic():
+            return Defendant.objects.create(
+                trust=trust,
+                name=name[:200],
+                reference=(reference or "").strip()[:100],
+                created_by=_actor(actor),
+            )
+    except IntegrityError as exc:
+        raise ValidationError(
+            {"name": f"{name} is already a defendant in this trust"}, code="duplicate"
+        ) from exc
+
+
+def implicated_person_add(
+    *, trust: Trust, actor: Any | None, reference: str, name: str = "", note: str = ""
+) -> ImplicatedPerson:
+    """Record someone implicated in the case, by the reference court papers use and, where known,
+    their name (encrypted; a blind index of it is kept for matching payees)."""
+    reference = " ".join((reference or "").split())
+    if not reference:
+        raise ValidationError(
+            {"reference": "Say how court papers refer to this person."}, code="required"
+        )
+    name = " ".join((name or "").split())
+    person = ImplicatedPerson(trust=trust, reference=reference[:100], created_by=_actor(actor))
+    if name or note:
+        person.token = crypto.encrypt_text(
+            json.dumps({"name": name, "note": (note or "").strip()}, ensure_ascii=False),
+            context=f"implicated-person:{person.uid}",
+        )
+    person.name_index = crypto.blind_index(name, purpose=IMPLICATED_PURPOSE) if name else ""
+    try:
+        with transaction.atomic():
+            person.save()
+    except IntegrityError as exc:
+        raise ValidationError(
+            {"reference": f"{reference} is already recorded in this trust"}, code="duplicate"
+        ) from exc
+    return person
+
+
+def implicated_person_matches(*, trust: Trust, name: str) -> list[ImplicatedPerson]:
+    """The implicated people of ``trust`` whose recorded name equals ``name`` (after the blind
+    index's normalisation: case, accents and spacing do not matter). Decrypts nothing."""
+    if not (name or "").strip():
+        return []
+    index = crypto.blind_index(name, purpose=IMPLICATED_PURPOSE)
+    return list(ImplicatedPerson.objects.filter(trust=trust, name_index=index))

@@ -1,0 +1,768 @@
+"""Recording receipts and allocating them to beneficiaries' sub-ledgers.
+
+A receipt is one ledger entry: the bank account up by the amount, each beneficiary's sub-ledger up
+by its share, and what could not be allocated to the unallocated account (a task for a trustee).
+By default the share follows the order (``trust.allocation``: pro rata to what each line the payer
+owes still has outstanding, individuals first, capped, exact to the cent); a trustee may allocate
+by hand instead, citing the court document. Allocating the unallocated part later, and reversing a
+receipt, are entries of their own.
+
+Locking: order rows, then their lines, are locked in primary-key order before outstanding amounts
+are read, so two receipts from co-defendants never both collect the same outstanding cent, and an
+amendment (which locks the order row) waits for them or they for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from moneyed import Money
+
+from trust.allocation import INDIVIDUAL_TIER, ORGANISATION_TIER, Claim, allocate
+from trust.models import (
+    Account,
+    Allocation,
+    AllocationShare,
+    Beneficiary,
+    Defendant,
+    EntryKind,
+    JournalEntry,
+    OrderLine,
+    Receipt,
+    RestitutionOrder,
+    Trust,
+)
+from trust.money import MoneyError, format_money, from_minor, to_minor
+from trust.services.ledger import EntrySpec, LedgerError, Leg, entries_post
+
+
+@dataclass(frozen=True)
+class ManualShare:
+    """A trustee's allocation of part of a receipt: to an order line (counts against it, capped at
+    what it still owes), or to a beneficiary directly when the court directs so."""
+
+    amount: Money
+    line: OrderLine | None = None
+    beneficiary: Beneficiary | None = None
+
+
+@dataclass(frozen=True)
+class _Share:
+    beneficiary_id: int
+    line_id: int | None
+    amount_minor: int
+
+
+def _actor(actor: Any | None) -> Any | None:
+    return actor if getattr(actor, "pk", None) else None
+
+
+def _positive_minor(amount: Any, field: str) -> int:
+    if not isinstance(amount, Money):
+        raise ValidationError({field: "An amount with its currency is required."}, code="required")
+    if amount.currency.code not in settings.CURRENCIES:
+        raise ValidationError(
+            {
+                field: f"{amount.currency.code} is not one of the currencies this installation accepts"
+            },
+            code="bad_currency",
+        )
+    try:
+        minor = to_minor(amount)
+    except MoneyError as exc:
+        raise ValidationError({field: str(exc)}, code="bad_amount") from exc
+    if minor <= 0:
+        raise ValidationError({field: "The amount must be more than zero."}, code="not_positive")
+    return minor
+
+
+# --- accounts a receipt needs ------------------------------------------------------------------
+
+
+def _unallocated_account(trust: Trust, currency: str) -> Account:
+    """The trust's unallocated-receipts account in ``currency`` (opened on first use)."""
+    account = (
+        Account.objects.filter(trust=trust, role=Account.Role.UNALLOCATED, currency=currency)
+        .order_by("pk")
+        .first()
+    )
+    if account is None:
+        account, _ = Account.objects.get_or_create(
+            trust=trust,
+            code=f"2900-UNALLOCATED-{currency}",
+            defaults={
+                "name": f"Unallocated receipts ({currency})",
+                "type": Account.Type.LIABILITY,
+                "role": Account.Role.UNALLOCATED,
+                "currency": currency,
+                "no_negative": True,
+            },
+        )
+    return account
+
+
+def _sub_ledgers(trust: Trust, beneficiary_ids: Iterable[int], currency: str) -> dict[int, int]:
+    """Beneficiary id -> id of its sub-ledger in ``currency``; one is opened for a beneficiary
+    that has none in that currency (the base-currency one is opened with the beneficiary)."""
+    wanted = set(beneficiary_ids)
+    found = (
+        dict(
+            Account.objects.filter(
+                trust=trust,
+                role=Account.Role.SUB_LEDGER,
+                currency=currency,
+                beneficiary_id__in=wanted,
+            ).values_list("beneficiary_id", "pk")
+        )
+        if len(wanted) <= 900
+        else {
+            b: a
+            for b, a in Account.objects.filter(
+                trust=trust, role=Account.Role.SUB_LEDGER, currency=currency
+            ).values_list("beneficiary_id", "pk")
+            if b in wanted
+        }
+    )
+    missing = wanted - found.keys()
+    if missing:
+        for beneficiary in Beneficiary.objects.filter(pk__in=missing).order_by("pk"):
+            account, _ = Account.objects.get_or_create(
+                trust=trust,
+                code=f"2100-{beneficiary.pseudonym}-{currency}",
+                defaults={
+                    "name": f"Sub-ledger {beneficiary.pseudonym} ({currency})",
+                    "type": Account.Type.LIABILITY,
+                    "role": Account.Role.SUB_LEDGER,
+                    "currency": currency,
+                    "beneficiary": beneficiary,
+                    "no_negative": True,
+                },
+            )
+            found[beneficiary.pk] = account.pk
+    return found
+
+
+# --- what the payer owes --------------------------------------------------------------------------
+
+
+def _lock_payer_lines(trust: Trust, payer: Defendant, currency: str) -> list[OrderLine]:
+    """Lock the current orders naming ``payer`` and then the lines the payer is liable for, in
+    primary-key order; returns those lines (with their beneficiaries) in ``currency``."""
+    order_ids = list(
+        RestitutionOrder.objects.select_for_update()
+        .filter(trust=trust, status=RestitutionOrder.Status.CURRENT, defendants=payer)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not order_ids:
+        return []
+    line_ids = list(
+        OrderLine.defendants.through.objects.filter(
+            defendant_id=payer.pk, orderline__order_id__in=order_ids
+        ).values_list("orderline_id", flat=True)
+    )
+    return list(
+        OrderLine.objects.select_for_update(of=("self",))
+        .filter(pk__in=line_ids, currency=currency)
+        .select_related("beneficiary", "order")
+        .order_by("pk")
+    )
+
+
+def _claims(lines: Sequence[OrderLine]) -> list[Claim]:
+    """One claim per line with something outstanding; ties go to the earlier judgment, then the
+    lower line number (stable, whatever order the lines were stored or fetched in)."""
+    return [
+        Claim(
+            key=(line.order.judgment_date.toordinal(), line.order_id, line.position, line.pk),
+            outstanding=line.outstanding_minor,
+            tier=INDIVIDUAL_TIER if line.beneficiary.is_individual else ORGANISATION_TIER,
+        )
+        for line in lines
+        if line.outstanding_minor > 0
+    ]
+
+
+def _pro_rata(amount_minor: int, lines: Sequence[OrderLine]) -> tuple[list[_Share], int]:
+    by_key = {
+        (line.order.judgment_date.toordinal(), line.order_id, line.position, line.pk): line
+        for line in lines
+    }
+    result = allocate(amount_minor, _claims(lines))
+    shares = [
+        _Share(by_key[key].beneficiary_id, by_key[key].pk, minor)
+        for key, minor in result.shares.items()
+    ]
+    return shares, result.unallocated
+
+
+def _manual(
+    trust: Trust, amount_minor: int, currency: str, manual: Sequence[ManualShare]
+) -> tuple[list[_Share], int]:
+    """Check a trustee's allocation: lines of current orders of this trust in the receipt's
+    currency, each at most what it still owes, all together at most the amount."""
+    line_ids = [m.line.pk for m in manual if m.line is not None]
+    if len(set(line_ids)) != len(line_ids):
+        raise ValidationError({"manual": "an order line appears twice"}, code="line_repeated")
+    locked: dict[int, OrderLine] = {}
+    if line_ids:
+        order_ids = sorted(
+            set(OrderLine.objects.filter(pk__in=line_ids).values_list("order_id", flat=True))
+        )
+        list(RestitutionOrder.objects.select_for_update().filter(pk__in=order_ids).order_by("pk"))
+        locked = {
+            line.pk: line
+            for line in OrderLine.objects.select_for_update(of=("self",))
+            .filter(pk__in=line_ids)
+            .select_related("order", "beneficiary")
+            .order_by("pk")
+        }
+    shares: list[_Share] = []
+    total = 0
+    for index, item in enumerate(manual, start=1):
+        where = f"share {index}"
+        try:
+            minor = _positive_minor(item.amount, "manual")
+        except ValidationError as exc:
+            raise ValidationError({"manual": f"{where}: {' '.join(exc.messages)}"}) from exc
+        if item.amount.currency.code != currency:
+            raise ValidationError(
+                {"manual": f"{where}: the receipt is in {currency}"}, code="currency_mismatch"
+            )
+        if item.line is not None:
+            line = locked.get(item.line.pk)
+            if line is None or line.order.trust_id != trust.pk:
+                raise ValidationError(
+                    {"manual": f"{where}: the order line is not one of this trust's"},
+                    code="foreign_line",
+                )
+            if line.order.status != RestitutionOrder.Status.CURRENT:
+                raise ValidationError(
+                    {"manual": f"{where}: that order was superseded; use the current version"},
+                    code="superseded",
+                )
+            if line.currency != currency:
+                raise ValidationError(
+                    {"manual": f"{where}: the line is in {line.currency}"}, code="currency_mismatch"
+                )
+            if minor > line.outstanding_minor:
+                raise ValidationError(
+                    {
+                        "manual": f"{where}: line {line.position} of {line.order} has only"
+                        f" {format_money(line.outstanding)} outstanding"
+                    },
+                    code="over_collected",
+                )
+            shares.append(_Share(line.beneficiary_id, line.pk, minor))
+        elif item.beneficiary is not None:
+            if item.beneficiary.trust_id != trust.pk:
+                raise ValidationError(
+                    {"manual": f"{where}: the beneficiary is not one of this trust's"},
+                    code="foreign_beneficiary",
+                )
+            shares.append(_Share(item.beneficiary.pk, None, minor))
+        else:
+            raise ValidationError(
+                {"manual": f"{where}: name an order line or a beneficiary"}, code="no_target"
+            )
+        total += minor
+    if total > amount_minor:
+        raise ValidationError(
+            {
+                "manual": f"the shares add up to {format_money(from_minor(total, currency))},"
+                f" more than the {format_money(from_minor(amount_minor, currency))} available"
+            },
+            code="over_allocated",
+        )
+    return shares, amount_minor - total
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _sub_ledger_legs(trust: Trust, shares: Sequence[_Share], currency: str) -> list[Leg]:
+    per_beneficiary: dict[int, int] = defaultdict(int)
+    for share in shares:
+        per_beneficiary[share.beneficiary_id] += share.amount_minor
+    accounts = _sub_ledgers(trust, per_beneficiary, currency)
+    return [
+        Leg(account=accounts[b], amount=from_minor(-minor, currency))
+        for b, minor in sorted(per_beneficiary.items())
+    ]
+
+
+def _add_collected(deltas: dict[int, int]) -> None:
+    """Add to order lines' collected amounts in one statement (PostgreSQL) or one prepared
+    statement run per line (SQLite); never an ORM save per line."""
+    if not deltas:
+        return
+    items = sorted(deltas.items())
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "UPDATE trust_order_line l SET collected_minor = l.collected_minor + v.delta"
+                " FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, delta) WHERE l.id = v.id",
+                [[i for i, _ in items], [d for _, d in items]],
+            )
+        else:
+            cursor.executemany(
+                "UPDATE trust_order_line SET collected_minor = collected_minor + %s WHERE id = %s",
+                [(d, i) for i, d in items],
+            )
+
+
+def _record_allocation(
+    *,
+    receipt: Receipt,
+    entry_id: int,
+    method: str,
+    shares: Sequence[_Share],
+    unallocated_change: int,
+    from_unallocated: bool,
+    reason: str,
+    actor: Any | None,
+) -> Allocation:
+    allocation = Allocation.objects.create(
+        receipt=receipt,
+        entry_id=entry_id,
+        method=method,
+        from_unallocated=from_unallocated,
+        unallocated_change_minor=unallocated_change,
+        reason=reason,
+        created_by=_actor(actor),
+    )
+    AllocationShare.objects.bulk_create(
+        (
+            AllocationShare(
+                allocation=allocation,
+                beneficiary_id=share.beneficiary_id,
+                line_id=share.line_id,
+                amount_minor=share.amount_minor,
+                currency=receipt.currency,
+            )
+            for share in shares
+        ),
+        batch_size=5000,
+    )
+    deltas: dict[int, int] = defaultdict(int)
+    for share in shares:
+        if share.line_id is not None:
+            deltas[share.line_id] += share.amount_minor
+    _add_collected(deltas)
+    return allocation
+
+
+def _payload_hash(**values: Any) -> str:
+    return hashlib.sha256(
+        json.dumps(values, sort_keys=True, default=str, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def receipt_record(
+    *,
+    trust: Trust,
+    actor: Any | None,
+    amount: Money,
+    received_on: date,
+    source: str,
+    bank_account: Account,
+    idempotency_key: str,
+    payer: Defendant | None = None,
+    bank_reference: str = "",
+    memo: str = "",
+    manual: Sequence[ManualShare] | None = None,
+    reason: str = "",
+) -> Receipt:
+    """Record money that reached ``bank_account`` and post it, allocated, in one entry.
+
+    Without ``manual`` the amount is shared pro rata among the lines ``payer`` still owes (see the
+    module docstring); with no payer, or nothing owed, it all goes to unallocated. With ``manual``
+    (a trustee's allocation) ``reason`` must cite the court document. Refuses (``ValidationError``
+    or ``LedgerError``, nothing written): a zero, negative or over-precise amount, an unknown
+    currency, a currency other than the bank account's, a bank account of another trust or that is
+    not a bank account, a payer of another trust, an unknown source, a date in the future or in the
+    closed period. The same idempotency key again returns the first receipt; with different
+    details it is refused."""
+    amount_minor = _positive_minor(amount, "amount")
+    currency = amount.currency.code
+    if not isinstance(bank_account, Account) or bank_account.trust_id != trust.pk:
+        raise ValidationError(
+            {"bank_account": "The bank account is not one of this trust's."}, code="foreign_account"
+        )
+    if bank_account.role != Account.Role.BANK:
+        raise ValidationError(
+            {"bank_account": f"{bank_account.code} is not a bank account."}, code="not_bank"
+        )
+    if bank_account.currency != currency:
+        raise ValidationError(
+            {
+                "amount": f"the bank account {bank_account.code} holds {bank_account.currency};"
+                f" this receipt is in {currency}"
+            },
+            code="currency_mismatch",
+        )
+    if source not in Receipt.Source.values:
+        raise ValidationError({"source": f"unknown source {source!r}"}, code="bad_source")
+    if payer is not None and (not isinstance(payer, Defendant) or payer.trust_id != trust.pk):
+        raise ValidationError(
+            {"payer": "The payer is not a defendant of this trust."}, code="foreign_payer"
+        )
+    if isinstance(received_on, datetime) or not isinstance(received_on, date):
+        raise ValidationError({"received_on": "A date is required."}, code="required")
+    if received_on > timezone.localdate():
+        raise ValidationError(
+            {"received_on": "The money cannot have arrived in the future."}, code="date_future"
+        )
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 150:
+        raise ValidationError(
+            {"idempotency_key": "An idempotency key of 1 to 150 characters is required."},
+            code="key_missing",
+        )
+    reason = (reason or "").strip()
+    if manual is not None and not reason:
+        raise ValidationError(
+            {"reason": "A manual allocation must cite the court document that directs it."},
+            code="reason_missing",
+        )
+    digest = _payload_hash(
+        amount=amount_minor,
+        currency=currency,
+        received_on=received_on.isoformat(),
+        source=source,
+        bank_account=bank_account.pk,
+        payer=getattr(payer, "pk", None),
+        bank_reference=(bank_reference or "").strip(),
+        manual=[
+            (getattr(m.line, "pk", None), getattr(m.beneficiary, "pk", None), str(m.amount))
+            for m in manual
+        ]
+        if manual is not None
+        else None,
+    )
+    existing = _existing_receipt(trust, key, digest)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return _record(
+                trust=trust,
+                actor=actor,
+                amount_minor=amount_minor,
+                currency=currency,
+                received_on=received_on,
+                source=source,
+                bank_account=bank_account,
+                key=key,
+                digest=digest,
+                payer=payer,
+                bank_reference=(bank_reference or "").strip()[:100],
+                memo=(memo or "").strip()[:300],
+                manual=manual,
+                reason=reason,
+            )
+    except IntegrityError:
+        # A concurrent call with the same key won the race: answer as a retry would.
+        existing = _existing_receipt(trust, key, digest)
+        if existing is None:
+            raise
+        return existing
+
+
+def _existing_receipt(trust: Trust, key: str, digest: str) -> Receipt | None:
+    existing = Receipt.objects.filter(trust=trust, idempotency_key=key).first()
+    if existing is not None and existing.payload_hash != digest:
+        raise ValidationError(
+            {"idempotency_key": f"key {key!r} was already used for a different receipt"},
+            code="key_reused",
+        )
+    return existing
+
+
+def _record(
+    *,
+    trust: Trust,
+    actor: Any | None,
+    amount_minor: int,
+    currency: str,
+    received_on: date,
+    source: str,
+    bank_account: Account,
+    key: str,
+    digest: str,
+    payer: Defendant | None,
+    bank_reference: str,
+    memo: str,
+    manual: Sequence[ManualShare] | None,
+    reason: str,
+) -> Receipt:
+    if manual is not None:
+        shares, rest = _manual(trust, amount_minor, currency, manual)
+        method = Allocation.Method.MANUAL
+    elif payer is not None:
+        shares, rest = _pro_rata(amount_minor, _lock_payer_lines(trust, payer, currency))
+        method = Allocation.Method.PRO_RATA
+    else:
+        shares, rest = [], amount_minor
+        method = Allocation.Method.PRO_RATA
+    legs = [Leg(account=bank_account.pk, amount=from_minor(amount_minor, currency))]
+    legs += _sub_ledger_legs(trust, shares, currency)
+    if rest:
+        legs.append(
+            Leg(
+                account=_unallocated_account(trust, currency).pk, amount=from_minor(-rest, currency)
+            )
+        )
+    described = f"{Receipt.Source(source).label}" + (f" from {payer}" if payer else "")
+    posted = entries_post(
+        trust=trust,
+        actor=actor,
+        entries=[
+            EntrySpec(
+                effective_date=received_on,
+                legs=legs,
+                idempotency_key=f"receipt:{key}",
+                memo=f"Receipt: {described}"
+                + (f", ref {bank_reference}" if bank_reference else ""),
+                kind=EntryKind.RECEIPT,
+            )
+        ],
+    )[0]
+    receipt = Receipt.objects.create(
+        trust=trust,
+        amount_minor=amount_minor,
+        currency=currency,
+        received_on=received_on,
+        source=source,
+        payer=payer,
+        bank_account=bank_account,
+        bank_reference=bank_reference,
+        memo=memo,
+        idempotency_key=key,
+        payload_hash=digest,
+        entry_id=posted.entry_id,
+        unallocated_minor=rest,
+        created_by=_actor(actor),
+    )
+    _record_allocation(
+        receipt=receipt,
+        entry_id=posted.entry_id,
+        method=method,
+        shares=shares,
+        unallocated_change=rest,
+        from_unallocated=False,
+        reason=reason,
+        actor=actor,
+    )
+    return receipt
+
+
+def receipt_allocate(
+    *,
+    receipt: Receipt,
+    actor: Any | None,
+    idempotency_key: str,
+    payer: Defendant | None = None,
+    manual: Sequence[ManualShare] | None = None,
+    reason: str = "",
+    effective_date: date | None = None,
+) -> Allocation:
+    """Allocate the unallocated part of a receipt, as an entry of its own (unallocated down,
+    sub-ledgers up), dated today unless told otherwise.
+
+    Pro rata to what the payer owes (``payer`` names it when the receipt came without one), or by
+    hand (``manual``, with the court document as ``reason``). Whatever still cannot be allocated
+    stays unallocated. Refuses a reversed receipt, one with nothing unallocated, a payer of
+    another trust or a change of a known payer, and a pro-rata allocation that finds nothing owed.
+    Retrying with the same key returns the first allocation."""
+    reason = (reason or "").strip()
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 150:
+        raise ValidationError(
+            {"idempotency_key": "An idempotency key of 1 to 150 characters is required."},
+            code="key_missing",
+        )
+    if manual is not None and not reason:
+        raise ValidationError(
+            {"reason": "A manual allocation must cite the court document that directs it."},
+            code="reason_missing",
+        )
+    entry_key = f"allocation:{receipt.pk}:{key}"
+    done = Allocation.objects.filter(
+        entry__trust_id=receipt.trust_id, entry__idempotency_key=entry_key
+    ).first()
+    if done is not None:
+        return done
+    trust = receipt.trust
+    with transaction.atomic():
+        locked = Receipt.objects.select_for_update().get(pk=receipt.pk)
+        if locked.status != Receipt.Status.POSTED:
+            raise ValidationError("This receipt was reversed.", code="reversed")
+        if locked.unallocated_minor == 0:
+            raise ValidationError(
+                "Nothing of this receipt is unallocated.", code="nothing_unallocated"
+            )
+        if payer is not None:
+            if payer.trust_id != trust.pk:
+                raise ValidationError(
+                    {"payer": "The payer is not a defendant of this trust."}, code="foreign_payer"
+                )
+            if locked.payer_id is not None and locked.payer_id != payer.pk:
+                raise ValidationError(
+                    {"payer": f"this receipt is already recorded as paid by {locked.payer}"},
+                    code="payer_changed",
+                )
+        who = payer or locked.payer
+        available = locked.unallocated_minor
+        if manual is not None:
+            shares, rest = _manual(trust, available, locked.currency, manual)
+            method = Allocation.Method.MANUAL
+        else:
+            if who is None:
+                raise ValidationError(
+                    {"payer": "Name the payer, or allocate by hand."}, code="payer_unknown"
+                )
+            shares, rest = _pro_rata(available, _lock_payer_lines(trust, who, locked.currency))
+            method = Allocation.Method.PRO_RATA
+        moved = available - rest
+        if moved == 0:
+            raise ValidationError(
+                f"{who} owes nothing outstanding in {locked.currency}; the money stays unallocated",
+                code="nothing_owed",
+            )
+        legs = [
+            Leg(
+                account=_unallocated_account(trust, locked.currency).pk,
+                amount=from_minor(moved, locked.currency),
+            )
+        ]
+        legs += _sub_ledger_legs(trust, shares, locked.currency)
+        posted = entries_post(
+            trust=trust,
+            actor=actor,
+            entries=[
+                EntrySpec(
+                    effective_date=effective_date or timezone.localdate(),
+                    legs=legs,
+                    idempotency_key=entry_key,
+                    memo=f"Allocation of receipt #{locked.pk}",
+                    kind=EntryKind.ALLOCATION,
+                    reason=reason,
+                )
+            ],
+        )[0]
+        allocation = _record_allocation(
+            receipt=locked,
+            entry_id=posted.entry_id,
+            method=method,
+            shares=shares,
+            unallocated_change=-moved,
+            from_unallocated=True,
+            reason=reason,
+            actor=actor,
+        )
+        updates: dict[str, Any] = {"unallocated_minor": rest}
+        if payer is not None and locked.payer_id is None:
+            updates["payer"] = payer
+        Receipt.objects.filter(pk=locked.pk).update(**updates)
+    receipt.unallocated_minor = rest
+    if "payer" in updates:
+        receipt.payer = payer
+    return allocation
+
+
+def receipt_reverse(
+    *,
+    receipt: Receipt,
+    actor: Any | None,
+    reason: str,
+    effective_date: date | None = None,
+) -> Receipt:
+    """Reverse a receipt (a bounced cheque, a payment recorded twice): every allocation of it is
+    reversed, the latest first, then the receipt's own entry, all in one transaction, each as a
+    reversal entry with ``reason``; what the order lines collected goes back down.
+
+    Refused when a beneficiary's sub-ledger no longer holds its share (the money was disbursed):
+    book the shortfall explicitly first. Reversing a reversed receipt returns it unchanged."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the receipt is reversed."}, code="reason_missing")
+    with transaction.atomic():
+        locked = Receipt.objects.select_for_update().get(pk=receipt.pk)
+        if locked.status == Receipt.Status.REVERSED:
+            return locked
+        allocations = list(
+            locked.allocations.filter(
+                method__in=[Allocation.Method.PRO_RATA, Allocation.Method.MANUAL]
+            )
+            .prefetch_related("shares")
+            .order_by("-pk")
+        )
+        line_ids = sorted(
+            {s.line_id for a in allocations for s in a.shares.all() if s.line_id is not None}
+        )
+        if line_ids:
+            order_ids = sorted(
+                set(OrderLine.objects.filter(pk__in=line_ids).values_list("order_id", flat=True))
+            )
+            list(
+                RestitutionOrder.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
+            )
+            list(OrderLine.objects.select_for_update().filter(pk__in=line_ids).order_by("pk"))
+        when = effective_date or timezone.localdate()
+        specs = []
+        for allocation in allocations:
+            entry = JournalEntry.objects.get(pk=allocation.entry_id)
+            specs.append(
+                EntrySpec(
+                    effective_date=when,
+                    legs=[
+                        Leg(account=p.account_id, amount=-p.amount)
+                        for p in entry.postings.order_by("pk")
+                    ],
+                    idempotency_key=f"reversal-of-{entry.pk}",
+                    memo=f"Reversal of entry #{entry.pk}: {entry.memo}"[:1000],
+                    kind=EntryKind.REVERSAL,
+                    reverses_id=entry.pk,
+                    reason=reason,
+                )
+            )
+        try:
+            posted = entries_post(trust=locked.trust, actor=actor, entries=specs)
+        except LedgerError as exc:
+            if exc.code == "overdraft":
+                raise LedgerError(
+                    "a beneficiary's sub-ledger no longer holds its share of this receipt (it was"
+                    " disbursed): book the shortfall to an explicit account first, then reverse",
+                    code="overdraft",
+                ) from exc
+            raise
+        for allocation, result in zip(allocations, posted, strict=True):
+            _record_allocation(
+                receipt=locked,
+                entry_id=result.entry_id,
+                method=Allocation.Method.REVERSAL,
+                shares=[
+                    _Share(s.beneficiary_id, s.line_id, -s.amount_minor)
+                    for s in allocation.shares.all()
+                ],
+                unallocated_change=-allocation.unallocated_change_minor,
+                from_unallocated=allocation.from_unallocated,
+                reason=reason,
+                actor=actor,
+            )
+        Receipt.objects.filter(pk=locked.pk).update(
+            status=Receipt.Status.REVERSED, unallocated_minor=0, reversal_reason=reason
+        )
+        locked.refresh_from_db()
+    return locked
