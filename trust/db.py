@@ -27,7 +27,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 PG_TRIGGERS = {
     "trust_entry": ["trust_entry_immutable", "trust_entry_complete"],
     "trust_posting": ["trust_posting_immutable", "trust_posting_balanced"],
-    # Ledger rows name their trust and accounts without a foreign key (trust/models.py): neither
+    # Ledger rows name their trust and accounts without a foreign key (trust/models/ledger.py): neither
     # may be deleted. A trust is closed, an account left at zero.
     "trust_trust": ["trust_trust_no_delete"],
     "trust_account": ["trust_account_no_delete"],
