@@ -8,6 +8,7 @@ rounded.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 from moneyed import Currency, Money, get_currency
 from moneyed.classes import CurrencyDoesNotExist
@@ -28,6 +29,7 @@ def currency_of(code: str) -> Currency:
     return currency
 
 
+@lru_cache(maxsize=512)
 def minor_exponent(code: str) -> int:
     """Decimal places of a currency's minor unit: USD 2, JPY 0, BHD 3."""
     sub_unit = currency_of(code).sub_unit

@@ -12,6 +12,8 @@ from datetime import date
 
 from django.db import connection
 from django.db.models import QuerySet, Sum
+from django.db.models.functions import Least
+from django.utils import timezone
 from moneyed import Money
 
 from trust.models import (
@@ -128,7 +130,8 @@ def trust_identity(*, trust: Trust) -> dict[str, IdentityLine]:
 @dataclass(frozen=True)
 class Outstanding:
     """Ordered, collected and outstanding for one line, defendant or beneficiary, in one currency.
-    A joint and several line counts in full for each of its defendants."""
+    A joint and several line counts in full for each of its defendants. Collected counts each
+    line up to its amount."""
 
     currency: str
     ordered_minor: int
@@ -186,7 +189,10 @@ def outstanding_by_defendant(*, trust: Trust) -> dict[int, dict[str, Outstanding
         )
         .values("defendant_id", "orderline__currency")
         .annotate(
-            ordered=Sum("orderline__amount_minor"), collected=Sum("orderline__collected_minor")
+            ordered=Sum("orderline__amount_minor"),
+            # A line counts at most its amount: an amended judgment may order less than was
+            # already collected, and that excess must not offset another line.
+            collected=Sum(Least("orderline__collected_minor", "orderline__amount_minor")),
         )
     )
     result: dict[int, dict[str, Outstanding]] = defaultdict(dict)
@@ -202,7 +208,10 @@ def outstanding_by_beneficiary(*, trust: Trust) -> dict[int, dict[str, Outstandi
     rows = (
         _current_lines(trust)
         .values("beneficiary_id", "currency")
-        .annotate(ordered=Sum("amount_minor"), collected=Sum("collected_minor"))
+        .annotate(
+            ordered=Sum("amount_minor"),
+            collected=Sum(Least("collected_minor", "amount_minor")),  # as above
+        )
     )
     result: dict[int, dict[str, Outstanding]] = defaultdict(dict)
     for row in rows:
@@ -231,7 +240,7 @@ def beneficiaries_reaching_majority(
 ) -> list[tuple[Beneficiary, date]]:
     """Minors of ``trust`` who reach the trust's majority age within ``within_days`` (or already
     have, while still recorded as minors), soonest first: a trustee's warning list."""
-    today = date.today()
+    today = timezone.localdate()
     due: list[tuple[Beneficiary, date]] = []
     for beneficiary in Beneficiary.objects.filter(
         trust=trust, status=Beneficiary.Status.MINOR, date_of_birth__isnull=False

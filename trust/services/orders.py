@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from moneyed import Money
 
+from trust.errors import field_error, first_code
 from trust.models import (
     Beneficiary,
     Defendant,
@@ -56,84 +57,87 @@ def _actor(actor: Any | None) -> Any | None:
 
 def _money(value: Any, field: str, currency: str | None = None) -> int:
     if not isinstance(value, Money):
-        raise ValidationError({field: "An amount with its currency is required."}, code="required")
+        raise field_error(field, "An amount with its currency is required.", code="required")
     code = value.currency.code
     if code not in settings.CURRENCIES:
-        raise ValidationError(
-            {field: f"{code} is not one of the currencies this installation accepts"},
+        raise field_error(
+            field,
+            f"{code} is not one of the currencies this installation accepts",
             code="bad_currency",
         )
     try:
         minor = to_minor(value)
     except MoneyError as exc:
-        raise ValidationError({field: str(exc)}, code="bad_amount") from exc
+        raise field_error(field, str(exc), code="bad_amount") from exc
     if minor <= 0:
-        raise ValidationError({field: "The amount must be more than zero."}, code="not_positive")
+        raise field_error(field, "The amount must be more than zero.", code="not_positive")
     if currency is not None and code != currency:
-        raise ValidationError(
-            {field: f"the order is in {currency}; this amount is in {code}"},
-            code="currency_mismatch",
+        raise field_error(
+            field, f"the order is in {currency}; this amount is in {code}", code="currency_mismatch"
         )
     return minor
 
 
 def _check_lines(trust: Trust, currency: str, lines: Sequence[LineSpec]) -> list[_Line]:
     if not lines:
-        raise ValidationError({"lines": "An order needs at least one line."}, code="no_lines")
+        raise field_error("lines", "An order needs at least one line.", code="no_lines")
     checked: list[_Line] = []
     seen: dict[tuple[int, frozenset[int]], int] = {}
     for position, spec in enumerate(lines, start=1):
         where = f"line {position}"
         if not isinstance(spec.beneficiary, Beneficiary) or spec.beneficiary.trust_id != trust.pk:
-            raise ValidationError(
-                {"lines": f"{where}: the beneficiary is not one of this trust's"},
+            raise field_error(
+                "lines",
+                f"{where}: the beneficiary is not one of this trust's",
                 code="foreign_beneficiary",
             )
         try:
             minor = _money(spec.amount, "lines", currency)
         except ValidationError as exc:
-            raise ValidationError(
-                {"lines": f"{where}: {' '.join(exc.messages)}"}, code=exc.code
+            raise field_error(
+                "lines", f"{where}: {' '.join(exc.messages)}", code=first_code(exc)
             ) from exc
         defendants = list(spec.defendants or [])
         if not defendants:
-            raise ValidationError(
-                {"lines": f"{where}: name the defendant(s) who owe it"}, code="no_defendant"
+            raise field_error(
+                "lines", f"{where}: name the defendant(s) who owe it", code="no_defendant"
             )
         ids = frozenset(d.pk for d in defendants)
         if len(ids) != len(defendants):
-            raise ValidationError(
-                {"lines": f"{where}: a defendant is named twice"}, code="defendant_repeated"
+            raise field_error(
+                "lines", f"{where}: a defendant is named twice", code="defendant_repeated"
             )
         if any(d.trust_id != trust.pk for d in defendants):
-            raise ValidationError(
-                {"lines": f"{where}: a defendant is not one of this trust's"},
+            raise field_error(
+                "lines",
+                f"{where}: a defendant is not one of this trust's",
                 code="foreign_defendant",
             )
         liability = spec.liability or (
             OrderLine.Liability.SEVERAL if len(ids) == 1 else OrderLine.Liability.JOINT
         )
         if liability not in OrderLine.Liability.values:
-            raise ValidationError(
-                {"lines": f"{where}: unknown liability {liability!r}"}, code="bad_liability"
+            raise field_error(
+                "lines", f"{where}: unknown liability {liability!r}", code="bad_liability"
             )
         if liability == OrderLine.Liability.SEVERAL and len(ids) != 1:
-            raise ValidationError(
-                {"lines": f"{where}: several liability means exactly one defendant"},
+            raise field_error(
+                "lines",
+                f"{where}: several liability means exactly one defendant",
                 code="liability_mismatch",
             )
         if liability == OrderLine.Liability.JOINT and len(ids) < 2:
-            raise ValidationError(
-                {"lines": f"{where}: joint and several liability needs two or more defendants"},
+            raise field_error(
+                "lines",
+                f"{where}: joint and several liability needs two or more defendants",
                 code="liability_mismatch",
             )
         signature = (spec.beneficiary.pk, ids)
         if signature in seen:
-            raise ValidationError(
-                {
-                    "lines": f"{where} repeats line {seen[signature]}: same beneficiary, same"
-                    " defendants; state the amount once"
-                },
+            raise field_error(
+                "lines",
+                f"{where} repeats line {seen[signature]}: same beneficiary, same"
+                " defendants; state the amount once",
                 code="line_repeated",
             )
         seen[signature] = position
@@ -156,14 +160,14 @@ def _check_header(
     if errors:
         raise ValidationError(errors, code="required")
     if isinstance(judgment_date, datetime) or not isinstance(judgment_date, date):
-        raise ValidationError({"judgment_date": "A date is required."}, code="required")
+        raise field_error("judgment_date", "A date is required.", code="required")
     if judgment_date > timezone.localdate():
-        raise ValidationError(
-            {"judgment_date": "The judgment date is in the future."}, code="date_future"
+        raise field_error(
+            "judgment_date", "The judgment date is in the future.", code="date_future"
         )
     if payment_terms not in RestitutionOrder.PaymentTerms.values:
-        raise ValidationError(
-            {"payment_terms": f"unknown payment terms {payment_terms!r}"}, code="bad_terms"
+        raise field_error(
+            "payment_terms", f"unknown payment terms {payment_terms!r}", code="bad_terms"
         )
 
 
@@ -179,11 +183,10 @@ def _write(
 ) -> RestitutionOrder:
     stated = sum(line.amount_minor for line in lines)
     if stated != total_minor:
-        raise ValidationError(
-            {
-                "total": f"the order total {format_money(from_minor(total_minor, currency))}"
-                f" does not match its lines ({format_money(from_minor(stated, currency))})"
-            },
+        raise field_error(
+            "total",
+            f"the order total {format_money(from_minor(total_minor, currency))}"
+            f" does not match its lines ({format_money(from_minor(stated, currency))})",
             code="total_mismatch",
         )
     carried: dict[tuple[int, frozenset[int]], OrderLine] = {}
@@ -304,7 +307,7 @@ def order_amend(
     a line of the old version (same beneficiary, same defendants) keep what was collected on it."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "Say why the order is amended."}, code="required")
+        raise field_error("reason", "Say why the order is amended.", code="required")
     terms = payment_terms or order.payment_terms
     _check_header(
         court=order.court,
@@ -313,15 +316,17 @@ def order_amend(
         payment_terms=terms,
     )
     if judgment_date < order.judgment_date:
-        raise ValidationError(
-            {"judgment_date": f"the amended judgment is dated before v{order.version}'s"},
+        raise field_error(
+            "judgment_date",
+            f"the amended judgment is dated before v{order.version}'s",
             code="date_backwards",
         )
     total_minor = _money(total, "total")
     currency = total.currency.code
     if currency != order.currency:
-        raise ValidationError(
-            {"total": f"the order is in {order.currency}; an amendment cannot change currency"},
+        raise field_error(
+            "total",
+            f"the order is in {order.currency}; an amendment cannot change currency",
             code="currency_mismatch",
         )
     checked = _check_lines(order.trust, currency, lines)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from trust import crypto
 from trust.countries import COUNTRY_CODES
+from trust.errors import field_error
 from trust.models import (
     Account,
     Beneficiary,
@@ -31,7 +32,9 @@ from trust.models import (
 
 IDENTITY_FIELDS = ("legal_name", "guardian_contact")
 IMPLICATED_PURPOSE = "implicated-person-name"
-_PSEUDONYM = re.compile(r"^[\w][\w .'-]{0,59}$")
+# 50 characters at most: the sub-ledger's account code (60) is "2100-" + pseudonym, and a
+# sub-ledger in another currency adds "-PHP".
+_PSEUDONYM = re.compile(r"^[\w][\w .'-]{0,49}$")
 
 
 def _actor(actor: Any | None) -> Any | None:
@@ -42,11 +45,11 @@ def _country(code: str, *, required: bool) -> str:
     code = (code or "").strip().upper()
     if not code:
         if required:
-            raise ValidationError({"country": "A country is required."}, code="required")
+            raise field_error("country", "A country is required.", code="required")
         return ""
     if code not in COUNTRY_CODES:
-        raise ValidationError(
-            {"country": f"{code!r} is not an ISO 3166-1 alpha-2 country code"}, code="bad_country"
+        raise field_error(
+            "country", f"{code!r} is not an ISO 3166-1 alpha-2 country code", code="bad_country"
         )
     return code
 
@@ -55,15 +58,13 @@ def _check_beneficiary_fields(
     *, kind: str, date_of_birth: date | None, today: date | None = None
 ) -> None:
     if kind not in VictimKind.values:
-        raise ValidationError({"kind": f"unknown kind of victim {kind!r}"}, code="bad_kind")
+        raise field_error("kind", f"unknown kind of victim {kind!r}", code="bad_kind")
     if kind != VictimKind.INDIVIDUAL and date_of_birth is not None:
-        raise ValidationError(
-            {"date_of_birth": "Only individual victims have a date of birth."}, code="dob_kind"
+        raise field_error(
+            "date_of_birth", "Only individual victims have a date of birth.", code="dob_kind"
         )
     if date_of_birth is not None and date_of_birth > (today or timezone.localdate()):
-        raise ValidationError(
-            {"date_of_birth": "The date of birth is in the future."}, code="dob_future"
-        )
+        raise field_error("date_of_birth", "The date of birth is in the future.", code="dob_future")
 
 
 def beneficiary_create(
@@ -86,10 +87,11 @@ def beneficiary_create(
     the trust, an unknown country or kind, a date of birth in the future."""
     pseudonym = (pseudonym or "").strip()
     if not pseudonym:
-        raise ValidationError({"pseudonym": "A pseudonym is required."}, code="required")
+        raise field_error("pseudonym", "A pseudonym is required.", code="required")
     if not _PSEUDONYM.match(pseudonym):
-        raise ValidationError(
-            {"pseudonym": "Use up to 60 letters, digits, spaces and . ' - (e.g. 'MV-1')."},
+        raise field_error(
+            "pseudonym",
+            "Use up to 50 letters, digits, spaces and . ' - (e.g. 'MV-1').",
             code="bad_pseudonym",
         )
     _check_beneficiary_fields(kind=kind, date_of_birth=date_of_birth)
@@ -97,7 +99,7 @@ def beneficiary_create(
     if status is None:
         status = _status_from_age(trust, kind, date_of_birth)
     elif status not in Beneficiary.Status.values:
-        raise ValidationError({"status": f"unknown status {status!r}"}, code="bad_status")
+        raise field_error("status", f"unknown status {status!r}", code="bad_status")
     try:
         with transaction.atomic():
             beneficiary = Beneficiary.objects.create(
@@ -110,9 +112,14 @@ def beneficiary_create(
                 status=status,
                 created_by=_actor(actor),
             )
+            code = f"2100-{pseudonym}"
+            if Account.objects.filter(trust=trust, code=code).exists():
+                # Taken by another beneficiary's sub-ledger in a second currency ("MV-1" has
+                # "2100-MV-1-PHP", this is "MV-1-PHP"); "#" never appears in a pseudonym.
+                code = f"2100-#{beneficiary.pk}"
             Account.objects.create(
                 trust=trust,
-                code=f"2100-{pseudonym}",
+                code=code,
                 name=f"Sub-ledger {pseudonym}",
                 type=Account.Type.LIABILITY,
                 role=Account.Role.SUB_LEDGER,
@@ -121,15 +128,17 @@ def beneficiary_create(
                 no_negative=True,
             )
     except IntegrityError as exc:
-        raise ValidationError(
-            {"pseudonym": f"{pseudonym} is already a beneficiary of this trust"}, code="duplicate"
+        raise field_error(
+            "pseudonym", f"{pseudonym} is already a beneficiary of this trust", code="duplicate"
         ) from exc
     return beneficiary
 
 
 def _status_from_age(trust: Trust, kind: str, date_of_birth: date | None) -> str:
-    if kind != VictimKind.INDIVIDUAL or date_of_birth is None:
+    if kind != VictimKind.INDIVIDUAL:
         return Beneficiary.Status.ADULT
+    if date_of_birth is None:
+        return Beneficiary.Status.MINOR  # a child victim until a date of birth says otherwise
     probe = Beneficiary(date_of_birth=date_of_birth)
     majority = probe.majority_date(trust.majority_age)
     if majority is not None and majority <= timezone.localdate():
@@ -161,16 +170,16 @@ def beneficiary_update(
         changes["date_of_birth"] = date_of_birth
     if status is not None:
         if status not in Beneficiary.Status.values:
-            raise ValidationError({"status": f"unknown status {status!r}"}, code="bad_status")
-        if beneficiary.status == Beneficiary.Status.CLOSED and status != Beneficiary.Status.CLOSED:
-            raise ValidationError(
-                {"status": "A closed beneficiary cannot be reopened."}, code="closed"
-            )
+            raise field_error("status", f"unknown status {status!r}", code="bad_status")
         changes["status"] = status
     if not changes:
         return beneficiary
     with transaction.atomic():
         locked = Beneficiary.objects.select_for_update().get(pk=beneficiary.pk)
+        # Judged on the locked row: the caller's copy may predate the closing.
+        reopening = "status" in changes and changes["status"] != Beneficiary.Status.CLOSED
+        if locked.status == Beneficiary.Status.CLOSED and reopening:
+            raise field_error("status", "A closed beneficiary cannot be reopened.", code="closed")
         for name, value in changes.items():
             setattr(locked, name, value)
         locked.save(update_fields=list(changes))
@@ -190,7 +199,7 @@ def beneficiary_identity_set(
     }
     for name, value in details.items():
         if len(value) > 500:
-            raise ValidationError({name: "At most 500 characters."}, code="too_long")
+            raise field_error(name, "At most 500 characters.", code="too_long")
     token = crypto.encrypt_text(
         json.dumps(details, ensure_ascii=False, sort_keys=True),
         context=f"beneficiary-identity:{beneficiary.pk}",
@@ -211,7 +220,7 @@ def beneficiary_identity_reveal(
         raise ValidationError("A reveal needs a signed-in user.", code="no_actor")
     purpose = (purpose or "").strip()
     if len(purpose) < 5:
-        raise ValidationError({"purpose": "Say why the details are needed."}, code="required")
+        raise field_error("purpose", "Say why the details are needed.", code="required")
     identity = BeneficiaryIdentity.objects.filter(beneficiary=beneficiary).first()
     if identity is None:
         return {}
@@ -234,7 +243,7 @@ def defendant_create(
     """Record a defendant of the trust's case. Refuses a blank or repeated name."""
     name = " ".join((name or "").split())
     if not name:
-        raise ValidationError({"name": "A defendant needs a name."}, code="required")
+        raise field_error("name", "A defendant needs a name.", code="required")
     try:
         with transaction.atomic():
             return Defendant.objects.create(
@@ -244,8 +253,8 @@ def defendant_create(
                 created_by=_actor(actor),
             )
     except IntegrityError as exc:
-        raise ValidationError(
-            {"name": f"{name} is already a defendant in this trust"}, code="duplicate"
+        raise field_error(
+            "name", f"{name} is already a defendant in this trust", code="duplicate"
         ) from exc
 
 
@@ -253,13 +262,18 @@ def implicated_person_add(
     *, trust: Trust, actor: Any | None, reference: str, name: str = "", note: str = ""
 ) -> ImplicatedPerson:
     """Record someone implicated in the case, by the reference court papers use and, where known,
-    their name (encrypted; a blind index of it is kept for matching payees)."""
+    their name (encrypted; a blind index of it is kept for matching payees). Refuses a blank or
+    repeated reference, and a name with nothing left to match once accents are set aside."""
     reference = " ".join((reference or "").split())
     if not reference:
-        raise ValidationError(
-            {"reference": "Say how court papers refer to this person."}, code="required"
+        raise field_error(
+            "reference", "Say how court papers refer to this person.", code="required"
         )
     name = " ".join((name or "").split())
+    if name and not crypto.normalise_for_index(name):
+        raise field_error(
+            "name", "The name has no letters or digits once accents are set aside.", code="bad_name"
+        )
     person = ImplicatedPerson(trust=trust, reference=reference[:100], created_by=_actor(actor))
     if name or note:
         person.token = crypto.encrypt_text(
@@ -271,8 +285,8 @@ def implicated_person_add(
         with transaction.atomic():
             person.save()
     except IntegrityError as exc:
-        raise ValidationError(
-            {"reference": f"{reference} is already recorded in this trust"}, code="duplicate"
+        raise field_error(
+            "reference", f"{reference} is already recorded in this trust", code="duplicate"
         ) from exc
     return person
 
@@ -280,7 +294,7 @@ def implicated_person_add(
 def implicated_person_matches(*, trust: Trust, name: str) -> list[ImplicatedPerson]:
     """The implicated people of ``trust`` whose recorded name equals ``name`` (after the blind
     index's normalisation: case, accents and spacing do not matter). Decrypts nothing."""
-    if not (name or "").strip():
+    if not crypto.normalise_for_index(name or ""):
         return []
     index = crypto.blind_index(name, purpose=IMPLICATED_PURPOSE)
     return list(ImplicatedPerson.objects.filter(trust=trust, name_index=index))

@@ -29,6 +29,7 @@ from django.utils import timezone
 from moneyed import Money
 
 from trust.allocation import INDIVIDUAL_TIER, ORGANISATION_TIER, Claim, allocate
+from trust.errors import field_error, first_code
 from trust.models import (
     Account,
     Allocation,
@@ -69,20 +70,19 @@ def _actor(actor: Any | None) -> Any | None:
 
 def _positive_minor(amount: Any, field: str) -> int:
     if not isinstance(amount, Money):
-        raise ValidationError({field: "An amount with its currency is required."}, code="required")
+        raise field_error(field, "An amount with its currency is required.", code="required")
     if amount.currency.code not in settings.CURRENCIES:
-        raise ValidationError(
-            {
-                field: f"{amount.currency.code} is not one of the currencies this installation accepts"
-            },
+        raise field_error(
+            field,
+            f"{amount.currency.code} is not one of the currencies this installation accepts",
             code="bad_currency",
         )
     try:
         minor = to_minor(amount)
     except MoneyError as exc:
-        raise ValidationError({field: str(exc)}, code="bad_amount") from exc
+        raise field_error(field, str(exc), code="bad_amount") from exc
     if minor <= 0:
-        raise ValidationError({field: "The amount must be more than zero."}, code="not_positive")
+        raise field_error(field, "The amount must be more than zero.", code="not_positive")
     return minor
 
 
@@ -136,18 +136,23 @@ def _sub_ledgers(trust: Trust, beneficiary_ids: Iterable[int], currency: str) ->
     missing = wanted - found.keys()
     if missing:
         for beneficiary in Beneficiary.objects.filter(pk__in=missing).order_by("pk"):
+            defaults = {
+                "name": f"Sub-ledger {beneficiary.pseudonym} ({currency})",
+                "type": Account.Type.LIABILITY,
+                "role": Account.Role.SUB_LEDGER,
+                "currency": currency,
+                "beneficiary": beneficiary,
+                "no_negative": True,
+            }
             account, _ = Account.objects.get_or_create(
-                trust=trust,
-                code=f"2100-{beneficiary.pseudonym}-{currency}",
-                defaults={
-                    "name": f"Sub-ledger {beneficiary.pseudonym} ({currency})",
-                    "type": Account.Type.LIABILITY,
-                    "role": Account.Role.SUB_LEDGER,
-                    "currency": currency,
-                    "beneficiary": beneficiary,
-                    "no_negative": True,
-                },
+                trust=trust, code=f"2100-{beneficiary.pseudonym}-{currency}", defaults=defaults
             )
+            if account.beneficiary_id != beneficiary.pk:
+                # The code is another beneficiary's ("MV-1-PHP"'s own sub-ledger): a "#" never
+                # appears in a pseudonym, so this one is free.
+                account, _ = Account.objects.get_or_create(
+                    trust=trust, code=f"2100-#{beneficiary.pk}-{currency}", defaults=defaults
+                )
             found[beneficiary.pk] = account.pk
     return found
 
@@ -158,12 +163,21 @@ def _sub_ledgers(trust: Trust, beneficiary_ids: Iterable[int], currency: str) ->
 def _lock_payer_lines(trust: Trust, payer: Defendant, currency: str) -> list[OrderLine]:
     """Lock the current orders naming ``payer`` and then the lines the payer is liable for, in
     primary-key order; returns those lines (with their beneficiaries) in ``currency``."""
-    order_ids = list(
+    current = (
         RestitutionOrder.objects.select_for_update()
         .filter(trust=trust, status=RestitutionOrder.Status.CURRENT, defendants=payer)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+    order_ids = list(current)
+    while True:
+        # An amendment that committed while this waited for its lock superseded that order,
+        # and the statement could not see the new version: look again (a new statement sees
+        # it) until two looks agree, all of them locked.
+        again = list(current.all())
+        if again == order_ids:
+            break
+        order_ids = again
     if not order_ids:
         return []
     line_ids = list(
@@ -213,7 +227,7 @@ def _manual(
     currency, each at most what it still owes, all together at most the amount."""
     line_ids = [m.line.pk for m in manual if m.line is not None]
     if len(set(line_ids)) != len(line_ids):
-        raise ValidationError({"manual": "an order line appears twice"}, code="line_repeated")
+        raise field_error("manual", "an order line appears twice", code="line_repeated")
     locked: dict[int, OrderLine] = {}
     if line_ids:
         order_ids = sorted(
@@ -234,54 +248,57 @@ def _manual(
         try:
             minor = _positive_minor(item.amount, "manual")
         except ValidationError as exc:
-            raise ValidationError({"manual": f"{where}: {' '.join(exc.messages)}"}) from exc
+            raise field_error(
+                "manual", f"{where}: {' '.join(exc.messages)}", code=first_code(exc)
+            ) from exc
         if item.amount.currency.code != currency:
-            raise ValidationError(
-                {"manual": f"{where}: the receipt is in {currency}"}, code="currency_mismatch"
+            raise field_error(
+                "manual", f"{where}: the receipt is in {currency}", code="currency_mismatch"
             )
         if item.line is not None:
             line = locked.get(item.line.pk)
             if line is None or line.order.trust_id != trust.pk:
-                raise ValidationError(
-                    {"manual": f"{where}: the order line is not one of this trust's"},
+                raise field_error(
+                    "manual",
+                    f"{where}: the order line is not one of this trust's",
                     code="foreign_line",
                 )
             if line.order.status != RestitutionOrder.Status.CURRENT:
-                raise ValidationError(
-                    {"manual": f"{where}: that order was superseded; use the current version"},
+                raise field_error(
+                    "manual",
+                    f"{where}: that order was superseded; use the current version",
                     code="superseded",
                 )
             if line.currency != currency:
-                raise ValidationError(
-                    {"manual": f"{where}: the line is in {line.currency}"}, code="currency_mismatch"
+                raise field_error(
+                    "manual", f"{where}: the line is in {line.currency}", code="currency_mismatch"
                 )
             if minor > line.outstanding_minor:
-                raise ValidationError(
-                    {
-                        "manual": f"{where}: line {line.position} of {line.order} has only"
-                        f" {format_money(line.outstanding)} outstanding"
-                    },
+                raise field_error(
+                    "manual",
+                    f"{where}: line {line.position} of {line.order} has only"
+                    f" {format_money(line.outstanding)} outstanding",
                     code="over_collected",
                 )
             shares.append(_Share(line.beneficiary_id, line.pk, minor))
         elif item.beneficiary is not None:
             if item.beneficiary.trust_id != trust.pk:
-                raise ValidationError(
-                    {"manual": f"{where}: the beneficiary is not one of this trust's"},
+                raise field_error(
+                    "manual",
+                    f"{where}: the beneficiary is not one of this trust's",
                     code="foreign_beneficiary",
                 )
             shares.append(_Share(item.beneficiary.pk, None, minor))
         else:
-            raise ValidationError(
-                {"manual": f"{where}: name an order line or a beneficiary"}, code="no_target"
+            raise field_error(
+                "manual", f"{where}: name an order line or a beneficiary", code="no_target"
             )
         total += minor
     if total > amount_minor:
-        raise ValidationError(
-            {
-                "manual": f"the shares add up to {format_money(from_minor(total, currency))},"
-                f" more than the {format_money(from_minor(amount_minor, currency))} available"
-            },
+        raise field_error(
+            "manual",
+            f"the shares add up to {format_money(from_minor(total, currency))},"
+            f" more than the {format_money(from_minor(amount_minor, currency))} available",
             code="over_allocated",
         )
     return shares, amount_minor - total
@@ -396,43 +413,44 @@ def receipt_record(
     amount_minor = _positive_minor(amount, "amount")
     currency = amount.currency.code
     if not isinstance(bank_account, Account) or bank_account.trust_id != trust.pk:
-        raise ValidationError(
-            {"bank_account": "The bank account is not one of this trust's."}, code="foreign_account"
+        raise field_error(
+            "bank_account", "The bank account is not one of this trust's.", code="foreign_account"
         )
     if bank_account.role != Account.Role.BANK:
-        raise ValidationError(
-            {"bank_account": f"{bank_account.code} is not a bank account."}, code="not_bank"
+        raise field_error(
+            "bank_account", f"{bank_account.code} is not a bank account.", code="not_bank"
         )
     if bank_account.currency != currency:
-        raise ValidationError(
-            {
-                "amount": f"the bank account {bank_account.code} holds {bank_account.currency};"
-                f" this receipt is in {currency}"
-            },
+        raise field_error(
+            "amount",
+            f"the bank account {bank_account.code} holds {bank_account.currency};"
+            f" this receipt is in {currency}",
             code="currency_mismatch",
         )
     if source not in Receipt.Source.values:
-        raise ValidationError({"source": f"unknown source {source!r}"}, code="bad_source")
+        raise field_error("source", f"unknown source {source!r}", code="bad_source")
     if payer is not None and (not isinstance(payer, Defendant) or payer.trust_id != trust.pk):
-        raise ValidationError(
-            {"payer": "The payer is not a defendant of this trust."}, code="foreign_payer"
+        raise field_error(
+            "payer", "The payer is not a defendant of this trust.", code="foreign_payer"
         )
     if isinstance(received_on, datetime) or not isinstance(received_on, date):
-        raise ValidationError({"received_on": "A date is required."}, code="required")
+        raise field_error("received_on", "A date is required.", code="required")
     if received_on > timezone.localdate():
-        raise ValidationError(
-            {"received_on": "The money cannot have arrived in the future."}, code="date_future"
+        raise field_error(
+            "received_on", "The money cannot have arrived in the future.", code="date_future"
         )
     key = (idempotency_key or "").strip()
     if not key or len(key) > 150:
-        raise ValidationError(
-            {"idempotency_key": "An idempotency key of 1 to 150 characters is required."},
+        raise field_error(
+            "idempotency_key",
+            "An idempotency key of 1 to 150 characters is required.",
             code="key_missing",
         )
     reason = (reason or "").strip()
     if manual is not None and not reason:
-        raise ValidationError(
-            {"reason": "A manual allocation must cite the court document that directs it."},
+        raise field_error(
+            "reason",
+            "A manual allocation must cite the court document that directs it.",
             code="reason_missing",
         )
     digest = _payload_hash(
@@ -444,7 +462,12 @@ def receipt_record(
         payer=getattr(payer, "pk", None),
         bank_reference=(bank_reference or "").strip(),
         manual=[
-            (getattr(m.line, "pk", None), getattr(m.beneficiary, "pk", None), str(m.amount))
+            (
+                getattr(m.line, "pk", None),
+                getattr(m.beneficiary, "pk", None),
+                str(getattr(m.amount, "amount", m.amount)),  # exact: 600.001 is not 600.00
+                str(getattr(getattr(m.amount, "currency", None), "code", "")),
+            )
             for m in manual
         ]
         if manual is not None
@@ -471,8 +494,12 @@ def receipt_record(
                 manual=manual,
                 reason=reason,
             )
-    except IntegrityError:
-        # A concurrent call with the same key won the race: answer as a retry would.
+    except (IntegrityError, LedgerError) as exc:
+        # A concurrent call with the same key won the race: answer as a retry would. (Its
+        # entry may differ from the one this call built, if this one waited for its locks and
+        # then shared out against what the winner had left owed.)
+        if isinstance(exc, LedgerError) and exc.code != "key_reused":
+            raise
         existing = _existing_receipt(trust, key, digest)
         if existing is None:
             raise
@@ -482,8 +509,9 @@ def receipt_record(
 def _existing_receipt(trust: Trust, key: str, digest: str) -> Receipt | None:
     existing = Receipt.objects.filter(trust=trust, idempotency_key=key).first()
     if existing is not None and existing.payload_hash != digest:
-        raise ValidationError(
-            {"idempotency_key": f"key {key!r} was already used for a different receipt"},
+        raise field_error(
+            "idempotency_key",
+            f"key {key!r} was already used for a different receipt",
             code="key_reused",
         )
     return existing
@@ -588,13 +616,15 @@ def receipt_allocate(
     reason = (reason or "").strip()
     key = (idempotency_key or "").strip()
     if not key or len(key) > 150:
-        raise ValidationError(
-            {"idempotency_key": "An idempotency key of 1 to 150 characters is required."},
+        raise field_error(
+            "idempotency_key",
+            "An idempotency key of 1 to 150 characters is required.",
             code="key_missing",
         )
     if manual is not None and not reason:
-        raise ValidationError(
-            {"reason": "A manual allocation must cite the court document that directs it."},
+        raise field_error(
+            "reason",
+            "A manual allocation must cite the court document that directs it.",
             code="reason_missing",
         )
     entry_key = f"allocation:{receipt.pk}:{key}"
@@ -614,12 +644,13 @@ def receipt_allocate(
             )
         if payer is not None:
             if payer.trust_id != trust.pk:
-                raise ValidationError(
-                    {"payer": "The payer is not a defendant of this trust."}, code="foreign_payer"
+                raise field_error(
+                    "payer", "The payer is not a defendant of this trust.", code="foreign_payer"
                 )
             if locked.payer_id is not None and locked.payer_id != payer.pk:
-                raise ValidationError(
-                    {"payer": f"this receipt is already recorded as paid by {locked.payer}"},
+                raise field_error(
+                    "payer",
+                    f"this receipt is already recorded as paid by {locked.payer}",
                     code="payer_changed",
                 )
         who = payer or locked.payer
@@ -629,13 +660,19 @@ def receipt_allocate(
             method = Allocation.Method.MANUAL
         else:
             if who is None:
-                raise ValidationError(
-                    {"payer": "Name the payer, or allocate by hand."}, code="payer_unknown"
+                raise field_error(
+                    "payer", "Name the payer, or allocate by hand.", code="payer_unknown"
                 )
             shares, rest = _pro_rata(available, _lock_payer_lines(trust, who, locked.currency))
             method = Allocation.Method.PRO_RATA
         moved = available - rest
         if moved == 0:
+            if manual is not None:
+                raise field_error(
+                    "manual",
+                    "The manual allocation names no amount to allocate.",
+                    code="nothing_to_allocate",
+                )
             raise ValidationError(
                 f"{who} owes nothing outstanding in {locked.currency}; the money stays unallocated",
                 code="nothing_owed",
@@ -681,6 +718,23 @@ def receipt_allocate(
     return allocation
 
 
+def _carried_to(line_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Line id -> the lines of later versions of its order that carried what it collected
+    (amended judgments, ``OrderLine.carried_from``), oldest first."""
+    chains: dict[int, list[int]] = {line_id: [] for line_id in line_ids}
+    tips = {line_id: line_id for line_id in line_ids}
+    while tips:
+        successor = dict(
+            OrderLine.objects.filter(carried_from_id__in=set(tips.values())).values_list(
+                "carried_from_id", "pk"
+            )
+        )
+        tips = {origin: successor[tip] for origin, tip in tips.items() if tip in successor}
+        for origin, tip in tips.items():
+            chains[origin].append(tip)
+    return chains
+
+
 def receipt_reverse(
     *,
     receipt: Receipt,
@@ -690,13 +744,14 @@ def receipt_reverse(
 ) -> Receipt:
     """Reverse a receipt (a bounced cheque, a payment recorded twice): every allocation of it is
     reversed, the latest first, then the receipt's own entry, all in one transaction, each as a
-    reversal entry with ``reason``; what the order lines collected goes back down.
+    reversal entry with ``reason``; what the order lines collected goes back down, also on the
+    lines of later versions (amended judgments) that carried it.
 
     Refused when a beneficiary's sub-ledger no longer holds its share (the money was disbursed):
     book the shortfall explicitly first. Reversing a reversed receipt returns it unchanged."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "Say why the receipt is reversed."}, code="reason_missing")
+        raise field_error("reason", "Say why the receipt is reversed.", code="reason_missing")
     with transaction.atomic():
         locked = Receipt.objects.select_for_update().get(pk=receipt.pk)
         if locked.status == Receipt.Status.REVERSED:
@@ -711,14 +766,23 @@ def receipt_reverse(
         line_ids = sorted(
             {s.line_id for a in allocations for s in a.shares.all() if s.line_id is not None}
         )
-        if line_ids:
+        carried: dict[int, list[int]] = {}
+        locked_ids: set[int] = set()
+        while line_ids:
+            # Lines of later versions carried what these lines collected: lock them too, and
+            # look again once locked, in case an amendment committed meanwhile.
+            carried = _carried_to(line_ids)
+            wanted = set(line_ids).union(*carried.values())
+            if wanted <= locked_ids:
+                break
             order_ids = sorted(
-                set(OrderLine.objects.filter(pk__in=line_ids).values_list("order_id", flat=True))
+                set(OrderLine.objects.filter(pk__in=wanted).values_list("order_id", flat=True))
             )
             list(
                 RestitutionOrder.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
             )
-            list(OrderLine.objects.select_for_update().filter(pk__in=line_ids).order_by("pk"))
+            list(OrderLine.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
+            locked_ids = wanted
         when = effective_date or timezone.localdate()
         specs = []
         for allocation in allocations:
@@ -761,6 +825,13 @@ def receipt_reverse(
                 reason=reason,
                 actor=actor,
             )
+        # The bounced money is owed again on the current version of an amended order too.
+        later: dict[int, int] = defaultdict(int)
+        for allocation in allocations:
+            for share in allocation.shares.all():
+                for line_id in carried.get(share.line_id, ()):
+                    later[line_id] -= share.amount_minor
+        _add_collected({line_id: delta for line_id, delta in later.items() if delta})
         Receipt.objects.filter(pk=locked.pk).update(
             status=Receipt.Status.REVERSED, unallocated_minor=0, reversal_reason=reason
         )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
+from trust.errors import field_error
 from trust.models import Account, Trust
 from trust.money import MoneyError, currency_of
 
@@ -38,10 +39,11 @@ def _currency(code: str) -> str:
     try:
         currency_of(code)
     except MoneyError as exc:
-        raise ValidationError({"currency": str(exc)}, code="bad_currency") from exc
+        raise field_error("currency", str(exc), code="bad_currency") from exc
     if code not in settings.CURRENCIES:
-        raise ValidationError(
-            {"currency": f"{code} is not one of the currencies this installation accepts"},
+        raise field_error(
+            "currency",
+            f"{code} is not one of the currencies this installation accepts",
             code="bad_currency",
         )
     return code
@@ -90,8 +92,8 @@ def trust_create(
                 for code, name, type_, role, no_negative in STANDARD_ACCOUNTS
             )
     except IntegrityError as exc:
-        raise ValidationError(
-            {"case_number": "This court and case number already have a trust."}, code="duplicate"
+        raise field_error(
+            "case_number", "This court and case number already have a trust.", code="duplicate"
         ) from exc
     return trust
 
@@ -109,9 +111,9 @@ def account_create(
 ) -> Account:
     """Open an account in a trust. Sub-ledgers are opened by ``beneficiary_create`` instead."""
     if type not in Account.Type.values:
-        raise ValidationError({"type": f"unknown account type {type!r}"}, code="bad_type")
+        raise field_error("type", f"unknown account type {type!r}", code="bad_type")
     if role not in Account.Role.values or role == Account.Role.SUB_LEDGER:
-        raise ValidationError({"role": f"role {role!r} cannot be opened here"}, code="bad_role")
+        raise field_error("role", f"role {role!r} cannot be opened here", code="bad_role")
     if not (code or "").strip() or not (name or "").strip():
         raise ValidationError("An account needs a code and a name.", code="required")
     try:
