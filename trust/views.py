@@ -7,7 +7,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from trust.models import LedgerCheck
-from trust.selectors import account_list, trust_identity, trust_list
+from trust.selectors import (
+    account_list,
+    beneficiaries_reaching_majority,
+    receipts_to_resolve,
+    trust_identity,
+    trust_list,
+)
 
 
 @login_required
@@ -28,5 +34,11 @@ def trust_detail(request: HttpRequest, trust_id: int) -> HttpResponse:
     return render(
         request,
         "trust/trust_detail.html",
-        {"trust": trust, "accounts": account_list(trust=trust), "identity": identity},
+        {
+            "trust": trust,
+            "accounts": account_list(trust=trust),
+            "identity": identity,
+            "to_resolve": list(receipts_to_resolve(trust=trust)),
+            "reaching_majority": [b for b, _ in beneficiaries_reaching_majority(trust=trust)],
+        },
     )

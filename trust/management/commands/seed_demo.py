@@ -11,7 +11,10 @@ from trust.demo import seed_demo_trust
 
 
 class Command(BaseCommand):
-    help = "Create a fictitious demo trust with beneficiaries, receipts and payments."
+    help = (
+        "Create a fictitious demo trust: beneficiaries, months of receipts and payments, and a"
+        " restitution order (amended once) with receipts recorded and allocated on it."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--beneficiaries", type=int, default=12)
@@ -43,6 +46,13 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     f"Demo trust #{result.trust.pk} created: {result.entries} entries, "
                     f"{result.postings} postings."
+                )
+            )
+        elif result.case_added:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Demo trust #{result.trust.pk} already existed; added its restitution order"
+                    f" and receipts: {result.entries} entries, {result.postings} postings."
                 )
             )
         else:
