@@ -1,0 +1,84 @@
+"""manage.py import_receipts: record the receipts of a CSV file, all or nothing. See
+docs/imports.md."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from trust.management.commands.import_order import actor_for, trust_for
+from trust.money import format_money
+from trust.services.imports import ImportResult, receipts_import
+
+
+def summary(result: ImportResult) -> str:
+    """``10,000 rows: 9,990 receipts recorded, 10 already recorded; 1,234,567.89 USD received,
+    3,000.00 USD left unallocated (see receipts to resolve)``"""
+    verb = "would be recorded" if result.dry_run else "recorded"
+    text = (
+        f"{result.rows_read:,} rows: {result.created:,} receipts {verb},"
+        f" {result.already_recorded:,} already recorded"
+    )
+    received = ", ".join(format_money(m) for m in result.received.values())
+    text += f"; {received} received"
+    waiting = [m for m in result.unallocated.values() if m.amount]
+    if waiting:
+        text += (
+            f", {', '.join(format_money(m) for m in waiting)} left unallocated"
+            " (see receipts to resolve)"
+        )
+    else:
+        text += ", all allocated"
+    if result.dry_run:
+        text += ". Dry run: nothing was written"
+    return text
+
+
+class Command(BaseCommand):
+    help = (
+        "Record the receipts of a CSV file (received_on, amount, currency, source; optionally "
+        "payer, bank_account, bank_reference, key, memo) in one transaction: all or none. "
+        "Re-importing a file records nothing new. See docs/imports.md."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--trust", type=int, required=True, help="the trust's id")
+        parser.add_argument("--file", required=True, help="the CSV file of receipts")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="check and compute everything, write nothing"
+        )
+        parser.add_argument("--actor", default=None, help="username the receipts are recorded as")
+        parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        trust = trust_for(options["trust"])
+        actor = actor_for(options["actor"])
+        started = time.monotonic()
+        show = not options["quiet"] and self.stderr.isatty()
+
+        def progress(done: int, total: int) -> None:
+            if show and total >= 2000:
+                self.stderr.write(f"\r{done:,}/{total:,} receipts", ending="")
+                if done == total:
+                    self.stderr.write("")
+
+        try:
+            with open(options["file"], encoding="utf-8-sig", newline="") as handle:
+                result = receipts_import(
+                    trust=trust,
+                    actor=actor,
+                    rows=handle,
+                    dry_run=options["dry_run"],
+                    progress=progress,
+                )
+        except OSError as exc:
+            raise CommandError(f"cannot read {options['file']}: {exc.strerror}") from exc
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+        if show and result.rows_read >= 2000:
+            self.stderr.write(f"done in {time.monotonic() - started:.1f} s")
+        line = f"{summary(result)}."
+        self.stdout.write(line if result.dry_run else self.style.SUCCESS(line))
