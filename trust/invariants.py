@@ -218,20 +218,25 @@ def ledger_violations(*, trust_id: int | None = None, limit: int = 1000) -> Ledg
 
 def _order_and_receipt_checks(trust_id: int | None, limit: int, add: Any) -> None:
     """What order lines collected and what receipts left unallocated agree with the allocation
-    records, and each allocation's shares with the sub-ledger postings of its entry."""
+    records, and each allocation's shares with the sub-ledger postings of its entry.
+
+    Per-row sums are correlated subqueries (an index lookup per line or allocation), not joins to
+    an aggregate of the whole table: with stale statistics PostgreSQL planned the join as a
+    nested loop that re-aggregated every posting for each allocation (minutes for one trust)."""
     t_order = "AND o.trust_id = %s" if trust_id else ""
     t_receipt = "AND r.trust_id = %s" if trust_id else ""
     tp: list[object] = [trust_id] if trust_id else []
 
     for _line, order_id, position, stored, recomputed in _rows(
-        "SELECT l.id, l.order_id, l.position, l.collected_minor,"
-        " COALESCE(s.total, 0) + COALESCE(c.collected_minor, 0)"
-        " FROM trust_order_line l JOIN trust_order o ON o.id = l.order_id"
-        " LEFT JOIN (SELECT line_id, SUM(amount_minor) AS total FROM trust_allocation_share"
-        "   WHERE line_id IS NOT NULL GROUP BY line_id) s ON s.line_id = l.id"
-        " LEFT JOIN trust_order_line c ON c.id = l.carried_from_id"
-        " WHERE l.collected_minor <> COALESCE(s.total, 0) + COALESCE(c.collected_minor, 0)"
-        f" {t_order} ORDER BY l.id LIMIT {limit}",
+        "SELECT id, order_id, position, collected_minor, recomputed FROM ("
+        " SELECT l.id, l.order_id, l.position, l.collected_minor,"
+        "  (SELECT COALESCE(SUM(s.amount_minor), 0) FROM trust_allocation_share s"
+        "    WHERE s.line_id = l.id)"
+        "  + COALESCE((SELECT c.collected_minor FROM trust_order_line c"
+        "    WHERE c.id = l.carried_from_id), 0) AS recomputed"
+        f" FROM trust_order_line l JOIN trust_order o ON o.id = l.order_id WHERE 1=1 {t_order}"
+        ") x WHERE collected_minor <> recomputed ORDER BY id"
+        f" LIMIT {limit}",
         tp,
     ):
         add(
@@ -275,15 +280,16 @@ def _order_and_receipt_checks(trust_id: int | None, limit: int, add: Any) -> Non
         )
 
     for allocation_id, shares, posted in _rows(
-        "SELECT al.id, COALESCE(sh.total, 0), COALESCE(po.total, 0) FROM trust_allocation al"
-        " JOIN trust_receipt r ON r.id = al.receipt_id"
-        " LEFT JOIN (SELECT allocation_id, SUM(amount_minor) AS total"
-        "   FROM trust_allocation_share GROUP BY allocation_id) sh ON sh.allocation_id = al.id"
-        " LEFT JOIN (SELECT p.entry_id, -SUM(p.amount_minor) AS total FROM trust_posting p"
-        "   JOIN trust_account a ON a.id = p.account_id WHERE a.role = 'sub_ledger'"
-        "   GROUP BY p.entry_id) po ON po.entry_id = al.entry_id"
-        f" WHERE COALESCE(sh.total, 0) <> COALESCE(po.total, 0) {t_receipt}"
-        f" ORDER BY al.id LIMIT {limit}",
+        "SELECT id, shares, posted FROM ("
+        " SELECT al.id,"
+        "  (SELECT COALESCE(SUM(s.amount_minor), 0) FROM trust_allocation_share s"
+        "    WHERE s.allocation_id = al.id) AS shares,"
+        "  (SELECT COALESCE(-SUM(p.amount_minor), 0) FROM trust_posting p"
+        "    JOIN trust_account a ON a.id = p.account_id"
+        "    WHERE p.entry_id = al.entry_id AND a.role = 'sub_ledger') AS posted"
+        f" FROM trust_allocation al JOIN trust_receipt r ON r.id = al.receipt_id WHERE 1=1 {t_receipt}"
+        ") x WHERE shares <> posted ORDER BY id"
+        f" LIMIT {limit}",
         tp,
     ):
         add(

@@ -357,6 +357,24 @@ def test_posting_added_to_a_checked_batch_fails_at_commit_on_postgres(pg_trust):
     assert not JournalEntry.objects.filter(idempotency_key__startswith="batch-").exists()
 
 
+def test_posting_slipped_into_an_earlier_batch_fails_at_commit_on_postgres(pg_trust):
+    """Inside a longer transaction each batch is checked when it is posted; a posting added to an
+    entry of the first batch after the second was posted is still checked at commit."""
+    trust, sub, _ = pg_trust
+    bank = account(trust, Account.Role.BANK)
+    one = Money("1.00", "USD")
+
+    def write(cursor):
+        first = _batch_of_receipts(trust, sub, 20)
+        later = [EntrySpec(DAY, [Leg(bank, one), Leg(sub, -one)], f"batch-b{i}") for i in range(20)]
+        entries_post(trust=trust, actor=None, entries=later)
+        insert_posting(cursor, first[3], sub, -1)
+
+    with pytest.raises(IntegrityError, match="does not balance in USD"):
+        commit_raw(write)
+    assert not JournalEntry.objects.filter(idempotency_key__startswith="batch-").exists()
+
+
 def test_batch_commits_and_later_raw_tampering_is_refused_on_postgres(pg_trust):
     trust, sub, _ = pg_trust
     ids = _batch_of_receipts(trust, sub, 50)

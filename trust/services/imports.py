@@ -2,7 +2,7 @@
 
 Both services take the file's text (a text stream, a ``str``, or UTF-8 ``bytes`` as a web upload
 gives them), check every row before writing anything, and then write through the ordinary services
-(``order_create``/``order_amend``, ``receipt_record``), so an import obeys exactly the rules a
+(``order_create``/``order_amend``, ``receipts_record``), so an import obeys exactly the rules a
 trustee typing the same data would. A bad file changes nothing, and the error names the row as a
 spreadsheet shows it (the header is row 1) and the column: ``row 12, amount: ...``.
 
@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from moneyed import Money
 
+from trust.errors import first_code
 from trust.models import (
     Account,
     Beneficiary,
@@ -40,7 +41,7 @@ from trust.models import (
 )
 from trust.money import MoneyError, currency_of, from_minor, to_minor
 from trust.services.orders import LineSpec, order_amend, order_create
-from trust.services.receipts import receipt_record
+from trust.services.receipts import ReceiptRefused, ReceiptSpec, receipts_record
 
 DEFAULT_MAX_ROWS = 200_000
 MAX_KEY_LENGTH = 150  # what receipt_record accepts
@@ -802,15 +803,16 @@ def receipts_import(
     progress: Progress | None = None,
 ) -> ImportResult:
     """Record every receipt of a CSV file (received_on, amount, currency, source, and optionally
-    payer, bank_account, bank_reference, key, memo) through ``receipt_record``, in one
-    transaction: all of them or none.
+    payer, bank_account, bank_reference, key, memo) through ``receipts_record`` (the batch form
+    of ``receipt_record``: the same rules and result, written in batches), in one transaction:
+    all of them or none.
 
     Every row is parsed and checked first (the first bad row is refused with its row and column),
-    then all are written; a refusal by ``receipt_record`` still rolls back every row. A row's key
+    then all are written; a refusal by ``receipts_record`` still rolls back every row. A row's key
     (given, or derived from its content, see ``docs/imports.md``) makes a re-import record nothing
     new: such rows count as already recorded, and a key already used for a receipt with other
     details is refused. ``dry_run`` does all of it and then rolls back. ``progress(done, total)``
-    is called every 500 rows while writing."""
+    is called after each batch of 1,000 rows written."""
     if trust.status != Trust.Status.ACTIVE:
         raise CsvImportError(
             f"this trust is {trust.status}; it takes no new receipts", code="trust_closed"
@@ -823,30 +825,32 @@ def receipts_import(
     received: dict[str, int] = defaultdict(int)
     unallocated: dict[str, int] = defaultdict(int)
     created = 0
+    specs = [
+        ReceiptSpec(
+            amount=from_minor(p.amount_minor, p.currency),
+            received_on=p.received_on,
+            source=p.source,
+            bank_account=p.bank_account,
+            idempotency_key=p.key,
+            payer=p.payer,
+            bank_reference=p.bank_reference,
+            memo=p.memo,
+        )
+        for p in parsed
+    ]
     with transaction.atomic(durable=True):
-        for done, p in enumerate(parsed, start=1):
-            try:
-                receipt = receipt_record(
-                    trust=trust,
-                    actor=actor,
-                    amount=from_minor(p.amount_minor, p.currency),
-                    received_on=p.received_on,
-                    source=p.source,
-                    bank_account=p.bank_account,
-                    idempotency_key=p.key,
-                    payer=p.payer,
-                    bank_reference=p.bank_reference,
-                    memo=p.memo,
-                )
-            except ValidationError as exc:
-                raise _receipt_error(exc, p.row) from exc
+        try:
+            recorded = receipts_record(trust=trust, actor=actor, receipts=specs, progress=progress)
+        except ReceiptRefused as exc:
+            raise _receipt_error(exc, parsed[exc.index].row) from exc
+        except ValidationError as exc:
+            raise CsvImportError(" ".join(exc.messages), code=first_code(exc)) from exc
+        for p, receipt in zip(parsed, recorded, strict=True):
             if p.key not in known:
                 created += 1
             received[p.currency] += p.amount_minor
             if receipt.status == Receipt.Status.POSTED:
                 unallocated[p.currency] += receipt.unallocated_minor
-            if progress is not None and (done % 500 == 0 or done == len(parsed)):
-                progress(done, len(parsed))
         if dry_run:
             if connection.vendor == "postgresql":
                 # Run the ledger's commit-time checks now, so a dry run refuses what a real

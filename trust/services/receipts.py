@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -160,12 +160,21 @@ def _sub_ledgers(trust: Trust, beneficiary_ids: Iterable[int], currency: str) ->
 # --- what the payer owes --------------------------------------------------------------------------
 
 
-def _lock_payer_lines(trust: Trust, payer: Defendant, currency: str) -> list[OrderLine]:
-    """Lock the current orders naming ``payer`` and then the lines the payer is liable for, in
-    primary-key order; returns those lines (with their beneficiaries) in ``currency``."""
+def _lock_lines(trust: Trust, payer_ids: Iterable[int]) -> dict[int, list[OrderLine]]:
+    """Lock the current orders naming any of ``payer_ids`` and then the lines those payers are
+    liable for, each in primary-key order; returns payer id -> its lines (with their
+    beneficiaries and orders), in every currency."""
+    payers = sorted(set(payer_ids))
+    if not payers:
+        return {}
+    naming = RestitutionOrder.defendants.through.objects.filter(defendant_id__in=payers)
     current = (
         RestitutionOrder.objects.select_for_update()
-        .filter(trust=trust, status=RestitutionOrder.Status.CURRENT, defendants=payer)
+        .filter(
+            trust=trust,
+            status=RestitutionOrder.Status.CURRENT,
+            pk__in=naming.values("restitutionorder_id"),
+        )
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -179,40 +188,56 @@ def _lock_payer_lines(trust: Trust, payer: Defendant, currency: str) -> list[Ord
             break
         order_ids = again
     if not order_ids:
-        return []
-    line_ids = list(
-        OrderLine.defendants.through.objects.filter(
-            defendant_id=payer.pk, orderline__order_id__in=order_ids
-        ).values_list("orderline_id", flat=True)
-    )
-    return list(
-        OrderLine.objects.select_for_update(of=("self",))
-        .filter(pk__in=line_ids, currency=currency)
-        .select_related("beneficiary", "order")
-        .order_by("pk")
-    )
+        return {}
+    liable: dict[int, list[int]] = defaultdict(list)  # line id -> payer ids
+    for line_id, payer_id in OrderLine.defendants.through.objects.filter(
+        defendant_id__in=payers, orderline__order_id__in=order_ids
+    ).values_list("orderline_id", "defendant_id"):
+        liable[line_id].append(payer_id)
+    lines = OrderLine.objects.select_for_update(of=("self",)).filter(pk__in=list(liable))
+    result: dict[int, list[OrderLine]] = defaultdict(list)
+    for line in lines.select_related("beneficiary", "order").order_by("pk"):
+        for payer_id in liable[line.pk]:
+            result[payer_id].append(line)
+    return result
 
 
-def _claims(lines: Sequence[OrderLine]) -> list[Claim]:
-    """One claim per line with something outstanding; ties go to the earlier judgment, then the
-    lower line number (stable, whatever order the lines were stored or fetched in)."""
+def _lock_payer_lines(trust: Trust, payer: Defendant, currency: str) -> list[OrderLine]:
+    """Lock (see ``_lock_lines``) and return the lines ``payer`` is liable for in ``currency``."""
     return [
-        Claim(
-            key=(line.order.judgment_date.toordinal(), line.order_id, line.position, line.pk),
-            outstanding=line.outstanding_minor,
-            tier=INDIVIDUAL_TIER if line.beneficiary.is_individual else ORGANISATION_TIER,
-        )
-        for line in lines
-        if line.outstanding_minor > 0
+        line
+        for line in _lock_lines(trust, [payer.pk]).get(payer.pk, [])
+        if line.currency == currency
     ]
 
 
-def _pro_rata(amount_minor: int, lines: Sequence[OrderLine]) -> tuple[list[_Share], int]:
+def _claims(lines: Sequence[OrderLine], outstanding: dict[int, int] | None = None) -> list[Claim]:
+    """One claim per line with something outstanding (``outstanding[line.pk]`` when given: what
+    is left once earlier receipts of a batch are counted); ties go to the earlier judgment, then
+    the lower line number (stable, whatever order the lines were stored or fetched in)."""
+    owed = (
+        (line, line.outstanding_minor if outstanding is None else outstanding[line.pk])
+        for line in lines
+    )
+    return [
+        Claim(
+            key=(line.order.judgment_date.toordinal(), line.order_id, line.position, line.pk),
+            outstanding=minor,
+            tier=INDIVIDUAL_TIER if line.beneficiary.is_individual else ORGANISATION_TIER,
+        )
+        for line, minor in owed
+        if minor > 0
+    ]
+
+
+def _pro_rata(
+    amount_minor: int, lines: Sequence[OrderLine], outstanding: dict[int, int] | None = None
+) -> tuple[list[_Share], int]:
     by_key = {
         (line.order.judgment_date.toordinal(), line.order_id, line.position, line.pk): line
         for line in lines
     }
-    result = allocate(amount_minor, _claims(lines))
+    result = allocate(amount_minor, _claims(lines, outstanding))
     shares = [
         _Share(by_key[key].beneficiary_id, by_key[key].pk, minor)
         for key, minor in result.shares.items()
@@ -307,11 +332,16 @@ def _manual(
 # --- writing -----------------------------------------------------------------------------------
 
 
-def _sub_ledger_legs(trust: Trust, shares: Sequence[_Share], currency: str) -> list[Leg]:
+def _sub_ledger_legs(
+    trust: Trust, shares: Sequence[_Share], currency: str, accounts: dict[int, int] | None = None
+) -> list[Leg]:
+    """One credit per beneficiary; ``accounts`` (beneficiary id -> sub-ledger id) when the caller
+    has already looked them up."""
     per_beneficiary: dict[int, int] = defaultdict(int)
     for share in shares:
         per_beneficiary[share.beneficiary_id] += share.amount_minor
-    accounts = _sub_ledgers(trust, per_beneficiary, currency)
+    if accounts is None:
+        accounts = _sub_ledgers(trust, per_beneficiary, currency)
     return [
         Leg(account=accounts[b], amount=from_minor(-minor, currency))
         for b, minor in sorted(per_beneficiary.items())
@@ -385,6 +415,134 @@ def _payload_hash(**values: Any) -> str:
     ).hexdigest()
 
 
+@dataclass(frozen=True)
+class ReceiptSpec:
+    """One receipt of a batch for ``receipts_record``: the arguments of ``receipt_record`` but
+    the manual allocation (a trustee allocates by hand one receipt at a time)."""
+
+    amount: Money
+    received_on: date
+    source: str
+    bank_account: Account
+    idempotency_key: str
+    payer: Defendant | None = None
+    bank_reference: str = ""
+    memo: str = ""
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A receipt whose details passed every check, ready to be written."""
+
+    amount_minor: int
+    currency: str
+    received_on: date
+    source: str
+    bank_account: Account
+    key: str
+    digest: str
+    payer: Defendant | None
+    bank_reference: str
+    memo: str
+    manual: Sequence[ManualShare] | None
+    reason: str
+
+
+class ReceiptRefused(ValidationError):
+    """A receipt of a batch was refused: ``index`` says which (from 0); the error is its own."""
+
+    def __init__(self, index: int, error: ValidationError) -> None:
+        super().__init__(error.error_dict if hasattr(error, "error_dict") else error.error_list)
+        self.index = index
+
+
+def _check(
+    trust: Trust,
+    spec: ReceiptSpec,
+    manual: Sequence[ManualShare] | None = None,
+    reason: str = "",
+) -> _Checked:
+    amount_minor = _positive_minor(spec.amount, "amount")
+    currency = spec.amount.currency.code
+    bank_account, payer, received_on = spec.bank_account, spec.payer, spec.received_on
+    if not isinstance(bank_account, Account) or bank_account.trust_id != trust.pk:
+        raise field_error(
+            "bank_account", "The bank account is not one of this trust's.", code="foreign_account"
+        )
+    if bank_account.role != Account.Role.BANK:
+        raise field_error(
+            "bank_account", f"{bank_account.code} is not a bank account.", code="not_bank"
+        )
+    if bank_account.currency != currency:
+        raise field_error(
+            "amount",
+            f"the bank account {bank_account.code} holds {bank_account.currency};"
+            f" this receipt is in {currency}",
+            code="currency_mismatch",
+        )
+    if spec.source not in Receipt.Source.values:
+        raise field_error("source", f"unknown source {spec.source!r}", code="bad_source")
+    if payer is not None and (not isinstance(payer, Defendant) or payer.trust_id != trust.pk):
+        raise field_error(
+            "payer", "The payer is not a defendant of this trust.", code="foreign_payer"
+        )
+    if isinstance(received_on, datetime) or not isinstance(received_on, date):
+        raise field_error("received_on", "A date is required.", code="required")
+    if received_on > timezone.localdate():
+        raise field_error(
+            "received_on", "The money cannot have arrived in the future.", code="date_future"
+        )
+    key = (spec.idempotency_key or "").strip()
+    if not key or len(key) > 150:
+        raise field_error(
+            "idempotency_key",
+            "An idempotency key of 1 to 150 characters is required.",
+            code="key_missing",
+        )
+    reason = (reason or "").strip()
+    if manual is not None and not reason:
+        raise field_error(
+            "reason",
+            "A manual allocation must cite the court document that directs it.",
+            code="reason_missing",
+        )
+    bank_reference = (spec.bank_reference or "").strip()
+    digest = _payload_hash(
+        amount=amount_minor,
+        currency=currency,
+        received_on=received_on.isoformat(),
+        source=spec.source,
+        bank_account=bank_account.pk,
+        payer=getattr(payer, "pk", None),
+        bank_reference=bank_reference,
+        manual=[
+            (
+                getattr(m.line, "pk", None),
+                getattr(m.beneficiary, "pk", None),
+                str(getattr(m.amount, "amount", m.amount)),  # exact: 600.001 is not 600.00
+                str(getattr(getattr(m.amount, "currency", None), "code", "")),
+            )
+            for m in manual
+        ]
+        if manual is not None
+        else None,
+    )
+    return _Checked(
+        amount_minor=amount_minor,
+        currency=currency,
+        received_on=received_on,
+        source=spec.source,
+        bank_account=bank_account,
+        key=key,
+        digest=digest,
+        payer=payer,
+        bank_reference=bank_reference[:100],
+        memo=(spec.memo or "").strip()[:300],
+        manual=manual,
+        reason=reason,
+    )
+
+
 def receipt_record(
     *,
     trust: Trust,
@@ -410,100 +568,97 @@ def receipt_record(
     not a bank account, a payer of another trust, an unknown source, a date in the future or in the
     closed period. The same idempotency key again returns the first receipt; with different
     details it is refused."""
-    amount_minor = _positive_minor(amount, "amount")
-    currency = amount.currency.code
-    if not isinstance(bank_account, Account) or bank_account.trust_id != trust.pk:
-        raise field_error(
-            "bank_account", "The bank account is not one of this trust's.", code="foreign_account"
-        )
-    if bank_account.role != Account.Role.BANK:
-        raise field_error(
-            "bank_account", f"{bank_account.code} is not a bank account.", code="not_bank"
-        )
-    if bank_account.currency != currency:
-        raise field_error(
-            "amount",
-            f"the bank account {bank_account.code} holds {bank_account.currency};"
-            f" this receipt is in {currency}",
-            code="currency_mismatch",
-        )
-    if source not in Receipt.Source.values:
-        raise field_error("source", f"unknown source {source!r}", code="bad_source")
-    if payer is not None and (not isinstance(payer, Defendant) or payer.trust_id != trust.pk):
-        raise field_error(
-            "payer", "The payer is not a defendant of this trust.", code="foreign_payer"
-        )
-    if isinstance(received_on, datetime) or not isinstance(received_on, date):
-        raise field_error("received_on", "A date is required.", code="required")
-    if received_on > timezone.localdate():
-        raise field_error(
-            "received_on", "The money cannot have arrived in the future.", code="date_future"
-        )
-    key = (idempotency_key or "").strip()
-    if not key or len(key) > 150:
-        raise field_error(
-            "idempotency_key",
-            "An idempotency key of 1 to 150 characters is required.",
-            code="key_missing",
-        )
-    reason = (reason or "").strip()
-    if manual is not None and not reason:
-        raise field_error(
-            "reason",
-            "A manual allocation must cite the court document that directs it.",
-            code="reason_missing",
-        )
-    digest = _payload_hash(
-        amount=amount_minor,
-        currency=currency,
-        received_on=received_on.isoformat(),
-        source=source,
-        bank_account=bank_account.pk,
-        payer=getattr(payer, "pk", None),
-        bank_reference=(bank_reference or "").strip(),
-        manual=[
-            (
-                getattr(m.line, "pk", None),
-                getattr(m.beneficiary, "pk", None),
-                str(getattr(m.amount, "amount", m.amount)),  # exact: 600.001 is not 600.00
-                str(getattr(getattr(m.amount, "currency", None), "code", "")),
-            )
-            for m in manual
-        ]
-        if manual is not None
-        else None,
+    checked = _check(
+        trust,
+        ReceiptSpec(
+            amount=amount,
+            received_on=received_on,
+            source=source,
+            bank_account=bank_account,
+            idempotency_key=idempotency_key,
+            payer=payer,
+            bank_reference=bank_reference,
+            memo=memo,
+        ),
+        manual=manual,
+        reason=reason,
     )
-    existing = _existing_receipt(trust, key, digest)
+    existing = _existing_receipt(trust, checked.key, checked.digest)
     if existing is not None:
         return existing
     try:
         with transaction.atomic():
-            return _record(
-                trust=trust,
-                actor=actor,
-                amount_minor=amount_minor,
-                currency=currency,
-                received_on=received_on,
-                source=source,
-                bank_account=bank_account,
-                key=key,
-                digest=digest,
-                payer=payer,
-                bank_reference=(bank_reference or "").strip()[:100],
-                memo=(memo or "").strip()[:300],
-                manual=manual,
-                reason=reason,
-            )
+            return _record_many(trust, actor, [checked])[0]
     except (IntegrityError, LedgerError) as exc:
         # A concurrent call with the same key won the race: answer as a retry would. (Its
         # entry may differ from the one this call built, if this one waited for its locks and
         # then shared out against what the winner had left owed.)
         if isinstance(exc, LedgerError) and exc.code != "key_reused":
             raise
-        existing = _existing_receipt(trust, key, digest)
+        existing = _existing_receipt(trust, checked.key, checked.digest)
         if existing is None:
             raise
         return existing
+
+
+def receipts_record(
+    *,
+    trust: Trust,
+    actor: Any | None,
+    receipts: Sequence[ReceiptSpec],
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Receipt]:
+    """Record many receipts in one transaction, all or none, with the result of calling
+    ``receipt_record`` for each in turn (each is shared out against what the ones before it left
+    owed), at a fraction of the cost: the payers' lines are locked once, and the entries, receipts
+    and allocations are written in batches, each balance and order line updated once per batch.
+
+    Returns the receipts in the order given; one whose key was already used for the same details
+    is the receipt recorded then. Refuses what ``receipt_record`` refuses, as ``ReceiptRefused``
+    naming the receipt (``index``) when the fault is one receipt's, and a key given twice.
+    ``progress(done, total)`` is called after each batch written."""
+    checked: list[_Checked] = []
+    seen: set[str] = set()
+    for index, spec in enumerate(receipts):
+        try:
+            item = _check(trust, spec)
+            if item.key in seen:
+                raise field_error(
+                    "idempotency_key",
+                    f"key {item.key!r} is given to two receipts of the batch",
+                    code="key_repeated",
+                )
+        except ValidationError as exc:
+            raise ReceiptRefused(index, exc) from exc
+        seen.add(item.key)
+        checked.append(item)
+    existing: dict[str, Receipt] = {}
+    keys = list(seen)
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        found = Receipt.objects.filter(
+            trust=trust, idempotency_key__in=keys[start : start + _KEYS_PER_QUERY]
+        )
+        existing.update((receipt.idempotency_key, receipt) for receipt in found)
+    for index, item in enumerate(checked):
+        if item.key in existing and existing[item.key].payload_hash != item.digest:
+            error = field_error(
+                "idempotency_key",
+                f"key {item.key!r} was already used for a different receipt",
+                code="key_reused",
+            )
+            raise ReceiptRefused(index, error)
+    new = [item for item in checked if item.key not in existing]
+    if new:
+        with transaction.atomic():
+            existing.update(
+                (receipt.idempotency_key, receipt)
+                for receipt in _record_many(trust, actor, new, progress)
+            )
+    return [existing[item.key] for item in checked]
+
+
+_KEYS_PER_QUERY = 900  # SQLite allows 999 parameters a statement
+_WRITE_BATCH = 1000  # receipts a batch: entries, receipts and allocations written together
 
 
 def _existing_receipt(trust: Trust, key: str, digest: str) -> Receipt | None:
@@ -517,82 +672,148 @@ def _existing_receipt(trust: Trust, key: str, digest: str) -> Receipt | None:
     return existing
 
 
-def _record(
-    *,
+@dataclass(frozen=True)
+class _Planned:
+    item: _Checked
+    method: str
+    shares: list[_Share]
+    rest: int
+
+
+def _record_many(
     trust: Trust,
     actor: Any | None,
-    amount_minor: int,
-    currency: str,
-    received_on: date,
-    source: str,
-    bank_account: Account,
-    key: str,
-    digest: str,
-    payer: Defendant | None,
-    bank_reference: str,
-    memo: str,
-    manual: Sequence[ManualShare] | None,
-    reason: str,
-) -> Receipt:
-    if manual is not None:
-        shares, rest = _manual(trust, amount_minor, currency, manual)
-        method = Allocation.Method.MANUAL
-    elif payer is not None:
-        shares, rest = _pro_rata(amount_minor, _lock_payer_lines(trust, payer, currency))
-        method = Allocation.Method.PRO_RATA
-    else:
-        shares, rest = [], amount_minor
-        method = Allocation.Method.PRO_RATA
-    legs = [Leg(account=bank_account.pk, amount=from_minor(amount_minor, currency))]
-    legs += _sub_ledger_legs(trust, shares, currency)
-    if rest:
-        legs.append(
-            Leg(
-                account=_unallocated_account(trust, currency).pk, amount=from_minor(-rest, currency)
+    items: Sequence[_Checked],
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Receipt]:
+    """Share out and write ``items`` in order, inside the caller's transaction."""
+    # Lock every payer's lines once, then share out in memory: each receipt sees what the ones
+    # before it left outstanding, as if they had been written one by one.
+    lines_of = _lock_lines(
+        trust, {i.payer.pk for i in items if i.payer is not None and i.manual is None}
+    )
+    outstanding = {line.pk: line.outstanding_minor for ls in lines_of.values() for line in ls}
+    planned: list[_Planned] = []
+    for item in items:
+        if item.manual is not None:
+            shares, rest = _manual(trust, item.amount_minor, item.currency, item.manual)
+            method = Allocation.Method.MANUAL
+        elif item.payer is not None:
+            lines = [ln for ln in lines_of.get(item.payer.pk, []) if ln.currency == item.currency]
+            shares, rest = _pro_rata(item.amount_minor, lines, outstanding)
+            for share in shares:
+                if share.line_id is not None:
+                    outstanding[share.line_id] -= share.amount_minor
+            method = Allocation.Method.PRO_RATA
+        else:
+            shares, rest = [], item.amount_minor
+            method = Allocation.Method.PRO_RATA
+        planned.append(_Planned(item, method, shares, rest))
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for plan in planned:
+        wanted[plan.item.currency].update(share.beneficiary_id for share in plan.shares)
+    sub_ledgers = {currency: _sub_ledgers(trust, ids, currency) for currency, ids in wanted.items()}
+    unallocated = {
+        currency: _unallocated_account(trust, currency).pk
+        for currency in sorted({plan.item.currency for plan in planned if plan.rest})
+    }
+    recorded: list[Receipt] = []
+    for start in range(0, len(planned), _WRITE_BATCH):
+        batch = planned[start : start + _WRITE_BATCH]
+        recorded += _write(trust, actor, batch, sub_ledgers, unallocated)
+        if progress is not None:
+            progress(len(recorded), len(planned))
+    return recorded
+
+
+def _write(
+    trust: Trust,
+    actor: Any | None,
+    batch: Sequence[_Planned],
+    sub_ledgers: dict[str, dict[int, int]],
+    unallocated: dict[str, int],
+) -> list[Receipt]:
+    entries: list[EntrySpec] = []
+    for plan in batch:
+        item = plan.item
+        legs = [
+            Leg(account=item.bank_account.pk, amount=from_minor(item.amount_minor, item.currency))
+        ]
+        legs += _sub_ledger_legs(trust, plan.shares, item.currency, sub_ledgers.get(item.currency))
+        if plan.rest:
+            legs.append(
+                Leg(
+                    account=unallocated[item.currency],
+                    amount=from_minor(-plan.rest, item.currency),
+                )
             )
+        described = Receipt.Source(item.source).label + (
+            f" from {item.payer}" if item.payer else ""
         )
-    described = f"{Receipt.Source(source).label}" + (f" from {payer}" if payer else "")
-    posted = entries_post(
-        trust=trust,
-        actor=actor,
-        entries=[
+        entries.append(
             EntrySpec(
-                effective_date=received_on,
+                effective_date=item.received_on,
                 legs=legs,
-                idempotency_key=f"receipt:{key}",
+                idempotency_key=f"receipt:{item.key}",
                 memo=f"Receipt: {described}"
-                + (f", ref {bank_reference}" if bank_reference else ""),
+                + (f", ref {item.bank_reference}" if item.bank_reference else ""),
                 kind=EntryKind.RECEIPT,
             )
-        ],
-    )[0]
-    receipt = Receipt.objects.create(
-        trust=trust,
-        amount_minor=amount_minor,
-        currency=currency,
-        received_on=received_on,
-        source=source,
-        payer=payer,
-        bank_account=bank_account,
-        bank_reference=bank_reference,
-        memo=memo,
-        idempotency_key=key,
-        payload_hash=digest,
-        entry_id=posted.entry_id,
-        unallocated_minor=rest,
-        created_by=_actor(actor),
+        )
+    posted = entries_post(trust=trust, actor=actor, entries=entries)
+    created_by = _actor(actor)
+    receipts = Receipt.objects.bulk_create(
+        Receipt(
+            trust=trust,
+            amount_minor=plan.item.amount_minor,
+            currency=plan.item.currency,
+            received_on=plan.item.received_on,
+            source=plan.item.source,
+            payer=plan.item.payer,
+            bank_account=plan.item.bank_account,
+            bank_reference=plan.item.bank_reference,
+            memo=plan.item.memo,
+            idempotency_key=plan.item.key,
+            payload_hash=plan.item.digest,
+            entry_id=done.entry_id,
+            unallocated_minor=plan.rest,
+            created_by=created_by,
+        )
+        for plan, done in zip(batch, posted, strict=True)
     )
-    _record_allocation(
-        receipt=receipt,
-        entry_id=posted.entry_id,
-        method=method,
-        shares=shares,
-        unallocated_change=rest,
-        from_unallocated=False,
-        reason=reason,
-        actor=actor,
+    allocations = Allocation.objects.bulk_create(
+        Allocation(
+            receipt=receipt,
+            entry_id=receipt.entry_id,
+            method=plan.method,
+            from_unallocated=False,
+            unallocated_change_minor=plan.rest,
+            reason=plan.item.reason,
+            created_by=created_by,
+        )
+        for plan, receipt in zip(batch, receipts, strict=True)
     )
-    return receipt
+    AllocationShare.objects.bulk_create(
+        (
+            AllocationShare(
+                allocation=allocation,
+                beneficiary_id=share.beneficiary_id,
+                line_id=share.line_id,
+                amount_minor=share.amount_minor,
+                currency=plan.item.currency,
+            )
+            for plan, allocation in zip(batch, allocations, strict=True)
+            for share in plan.shares
+        ),
+        batch_size=5000,
+    )
+    deltas: dict[int, int] = defaultdict(int)
+    for plan in batch:
+        for share in plan.shares:
+            if share.line_id is not None:
+                deltas[share.line_id] += share.amount_minor
+    _add_collected(deltas)
+    return receipts
 
 
 def receipt_allocate(
