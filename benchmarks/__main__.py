@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes and 2 s per timed row: the whole run in under a minute (CI smoke)",
+        help="small sizes and 2 s per timed row: the whole run in a minute or two (CI smoke)",
     )
     parser.add_argument(
         "--json",

@@ -8,24 +8,40 @@ exactly as the application calls it: autocommit, no outer ``atomic``. Times are 
 from __future__ import annotations
 
 import contextlib
+import csv
 import gc
+import io
 import math
+import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from django.db import connection
-from django.db.models import Max, Min
+from django.db import connection, transaction
+from django.db.models import Count, Max, Min, Q, Sum
 
+from trust.allocation import Claim
 from trust.demo import DemoResult, seed_demo_trust
-from trust.models import Account, Trust
+from trust.invariants import ledger_violations
+from trust.models import (
+    Account,
+    Beneficiary,
+    Defendant,
+    OrderLine,
+    Receipt,
+    RestitutionOrder,
+    Trust,
+)
 from trust.money import from_minor
 from trust.selectors import account_balance, account_balance_as_of
+from trust.services.imports import receipts_import
 from trust.services.ledger import EntrySpec, Leg, entries_post, entry_post
-from trust.services.people import beneficiary_create
+from trust.services.orders import LineSpec, order_create
+from trust.services.people import beneficiary_create, defendant_create
+from trust.services.receipts import _claims, _lock_payer_lines, receipt_record
 from trust.services.trusts import trust_create
 
 BENCH_DAY = date(2026, 11, 25)  # every benchmark entry is dated this day (no lock date is set)
@@ -101,6 +117,12 @@ def ledger_postings() -> int:
 def account_postings(account_id: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM trust_posting WHERE account_id = %s", [account_id])
+        return int(cursor.fetchone()[0])
+
+
+def entry_postings(entry_id: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM trust_posting WHERE entry_id = %s", [entry_id])
         return int(cursor.fetchone()[0])
 
 
@@ -315,3 +337,290 @@ def mid_history(trust: Trust) -> date:
     span = trust.entries.aggregate(first=Min("effective_date"), last=Max("effective_date"))
     first, last = span["first"], span["last"]
     return first + (last - first) / 2
+
+
+# --- allocation and receipts at scale (issue 3) ----------------------------------------------------
+
+ALLOCATION_JUDGMENT = date(2026, 3, 2)
+RECEIPTS_DAY = date(2026, 11, 2)  # received_on of the receipts below: before BENCH_DAY, not future
+
+
+@dataclass(frozen=True)
+class AllocationBook:
+    """A trust whose one defendant owes every one of its beneficiaries on one order."""
+
+    trust: Trust
+    bank: Account
+    defendant: Defendant
+    order: RestitutionOrder
+    beneficiaries: int
+    owed_minor: int
+    build_seconds: float  # beneficiaries and sub-ledgers, in bulk
+    order_seconds: float  # order_create with one line per beneficiary
+
+
+def beneficiaries_bulk_create(trust: Trust, count: int, prefix: str = "MV") -> list[Beneficiary]:
+    """``count`` beneficiaries with their sub-ledgers, as ``beneficiary_create`` makes them, in bulk.
+
+    The first is made by ``beneficiary_create`` itself and serves as the template: every other row
+    copies each of its fields (the pseudonym, and the sub-ledger's code and name that repeat it,
+    aside), so the bulk rows are what the service would have written, 100 times faster."""
+    template = beneficiary_create(trust=trust, pseudonym=f"{prefix}-1")
+    template_account = template.accounts.get()
+    skip = {"id", "pseudonym", "created_at"}
+    copied = {
+        f.attname: getattr(template, f.attname)
+        for f in Beneficiary._meta.concrete_fields
+        if f.name not in skip
+    }
+    made = Beneficiary.objects.bulk_create(
+        (Beneficiary(pseudonym=f"{prefix}-{n}", **copied) for n in range(2, count + 1)),
+        batch_size=5_000,
+    )
+    account_skip = {"id", "beneficiary", "code", "name", "created_at", "balance"}
+    account_copied = {
+        f.attname: getattr(template_account, f.attname)
+        for f in Account._meta.concrete_fields
+        if f.name not in account_skip
+    }
+    old = template.pseudonym
+    Account.objects.bulk_create(
+        (
+            Account(
+                beneficiary_id=b.pk,
+                code=template_account.code.replace(old, b.pseudonym),
+                name=template_account.name.replace(old, b.pseudonym),
+                **account_copied,
+            )
+            for b in made
+        ),
+        batch_size=5_000,
+    )
+    return [template, *made]
+
+
+def allocation_book_create(label: str, beneficiaries: int, seed: int) -> AllocationBook:
+    """One defendant owing each of ``beneficiaries`` individuals one line (several liability,
+    100.00 to 5,000.00 USD, cents varied) of one order written by ``order_create``."""
+    trust = trust_create(
+        caption=f"Benchmark trust {label} (fictitious)",
+        court=BENCH_COURT,
+        case_number=f"BENCH-{label}",
+    )
+    start = time.perf_counter()
+    people = beneficiaries_bulk_create(trust, beneficiaries)
+    built = time.perf_counter() - start
+    defendant = defendant_create(trust=trust, name=f"Invented Defendant {label}")
+    rng = random.Random(seed)
+    amounts = [rng.randint(10_000, 500_000) for _ in people]
+    start = time.perf_counter()
+    order = order_create(
+        trust=trust,
+        actor=None,
+        court=BENCH_COURT,
+        case_number=f"BENCH-{label}",
+        judgment_date=ALLOCATION_JUDGMENT,
+        total=from_minor(sum(amounts), "USD"),
+        lines=[
+            LineSpec(beneficiary=b, amount=from_minor(minor, "USD"), defendants=[defendant])
+            for b, minor in zip(people, amounts, strict=True)
+        ],
+    )
+    ordered = time.perf_counter() - start
+    return AllocationBook(
+        trust=trust,
+        bank=trust.accounts.get(role=Account.Role.BANK),
+        defendant=defendant,
+        order=order,
+        beneficiaries=len(people),
+        owed_minor=sum(amounts),
+        build_seconds=built,
+        order_seconds=ordered,
+    )
+
+
+def claims_read(book: AllocationBook) -> list[Claim]:
+    """The claims as ``receipt_record`` prepares them: lock the payer's current orders and lines
+    and read their outstanding amounts (the service's own helpers, in a transaction that is
+    rolled back, since it only reads)."""
+    with transaction.atomic():
+        lines = _lock_payer_lines(book.trust, book.defendant, "USD")
+        claims = _claims(lines)
+        transaction.set_rollback(True)
+    return claims
+
+
+def timed(call: Callable[[], Any], runs: int) -> tuple[Any, list[float]]:
+    """Run ``call`` ``runs`` times; its last result and each run's seconds (garbage collector on,
+    as in the application)."""
+    seconds: list[float] = []
+    result: Any = None
+    for _ in range(runs):
+        gc.collect()
+        start = time.perf_counter()
+        result = call()
+        seconds.append(time.perf_counter() - start)
+    return result, seconds
+
+
+def median(values: list[float]) -> float:
+    return _percentile(values, 0.50)
+
+
+def receipt_allocated_to_all(book: AllocationBook, amount_minor: int, key: str) -> Receipt:
+    """One receipt from the book's defendant, posted and allocated pro rata by the service."""
+    return receipt_record(
+        trust=book.trust,
+        actor=None,
+        amount=from_minor(amount_minor, "USD"),
+        received_on=RECEIPTS_DAY,
+        source=Receipt.Source.DEFENDANT,
+        bank_account=book.bank,
+        payer=book.defendant,
+        idempotency_key=key,
+        memo="Benchmark receipt allocated to every beneficiary",
+    )
+
+
+@dataclass(frozen=True)
+class SubLedgerTotals:
+    accounts: int
+    credited: int  # sub-ledgers with a balance above zero
+    total_minor: int
+
+
+def sub_ledger_totals(trust: Trust) -> SubLedgerTotals:
+    row = Account.objects.filter(trust=trust, role=Account.Role.SUB_LEDGER).aggregate(
+        accounts=Count("id"),
+        credited=Count("id", filter=Q(balance_minor__gt=0)),
+        total=Sum("balance_minor"),
+    )
+    return SubLedgerTotals(row["accounts"], row["credited"], int(row["total"] or 0))
+
+
+def ledger_ok(trust: Trust) -> tuple[bool, list[str]]:
+    """``ledger_violations`` for one trust: whether it passed, and the first few violations."""
+    report = ledger_violations(trust_id=trust.pk)
+    return report.ok, [str(v) for v in report.violations[:3]]
+
+
+ORDER_TABLES = (
+    "trust_beneficiary",
+    "trust_defendant",
+    "trust_order",
+    "trust_order_line",
+    OrderLine.defendants.through._meta.db_table,
+    "trust_receipt",
+    "trust_allocation",
+    "trust_allocation_share",
+)
+
+
+def analyze_orders() -> float:
+    """PostgreSQL: ``VACUUM ANALYZE`` the ledger, order and receipt tables after a bulk build, as
+    autovacuum would (it is off on some servers); returns the seconds it took."""
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {', '.join(LEDGER_TABLES + ORDER_TABLES)}")
+    return time.perf_counter() - start
+
+
+# --- receipts from a CSV file -------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "received_on",
+    "amount",
+    "currency",
+    "source",
+    "payer",
+    "bank_account",
+    "bank_reference",
+    "key",
+    "memo",
+)
+# Rows whose payer is not known: the payer cell is left blank and the money waits, unallocated, for
+# a trustee (a name that is no defendant of the trust would refuse the whole file).
+UNKNOWN_PAYER_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class ImportBook:
+    trust: Trust
+    bank: Account
+    payers: list[Defendant]
+    lines: int
+
+
+def import_book_create(label: str, payers: int, seed: int) -> ImportBook:
+    """A trust with ``payers`` defendants, each owing one order of 20 to 50 lines (several
+    liability, 5,000.00 to 50,000.00 USD) to beneficiaries drawn from a shared pool of 200: far
+    more than the receipts below pay, so every receipt from a known payer is allocated."""
+    rng = random.Random(seed)
+    trust = trust_create(
+        caption=f"Benchmark trust {label} (fictitious)",
+        court=BENCH_COURT,
+        case_number=f"BENCH-{label}",
+    )
+    people = beneficiaries_bulk_create(trust, 200)
+    defendants: list[Defendant] = []
+    lines = 0
+    for n in range(1, payers + 1):
+        defendant = defendant_create(trust=trust, name=f"Invented Payer {n:02d}")
+        defendants.append(defendant)
+        owed = rng.sample(people, rng.randint(20, 50))
+        amounts = [rng.randint(500_000, 5_000_000) for _ in owed]
+        order_create(
+            trust=trust,
+            actor=None,
+            court=BENCH_COURT,
+            case_number=f"BENCH-{label}-{n:02d}",
+            judgment_date=ALLOCATION_JUDGMENT,
+            total=from_minor(sum(amounts), "USD"),
+            lines=[
+                LineSpec(beneficiary=b, amount=from_minor(minor, "USD"), defendants=[defendant])
+                for b, minor in zip(owed, amounts, strict=True)
+            ],
+        )
+        lines += len(owed)
+    return ImportBook(trust, trust.accounts.get(role=Account.Role.BANK), defendants, lines)
+
+
+def receipts_csv(book: ImportBook, rows: int, tag: str, seed: int) -> tuple[str, int]:
+    """A CSV of ``rows`` receipts in ``CSV_COLUMNS``: amounts of 10.00 to 500.00 USD from the
+    book's payers, about 5% with the payer unknown (blank). Returns the text and how many rows
+    have no payer."""
+    rng = random.Random(seed)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    unknown = 0
+    for n in range(rows):
+        if rng.random() < UNKNOWN_PAYER_SHARE:
+            payer = ""
+            unknown += 1
+        else:
+            payer = rng.choice(book.payers).name
+        minor = rng.randint(1_000, 50_000)
+        writer.writerow(
+            [
+                (RECEIPTS_DAY - timedelta(days=rng.randint(0, 300))).isoformat(),
+                f"{minor // 100}.{minor % 100:02d}",
+                "USD",
+                rng.choice(("clerk", "defendant")),
+                payer,
+                book.bank.code,
+                f"BNK-{tag}-{n:06d}",
+                f"{tag}-{n:06d}",
+                "Benchmark receipt (fictitious)",
+            ]
+        )
+    return out.getvalue(), unknown
+
+
+def receipts_import_run(book: ImportBook, text: str) -> Any:
+    """Record the CSV through ``trust.services.imports.receipts_import``."""
+    return receipts_import(trust=book.trust, actor=None, rows=text)
+
+
+def receipt_count(trust: Trust) -> int:
+    return Receipt.objects.filter(trust=trust).count()

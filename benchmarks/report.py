@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,68 @@ def format_table(rows: list[Row], with_share: bool) -> str:
     return "\n".join(text)
 
 
+def markdown_table(rows: list[Row], with_share: bool) -> str:
+    """The rows as the Markdown table of docs/benchmarks.md (missed verdicts in bold)."""
+    headers = ["#", "Operation", "Size", "Count", "Time", "Rate", "Median / p99", "Target"]
+    headers += ["Share of pgbench"] if with_share else []
+    headers.append("Verdict")
+    aligns = ["---", "---", "---:", "---:", "---:", "---:", "---:", "---"]
+    aligns += ["---"] if with_share else []
+    aligns.append("---")
+    out = ["| " + " | ".join(headers) + " |", "| " + " | ".join(aligns) + " |"]
+    for number, row in enumerate(rows, start=1):
+        target = row.target.replace(">=", "≥").replace("<=", "≤")
+        cells = [
+            str(number),
+            row.operation,
+            "\u2013" if row.unit == "tx/s" else _int(row.size),  # an en dash
+            _int(row.count),
+            f"{row.seconds:,.2f} s",
+            _rate(row),
+            _latency(row),
+            target,
+        ]
+        if with_share:
+            cells.append(_share(row))
+        cells.append(
+            f"**{row.verdict}**"
+            if row.verdict == MISSED
+            else ("" if row.verdict == NO_TARGET else row.verdict)
+        )
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def read_json(path: Path) -> tuple[dict[str, Any], list[Row]]:
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    return payload["meta"], [Row(**row) for row in payload["rows"]]
+
+
 def write_json(path: Path, meta: dict[str, Any], rows: list[Row]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "rows": [asdict(row) for row in rows]}
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.report PATH``: a results JSON as the Markdown table of the docs."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print(
+            "usage: python -m benchmarks.report var/bench/results-<backend>.json", file=sys.stderr
+        )
+        return 2
+    meta, rows = read_json(Path(args[0]))
+    print(markdown_table(rows, with_share=any(row.share is not None for row in rows)))
+    notes = [(n, row.note) for n, row in enumerate(rows, start=1) if row.note]
+    print()
+    for n, note in notes:
+        print(f"{n}. {note}")
+    print(
+        f"\nload average {meta['load_average']['start']} at the start, {meta['load_average']['end']} at the end"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,11 +8,16 @@ Order of a run (each posting row records how many postings the ledger already he
    trust, and bulk batches.
 4. ``seed_demo_trust`` grows the ledger to about 1,000,000 postings (100,000 with ``--quick``).
 5. The same reads on the large ledger, and one writer again.
-6. PostgreSQL only: pgbench with one client again, to show how far the server drifted.
+6. Allocation at scale: a trust with 100,000 beneficiaries (10,000 with ``--quick``) owed by one
+   defendant on one order; reading the claims, ``allocate`` alone, and one ``receipt_record``
+   allocated to all of them.
+7. Receipts from CSV: ``receipts_import`` of 10,000 rows (1,000 with ``--quick``).
+8. PostgreSQL only: pgbench with one client again, to show how far the server drifted.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import subprocess
@@ -37,6 +42,9 @@ BULK_BATCH = 500  # entries of two postings per entries_post call: 1,000 posting
 BULK_BENEFICIARIES = 100
 READS = 2_000
 READ_WARMUP = 200
+CLAIM_READS = 2  # reading 100,000 claims takes seconds: the best of two
+ALLOCATE_RUNS = 5
+CSV_PAYERS = 12
 
 
 @dataclass(frozen=True)
@@ -47,12 +55,14 @@ class Plan:
     big_total: int  # postings in the ledger for the large read rows
     big_beneficiaries: int
     naive_budget_s: float  # the naive SUM at 1M is slow: stop after this long
+    allocation_beneficiaries: int  # one order line each, all owed by one defendant
+    csv_receipts: int  # rows of the receipts CSV
 
     @classmethod
     def make(cls, quick: bool, seconds: int | None) -> Plan:
         if quick:
-            return cls(True, seconds or 2, (22, 18), 100_000, 500, 1.0)
-        return cls(False, seconds or 10, (22, 18), 1_000_000, 2_000, 3.0)
+            return cls(True, seconds or 2, (22, 18), 100_000, 500, 1.0, 10_000, 1_000)
+        return cls(False, seconds or 10, (22, 18), 1_000_000, 2_000, 3.0, 100_000, 10_000)
 
     def big_months(self, remaining: int) -> int:
         # seed_demo_trust writes about 3 postings per beneficiary per month: one or three receipts
@@ -370,6 +380,178 @@ def _seed_large(bench: Bench, plan: Plan, notes: list[str]) -> Account:
     return big.trust.accounts.get(role="bank")
 
 
+def _allocation(bench: Bench, plan: Plan, tag: str, notes: list[str]) -> None:
+    """Issue 3: one receipt shared among ``plan.allocation_beneficiaries`` order lines."""
+    from benchmarks import cases
+    from trust.allocation import allocate
+    from trust.money import format_money
+
+    n = plan.allocation_beneficiaries
+    _step(f"allocation: a trust with {n:,} beneficiaries owed by one defendant on one order")
+    size = cases.ledger_postings()
+    book = cases.allocation_book_create(f"{tag}-alloc", n, seed=3)
+    built_ok, built_problems = cases.ledger_ok(book.trust)
+    if not built_ok:
+        notes.append(f"the {n:,}-beneficiary trust fails the ledger check: {built_problems}")
+    bench.add(
+        Row(
+            key="order_create_large",
+            operation=f"order_create, {n:,} lines",
+            backend=bench.backend,
+            size=size,
+            count=n,
+            seconds=book.order_seconds,
+            rate=n / book.order_seconds,
+            unit="lines/s",
+            note=(
+                f"one order, one defendant, several liability, 100.00 to 5,000.00 USD a line;"
+                f" the {n:,} beneficiaries and sub-ledgers were built in bulk first"
+                f" ({book.build_seconds:,.1f} s: one beneficiary_create, its rows copied),"
+                f" ledger check after the build: {'passed' if built_ok else 'FAILED'}"
+            ),
+            extra={"beneficiaries_build_seconds": book.build_seconds},
+        )
+    )
+    analyzed = ""
+    if bench.backend == "postgresql":
+        analyzed = f"; after VACUUM ANALYZE of the ledger and order tables ({cases.analyze_orders():,.1f} s)"
+
+    claims, read_runs = cases.timed(lambda: cases.claims_read(book), CLAIM_READS)
+    read_s = min(read_runs)
+    bench.add(
+        Row(
+            key="allocate_claims_read",
+            operation=f"read the claims, {n:,} lines",
+            backend=bench.backend,
+            size=size,
+            count=len(claims),
+            seconds=read_s,
+            rate=len(claims) / read_s,
+            unit="claims/s",
+            note=(
+                "what receipt_record does before allocating: lock the payer's orders and lines"
+                f" and read their outstanding amounts (best of {CLAIM_READS}:"
+                f" {', '.join(f'{s:,.2f}' for s in read_runs)} s){analyzed}"
+            ),
+            extra={"runs_seconds": read_runs},
+        )
+    )
+
+    amount = book.owed_minor // 10 + 37  # about a tenth of what is owed: every line gets a share
+    result, runs = cases.timed(lambda: allocate(amount, claims), ALLOCATE_RUNS)
+    gc.disable()
+    try:
+        _, runs_no_gc = cases.timed(lambda: allocate(amount, claims), ALLOCATE_RUNS)
+    finally:
+        gc.enable()
+    took = cases.median(runs)
+    judged = n == targets.ALLOCATE_CLAIMS
+    target = f"< {targets.ALLOCATE_SECONDS:g} s"
+    row = bench.add(
+        Row(
+            key="allocate",
+            operation=f"allocate, {n:,} beneficiaries",
+            backend=bench.backend,
+            size=size,
+            count=len(claims),
+            seconds=took,
+            rate=len(claims) / took,
+            unit="claims/s",
+            target=target if judged else f"({target} at {targets.ALLOCATE_CLAIMS:,})",
+            verdict=(MET if took < targets.ALLOCATE_SECONDS else MISSED) if judged else NO_TARGET,
+            note=(
+                f"trust.allocation.allocate alone, claims in memory: median of {ALLOCATE_RUNS}"
+                f" ({min(runs):,.2f} to {max(runs):,.2f} s); with the garbage collector paused"
+                f" {cases.median(runs_no_gc):,.2f} s; {len(result.shares):,} shares,"
+                f" unallocated {result.unallocated}"
+            ),
+            extra={"runs_seconds": runs, "runs_no_gc_seconds": runs_no_gc},
+        )
+    )
+    if len(result.shares) != n:
+        row.note += f"; NOT every line got a share ({len(result.shares):,} of {n:,})"
+
+    before = cases.sub_ledger_totals(book.trust)
+    size = cases.ledger_postings()
+    start = time.perf_counter()
+    receipt = cases.receipt_allocated_to_all(book, amount, f"{tag}-alloc-receipt")
+    elapsed = time.perf_counter() - start
+    postings = cases.entry_postings(receipt.entry_id)
+    after = cases.sub_ledger_totals(book.trust)
+    credited = after.total_minor - before.total_minor
+    adds_up = credited == receipt.amount_minor - receipt.unallocated_minor and not (
+        receipt.unallocated_minor
+    )
+    ok, problems = cases.ledger_ok(book.trust)
+    bench.add(
+        Row(
+            key="receipt_allocated",
+            operation=f"receipt_record, allocated to {n:,}",
+            backend=bench.backend,
+            size=size,
+            count=postings,
+            seconds=elapsed,
+            rate=postings / elapsed,
+            unit="postings/s",
+            note=(
+                f"one receipt of {format_money(receipt.amount)} from the defendant: one entry of {postings:,}"
+                f" postings, {after.credited:,} of {after.accounts:,} sub-ledgers credited;"
+                f" the sub-ledgers add up to the receipt: {'yes' if adds_up else 'NO'};"
+                f" ledger check of the trust: {'passed' if ok else 'FAILED'}"
+            ),
+            extra={"receipt_minor": receipt.amount_minor, "sub_ledgers_minor": credited},
+        )
+    )
+    if not adds_up or after.credited != n:
+        notes.append(
+            f"receipt allocated to {n:,}: sub-ledgers credited {credited} minor units for a"
+            f" receipt of {receipt.amount_minor} ({after.credited:,} of {n:,} credited)"
+        )
+    if not ok:
+        notes.append(f"the {n:,}-beneficiary trust fails the ledger check: {problems}")
+
+
+def _csv_import(bench: Bench, plan: Plan, tag: str, notes: list[str]) -> None:
+    """Issue 3: ``receipts_import`` of a CSV of ``plan.csv_receipts`` receipts."""
+    from benchmarks import cases
+    from trust.money import format_money
+
+    rows = plan.csv_receipts
+    _step(f"receipts from CSV: {rows:,} rows, {CSV_PAYERS} payers")
+    book = cases.import_book_create(f"{tag}-csv", CSV_PAYERS, seed=4)
+    text, unknown = cases.receipts_csv(book, rows, tag, seed=5)
+    size = cases.ledger_postings()
+    start = time.perf_counter()
+    result = cases.receipts_import_run(book, text)
+    elapsed = time.perf_counter() - start
+    recorded = cases.receipt_count(book.trust)
+    ok, problems = cases.ledger_ok(book.trust)
+    left = ", ".join(format_money(m) for m in result.unallocated.values()) or "nothing"
+    bench.add(
+        Row(
+            key="receipts_import",
+            operation=f"receipts_import, {rows:,} CSV rows",
+            backend=bench.backend,
+            size=size,
+            count=result.created,
+            seconds=elapsed,
+            rate=result.created / elapsed,
+            unit="receipts/s",
+            note=(
+                f"{CSV_PAYERS} payers, each owing one order of 20 to 50 lines ({book.lines:,}"
+                f" lines in all); {unknown:,} rows with no payer (unallocated: {left});"
+                f" one transaction; {recorded:,} receipts recorded,"
+                f" ledger check of the trust: {'passed' if ok else 'FAILED'}"
+            ),
+            extra={"rows": rows, "rows_without_payer": unknown, "order_lines": book.lines},
+        )
+    )
+    if recorded != rows:
+        notes.append(f"receipts_import recorded {recorded:,} receipts of {rows:,} rows")
+    if not ok:
+        notes.append(f"the CSV trust fails the ledger check: {problems}")
+
+
 def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
     started = time.perf_counter()
     plan = Plan.make(quick, seconds)
@@ -422,6 +604,9 @@ def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
         "the same writer as above, on the large ledger",
     )
 
+    _allocation(bench, plan, tag, notes)
+    _csv_import(bench, plan, tag, notes)
+
     if server is not None and c1 is not None:
         again = _pgbench(server, plan.seconds, ((1, 1),), notes)
         if again:
@@ -454,6 +639,8 @@ def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
             "read_p99_us": targets.READ_P99_US,
             "read_noise_ratio": targets.READ_NOISE_RATIO,
             "read_noise_us": targets.READ_NOISE_US,
+            "allocate_claims": targets.ALLOCATE_CLAIMS,
+            "allocate_seconds": targets.ALLOCATE_SECONDS,
         },
         "notes": notes,
         "load_average": {"start": load_start, "end": load_end},
