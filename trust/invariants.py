@@ -222,7 +222,9 @@ def _order_and_receipt_checks(trust_id: int | None, limit: int, add: Any) -> Non
 
     Per-row sums are correlated subqueries (an index lookup per line or allocation), not joins to
     an aggregate of the whole table: with stale statistics PostgreSQL planned the join as a
-    nested loop that re-aggregated every posting for each allocation (minutes for one trust)."""
+    nested loop that re-aggregated every posting for each allocation (minutes for one trust). The
+    account's role is a scalar lookup per posting for the same reason: as a join it was planned
+    as a merge join that walked the whole account index for every allocation."""
     t_order = "AND o.trust_id = %s" if trust_id else ""
     t_receipt = "AND r.trust_id = %s" if trust_id else ""
     tp: list[object] = [trust_id] if trust_id else []
@@ -285,8 +287,8 @@ def _order_and_receipt_checks(trust_id: int | None, limit: int, add: Any) -> Non
         "  (SELECT COALESCE(SUM(s.amount_minor), 0) FROM trust_allocation_share s"
         "    WHERE s.allocation_id = al.id) AS shares,"
         "  (SELECT COALESCE(-SUM(p.amount_minor), 0) FROM trust_posting p"
-        "    JOIN trust_account a ON a.id = p.account_id"
-        "    WHERE p.entry_id = al.entry_id AND a.role = 'sub_ledger') AS posted"
+        "    WHERE p.entry_id = al.entry_id AND (SELECT a.role FROM trust_account a"
+        "      WHERE a.id = p.account_id) = 'sub_ledger') AS posted"
         f" FROM trust_allocation al JOIN trust_receipt r ON r.id = al.receipt_id WHERE 1=1 {t_receipt}"
         ") x WHERE shares <> posted ORDER BY id"
         f" LIMIT {limit}",

@@ -10,7 +10,7 @@ from moneyed import Money
 
 from tests.factories import TrustFactory
 from trust.invariants import ledger_violations
-from trust.models import Account, OrderLine, Receipt, VictimKind
+from trust.models import Account, AllocationShare, OrderLine, Receipt, VictimKind
 from trust.selectors import (
     outstanding_by_beneficiary,
     outstanding_by_defendant,
@@ -232,3 +232,14 @@ def test_check_ledger_names_a_tampered_order_line_and_receipt(case):
     found = {(v.rule, v.subject) for v in ledger_violations(trust_id=trust.pk).violations}
     assert ("order-collected", f"order #{order.pk} line 2") in found
     assert ("receipt-unallocated", f"receipt #{receipt.pk}") in found
+
+
+def test_check_ledger_names_an_allocation_whose_shares_differ_from_its_entry(case):
+    trust, d1, _d2, _mv1, mv2, _order, bank = case
+    receipt = receive(trust, bank, d1, "3000.00", "shares")
+    allocation = receipt.allocations.get()
+    assert ledger_violations(trust_id=trust.pk).ok
+    share = allocation.shares.get(beneficiary=mv2)
+    AllocationShare.objects.filter(pk=share.pk).update(amount_minor=share.amount_minor + 1)
+    found = {(v.rule, v.subject) for v in ledger_violations(trust_id=trust.pk).violations}
+    assert ("allocation-entry", f"allocation #{allocation.pk}") in found

@@ -33,7 +33,6 @@ from trust.errors import field_error, first_code
 from trust.models import (
     Account,
     Allocation,
-    AllocationShare,
     Beneficiary,
     Defendant,
     EntryKind,
@@ -368,6 +367,32 @@ def _add_collected(deltas: dict[int, int]) -> None:
             )
 
 
+def _insert_shares(rows: Iterable[tuple[int, int, int | None, int, str]]) -> None:
+    """Insert allocation shares (allocation, beneficiary, line, amount in minor units, currency)
+    in one statement on PostgreSQL, one prepared statement on SQLite: a receipt shared among
+    100,000 lines, or a file of 10,000 receipts, spent most of its Python time building model
+    instances for ``bulk_create``."""
+    data = list(rows)
+    if not data:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "INSERT INTO trust_allocation_share"
+                " (allocation_id, beneficiary_id, line_id, amount_minor, currency)"
+                " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],"
+                " %s::text[])",
+                [list(column) for column in zip(*data, strict=True)],
+            )
+        else:
+            cursor.executemany(
+                "INSERT INTO trust_allocation_share"
+                " (allocation_id, beneficiary_id, line_id, amount_minor, currency)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                data,
+            )
+
+
 def _record_allocation(
     *,
     receipt: Receipt,
@@ -388,18 +413,9 @@ def _record_allocation(
         reason=reason,
         created_by=_actor(actor),
     )
-    AllocationShare.objects.bulk_create(
-        (
-            AllocationShare(
-                allocation=allocation,
-                beneficiary_id=share.beneficiary_id,
-                line_id=share.line_id,
-                amount_minor=share.amount_minor,
-                currency=receipt.currency,
-            )
-            for share in shares
-        ),
-        batch_size=5000,
+    _insert_shares(
+        (allocation.pk, share.beneficiary_id, share.line_id, share.amount_minor, receipt.currency)
+        for share in shares
     )
     deltas: dict[int, int] = defaultdict(int)
     for share in shares:
@@ -793,19 +809,10 @@ def _write(
         )
         for plan, receipt in zip(batch, receipts, strict=True)
     )
-    AllocationShare.objects.bulk_create(
-        (
-            AllocationShare(
-                allocation=allocation,
-                beneficiary_id=share.beneficiary_id,
-                line_id=share.line_id,
-                amount_minor=share.amount_minor,
-                currency=plan.item.currency,
-            )
-            for plan, allocation in zip(batch, allocations, strict=True)
-            for share in plan.shares
-        ),
-        batch_size=5000,
+    _insert_shares(
+        (allocation.pk, share.beneficiary_id, share.line_id, share.amount_minor, plan.item.currency)
+        for plan, allocation in zip(batch, allocations, strict=True)
+        for share in plan.shares
     )
     deltas: dict[int, int] = defaultdict(int)
     for plan in batch:
