@@ -21,10 +21,18 @@ from hypothesis import strategies as st
 from moneyed import Money
 
 from tests.factories import TrustFactory
-from tests.trust.test_receipts import RECEIVED, Case, check_invariants, refused, usd, written
+from tests.trust.test_receipts import (
+    RECEIVED,
+    Case,
+    check_invariants,
+    refused,
+    scenarios,
+    usd,
+    written,
+)
 from tests.trust.test_receipts import case as case
 from trust.invariants import ledger_violations
-from trust.models import Account, Defendant, OrderLine, Receipt, Trust, VictimKind
+from trust.models import Account, Defendant, OrderLine, Receipt, Trust
 from trust.services import receipts as receipts_module
 from trust.services.orders import LineSpec, order_create
 from trust.services.people import beneficiary_create, defendant_create
@@ -64,24 +72,13 @@ def spec(case: Case, amount: str, key: str, **extra: Any) -> ReceiptSpec:
 
 @st.composite
 def books(draw: st.DrawFn) -> dict[str, Any]:
-    """Up to 3 defendants, 2 to 6 lines (joint or several, individuals or a government agency),
-    then 1 to 12 receipts from any defendant or none, some larger than what is owed."""
-    defendants = draw(st.integers(1, 3))
-    kinds = draw(
-        st.lists(
-            st.sampled_from([VictimKind.INDIVIDUAL, VictimKind.GOVERNMENT]), min_size=2, max_size=4
-        )
-    )
-    line = st.tuples(
-        st.integers(0, len(kinds) - 1),
-        st.frozensets(st.integers(0, defendants - 1), min_size=1),
-        st.integers(1, 300_000),
-    )
-    lines = draw(st.lists(line, min_size=2, max_size=6, unique_by=lambda item: (item[0], item[1])))
-    payer = st.one_of(st.none(), st.integers(0, defendants - 1), st.integers(0, defendants - 1))
-    amount = st.one_of(st.integers(1, 50_000), st.integers(1, 400_000))
-    receipts = draw(st.lists(st.tuples(payer, amount), min_size=1, max_size=12))
-    return {"defendants": defendants, "kinds": kinds, "lines": lines, "receipts": receipts}
+    """The orders of ``test_receipts.scenarios`` and its receipts (by any defendant or none, some
+    larger than what is owed), without its later allocations and reversals."""
+    scenario = draw(scenarios())
+    scenario["receipts"] = [
+        (who, minor) for kind, who, minor in scenario["operations"] if kind == "receive"
+    ]
+    return scenario
 
 
 def build(book: dict[str, Any]) -> tuple[Trust, Account, list[Defendant]]:
