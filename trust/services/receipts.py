@@ -188,12 +188,16 @@ def _lock_lines(trust: Trust, payer_ids: Iterable[int]) -> dict[int, list[OrderL
         order_ids = again
     if not order_ids:
         return {}
-    liable: dict[int, list[int]] = defaultdict(list)  # line id -> payer ids
-    for line_id, payer_id in OrderLine.defendants.through.objects.filter(
+    owing = OrderLine.defendants.through.objects.filter(
         defendant_id__in=payers, orderline__order_id__in=order_ids
-    ).values_list("orderline_id", "defendant_id"):
+    )
+    liable: dict[int, list[int]] = defaultdict(list)  # line id -> payer ids
+    for line_id, payer_id in owing.values_list("orderline_id", "defendant_id"):
         liable[line_id].append(payer_id)
-    lines = OrderLine.objects.select_for_update(of=("self",)).filter(pk__in=list(liable))
+    # A subquery, not the ids: an order may have more lines than a statement takes parameters.
+    lines = OrderLine.objects.select_for_update(of=("self",)).filter(
+        pk__in=owing.values("orderline_id")
+    )
     result: dict[int, list[OrderLine]] = defaultdict(list)
     for line in lines.select_related("beneficiary", "order").order_by("pk"):
         for payer_id in liable[line.pk]:
