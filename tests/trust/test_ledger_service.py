@@ -264,6 +264,46 @@ def test_posting_in_the_closed_period_is_refused(books):
     post(trust, [Leg(sub1, usd("1.00")), Leg(sub2, usd("-1.00"))], on=date(2026, 4, 1))
 
 
+def test_a_retry_of_an_entry_now_in_the_closed_period_returns_the_first(books):
+    """The entry was posted before the period was closed: retrying it writes nothing and answers
+    with the first entry, as any retry does; another entry with its key is still refused."""
+    trust, sub1, sub2 = books
+    legs = [Leg(sub1, usd("1.00")), Leg(sub2, usd("-1.00"))]
+    first = post(trust, legs, key="before-close", on=date(2026, 3, 1))
+    trust_set_lock_date(trust=trust, lock_date=date(2026, 3, 31))
+    before = snapshot()
+    again = post(trust, legs, key="before-close", on=date(2026, 3, 1))
+    assert (again.entry_id, again.created) == (first.entry_id, False)
+    assert snapshot() == before
+    with refused("key_reused"):
+        post(
+            trust,
+            [Leg(sub1, usd("2.00")), Leg(sub2, usd("-2.00"))],
+            key="before-close",
+            on=date(2026, 3, 1),
+        )
+    with refused("period_closed"):
+        post(trust, legs, key="new-in-closed", on=date(2026, 3, 1))
+
+
+def test_a_batch_mixing_a_closed_retry_and_a_new_entry_posts_only_the_new(books):
+    trust, sub1, sub2 = books
+    legs = [Leg(sub1, usd("1.00")), Leg(sub2, usd("-1.00"))]
+    first = post(trust, legs, key="old", on=date(2026, 3, 1))
+    trust_set_lock_date(trust=trust, lock_date=date(2026, 3, 31))
+    posted = entries_post(
+        trust=trust,
+        actor=None,
+        entries=[
+            EntrySpec(date(2026, 4, 2), legs, "new"),
+            EntrySpec(date(2026, 3, 1), legs, "old"),
+        ],
+    )
+    assert [p.created for p in posted] == [True, False]
+    assert posted[1].entry_id == first.entry_id
+    assert JournalEntry.objects.filter(trust=trust, idempotency_key="new").count() == 1
+
+
 def test_a_stale_trust_object_does_not_bypass_the_lock_date(books):
     """The lock date is read again inside the write, not only from the caller's object."""
     trust, sub1, sub2 = books

@@ -81,6 +81,7 @@ class _Prepared:
     reverses_id: int | None
     reason: str
     legs: list[tuple[int, int, str]] = field(default_factory=list)  # (account id, minor, currency)
+    closed: bool = False  # dated on or before the lock date: allowed only as a retry
 
 
 def _fail(message: str, code: str, index: int | None = None) -> LedgerError:
@@ -100,12 +101,6 @@ def _prepare(trust: Trust, spec: EntrySpec, index: int | None) -> _Prepared:
         raise _fail(f"unknown entry kind {spec.kind!r}", "bad_kind", index)
     if spec.reverses_id is not None and not spec.reason.strip():
         raise _fail("a reversal needs a reason", "reason_missing", index)
-    if trust.lock_date is not None and spec.effective_date <= trust.lock_date:
-        raise _fail(
-            f"the period up to {trust.lock_date} is closed: date the entry after the lock date",
-            "period_closed",
-            index,
-        )
     if len(spec.legs) < 2:
         raise _fail("an entry needs at least two postings", "too_few_postings", index)
 
@@ -157,7 +152,40 @@ def _prepare(trust: Trust, spec: EntrySpec, index: int | None) -> _Prepared:
         reverses_id=spec.reverses_id,
         reason=spec.reason,
         legs=legs,
+        closed=trust.lock_date is not None and spec.effective_date <= trust.lock_date,
     )
+
+
+def _closed_retries(trust: Trust, prepared: list[_Prepared]) -> dict[str, int]:
+    """Entries dated in the closed period are refused, unless they are retries: the same key
+    and content already posted (before the period was closed) is answered with the first entry,
+    as any retry is. Returns key -> id of those retries. One query, and only when some entry is
+    dated in the closed period."""
+    closed = [(i, p) for i, p in enumerate(prepared) if p.closed]
+    if not closed:
+        return {}
+    posted = {
+        key: (pk, digest)
+        for pk, key, digest in JournalEntry.objects.filter(
+            trust=trust, idempotency_key__in=[p.key for _, p in closed]
+        ).values_list("pk", "idempotency_key", "payload_hash")
+    }
+    retried: dict[str, int] = {}
+    for index, p in closed:
+        pk, digest = posted.get(p.key, (None, None))
+        if pk is not None and digest != p.payload_hash:
+            raise LedgerError(
+                f"idempotency key {p.key} was already used for a different entry (#{pk})",
+                code="key_reused",
+            )
+        if pk is None:
+            raise _fail(
+                f"the period up to {trust.lock_date} is closed: date the entry after the lock date",
+                "period_closed",
+                index if len(prepared) > 1 else None,
+            )
+        retried[p.key] = pk  # type: ignore[assignment]
+    return retried
 
 
 def entries_post(
@@ -187,6 +215,22 @@ def entries_post(
         raise LedgerError(
             "the same idempotency key appears twice in one batch", code="key_repeated"
         )
+    retried = _closed_retries(trust, prepared)
+    if retried:
+        # Entries dated in the closed period are retries of entries already posted: answer them
+        # with the first entry and post the rest (the database refuses any closed date).
+        rest = [p for p in prepared if p.key not in retried]
+        posted = iter(_post(trust, actor, rest) if rest else [])
+        return [
+            PostedEntry(entry_id=retried[p.key], created=False)
+            if p.key in retried
+            else next(posted)
+            for p in prepared
+        ]
+    return _post(trust, actor, prepared)
+
+
+def _post(trust: Trust, actor: Any | None, prepared: list[_Prepared]) -> list[PostedEntry]:
     actor_id = getattr(actor, "pk", None)
     recorded_at = timezone.now()
     try:
