@@ -1,20 +1,284 @@
-"""Care partners (NGOs). Vetting, agreements, payout accounts, care plans and the disbursement
-lifecycle arrive with the disbursements issue; the partner exists now because a beneficiary
-records the partner currently responsible for them."""
+"""Care partners (NGOs), their caseworkers, care-plan budgets, and disbursement requests with
+their approvals and history.
+
+Amounts are integers in minor units with a currency code, as in the ledger; ``Money`` at every
+boundary. Payout bank details and a payee's name are identifying data: stored encrypted
+(``trust.crypto``), with a blind index of the payee's name so that it can be compared with the
+people recorded as implicated without decrypting anything.
+"""
 
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from moneyed import Money
+
+from trust.models import Account, Beneficiary, Trust
+from trust.money import from_minor
 
 
 class CarePartner(models.Model):
+    """A care partner (NGO) that receives disbursements for the beneficiaries in its care."""
+
+    ENCRYPTED_FIELDS = {"payout_token": lambda row: f"care-partner-payout:{row.uid}"}
+
+    class Vetting(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        SUSPENDED = "suspended", "Suspended"
+
+    uid = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, unique=True)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code.")
+    registration_number = models.CharField(max_length=100, blank=True, default="")
+    vetting_status = models.CharField(
+        max_length=10, choices=Vetting.choices, default=Vetting.PENDING
+    )
+    vetted_on = models.DateField(null=True, blank=True)
+    vetting_expires_on = models.DateField(null=True, blank=True)
+    agreement_start = models.DateField(null=True, blank=True)
+    agreement_end = models.DateField(null=True, blank=True)
+    payout_currency = models.CharField(max_length=3, blank=True, default="")
+    payout_token = models.TextField(blank=True, default="", help_text="Encrypted bank details.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "disbursements_care_partner"
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(vetting_expires_on__isnull=True)
+                | Q(vetted_on__isnull=True)
+                | Q(vetting_expires_on__gte=models.F("vetted_on")),
+                name="care_partner_vetting_dates",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class Caseworker(models.Model):
+    """A user who works for one care partner."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="caseworker"
+    )
+    partner = models.ForeignKey(CarePartner, on_delete=models.PROTECT, related_name="caseworkers")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "disbursements_caseworker"
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.partner})"
+
+
+class Category(models.TextChoices):
+    """What a disbursement is for (DOMAIN rule 8)."""
+
+    MEDICAL = "medical", "Medical"
+    MENTAL_HEALTH = "mental_health", "Mental health"
+    EDUCATION = "education", "Education"
+    SHELTER = "shelter", "Shelter"
+    LIVING_SUPPORT = "living_support", "Living support"
+    LEGAL = "legal", "Legal and documentation"
+    VOCATIONAL = "vocational", "Vocational training"
+    TRANSPORT = "transport", "Transport"
+    OTHER = "other", "Other (with justification)"
+
+
+class DisbursementPolicy(models.Model):
+    """A trust's rules for disbursements: above ``dual_approval_minor`` (in the trust's base
+    currency, compared with the amount reserved) two different trustees must approve."""
+
+    trust = models.OneToOneField(
+        Trust, on_delete=models.PROTECT, related_name="disbursement_policy"
+    )
+    dual_approval_minor = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        db_table = "disbursements_policy"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(dual_approval_minor__gt=0), name="policy_threshold_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"disbursement policy of trust #{self.trust_id}"
+
+
+class Budget(models.Model):
+    """A care-plan budget: what may be disbursed for one beneficiary in one category over a
+    period, in the currency of the beneficiary's sub-ledger."""
+
+    beneficiary = models.ForeignKey(Beneficiary, on_delete=models.PROTECT, related_name="budgets")
+    category = models.CharField(max_length=20, choices=Category.choices)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        db_table = "disbursements_budget"
+        ordering = ["beneficiary_id", "category", "period_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["beneficiary", "category", "period_start"], name="budget_unique_period"
+            ),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="budget_positive"),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=models.F("period_start")), name="budget_period_order"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category} budget {self.period_start}..{self.period_end}"
+
+    @property
+    def amount(self) -> Money:
+        return from_minor(self.amount_minor, self.currency)
+
+
+class Status(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved (funds reserved)"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    PAID = "paid", "Paid"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RETURNED = "returned", "Returned"
+
+
+# Statuses that hold a reservation on the beneficiary's sub-ledger.
+RESERVING = (Status.APPROVED,)
+
+
+class DisbursementRequest(models.Model):
+    """A caseworker's request to pay money out of one beneficiary's sub-ledger, for one purpose,
+    to the care partner (or, with a court authorisation, another payee)."""
+
+    ENCRYPTED_FIELDS = {"payee_token": lambda row: f"disbursement-payee:{row.uid}"}
+
+    class PayeeKind(models.TextChoices):
+        PARTNER = "partner", "The care partner"
+        PROVIDER = "provider", "A provider (school, clinic, landlord)"
+        FAMILY = "family", "A family member (needs a court authorisation)"
+
+    uid = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    trust = models.ForeignKey(Trust, on_delete=models.PROTECT, related_name="+")
+    beneficiary = models.ForeignKey(
+        Beneficiary, on_delete=models.PROTECT, related_name="disbursement_requests"
+    )
+    partner = models.ForeignKey(CarePartner, on_delete=models.PROTECT, related_name="requests")
+    sub_ledger = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    category = models.CharField(max_length=20, choices=Category.choices)
+    purpose = models.TextField()
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    # What approval reserves on the sub-ledger, in its currency (the requested amount when it is
+    # in that currency; the approving trustee's figure when it is in the local currency).
+    reserve_minor = models.BigIntegerField(null=True, blank=True)
+    payee_kind = models.CharField(
+        max_length=10, choices=PayeeKind.choices, default=PayeeKind.PARTNER
+    )
+    payee_token = models.TextField(blank=True, default="")
+    payee_index = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    court_authorisation = models.CharField(max_length=200, blank=True, default="")
+    budget_override_reason = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "disbursements_request"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["sub_ledger", "status"], name="request_ledger_status")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"], name="request_unique_key"
+            ),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="request_positive"),
+            models.CheckConstraint(
+                condition=Q(reserve_minor__isnull=True) | Q(reserve_minor__gt=0),
+                name="request_reserve_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(reserve_minor__isnull=False),
+                name="request_approved_reserves",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"request #{self.pk} for {self.beneficiary}"
+
+    @property
+    def amount(self) -> Money:
+        return from_minor(self.amount_minor, self.currency)
+
+    @property
+    def reserve(self) -> Money | None:
+        if self.reserve_minor is None:
+            return None
+        return from_minor(self.reserve_minor, self.sub_ledger.currency)
+
+
+class Approval(models.Model):
+    """One trustee's approval of a request (two, from different trustees, above the threshold)."""
+
+    request = models.ForeignKey(
+        DisbursementRequest, on_delete=models.PROTECT, related_name="approvals"
+    )
+    trustee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "disbursements_approval"
+        ordering = ["approved_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "trustee"], name="approval_once_per_trustee")
+        ]
+
+    def __str__(self) -> str:
+        return f"approval of request #{self.request_id} by #{self.trustee_id}"
+
+
+class RequestEvent(models.Model):
+    """One transition of a request: who, when, why, from and to which status."""
+
+    request = models.ForeignKey(
+        DisbursementRequest, on_delete=models.PROTECT, related_name="events"
+    )
+    action = models.CharField(max_length=30)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    status_from = models.CharField(max_length=12, blank=True, default="")
+    status_to = models.CharField(max_length=12)
+    reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "disbursements_request_event"
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.status_from or '-'} -> {self.status_to}"
