@@ -136,6 +136,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
 MEDIA_ROOT = VAR_DIR / "media"
+# Supporting documents of disbursement requests (PDF, JPEG, PNG): the largest accepted.
+UPLOAD_MAX_BYTES = int(os.environ.get("TRUST_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

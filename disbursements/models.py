@@ -282,3 +282,58 @@ class RequestEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action}: {self.status_from or '-'} -> {self.status_to}"
+
+
+class RequestDocument(models.Model):
+    """A supporting document of a request (a quote, an invoice, proof of use), stored through
+    Django's storage API under a random name; its type was recognised from its content."""
+
+    class Kind(models.TextChoices):
+        QUOTE = "quote", "Quote"
+        INVOICE = "invoice", "Invoice"
+        PROOF = "proof", "Proof of use"
+
+    uid = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    request = models.ForeignKey(
+        DisbursementRequest, on_delete=models.PROTECT, related_name="documents"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    file = models.FileField(upload_to="requests/")
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    title = models.CharField(max_length=120, blank=True, default="")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "disbursements_request_document"
+        ordering = ["uploaded_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "sha256"], name="document_once_per_request")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of request #{self.request_id}"
+
+
+class Notification(models.Model):
+    """One message sent about a request event to one person: the unique pair makes a task that
+    runs twice send once."""
+
+    event = models.ForeignKey(RequestEvent, on_delete=models.PROTECT, related_name="notifications")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "disbursements_notification"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "recipient"], name="notification_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"notification of event #{self.event_id} to #{self.recipient_id}"

@@ -18,13 +18,20 @@ returns it.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import filetype
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -39,6 +46,8 @@ from disbursements.models import (
     Category,
     DisbursementPolicy,
     DisbursementRequest,
+    Notification,
+    RequestDocument,
     RequestEvent,
     Status,
 )
@@ -48,6 +57,8 @@ from trust.errors import field_error
 from trust.models import Account, Beneficiary, ImplicatedPerson, Trust
 from trust.money import MoneyError, format_money, from_minor, to_minor
 from trust.services.people import IMPLICATED_PURPOSE
+
+logger = logging.getLogger(__name__)
 
 TRUSTEE_GROUP = "trustee"
 # Above this (in the trust's base currency) two trustees approve, until the trust sets its own.
@@ -83,7 +94,7 @@ def _minor(amount: Any, field: str) -> int:
 def _event(
     request: DisbursementRequest, action: str, actor: Any, status_from: str, reason: str = ""
 ) -> None:
-    RequestEvent.objects.create(
+    event = RequestEvent.objects.create(
         request=request,
         action=action,
         actor=actor,
@@ -91,6 +102,7 @@ def _event(
         status_to=request.status,
         reason=reason,
     )
+    _notify_later(event)
 
 
 # --- care partners and caseworkers ------------------------------------------------------------
@@ -617,3 +629,138 @@ def request_cancel(*, request: DisbursementRequest, actor: Any, reason: str) -> 
         locked.save(update_fields=["status"])
         _event(locked, "cancelled", actor, before, reason)
         return locked
+
+
+# --- supporting documents ---------------------------------------------------------------------
+
+# What is accepted, recognised from the first bytes, never from the name a browser sends.
+DOCUMENT_TYPES = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+
+
+def request_document_add(
+    *, request: DisbursementRequest, actor: Any, kind: str, content: bytes, title: str = ""
+) -> RequestDocument:
+    """Attach a quote, an invoice or a proof of use to a request: a caseworker of its partner or
+    a trustee. Only PDF, JPEG and PNG (by content) up to ``UPLOAD_MAX_BYTES``; proof of use only
+    once the request is paid. The same file twice on one request returns the first."""
+    partner = _partner_of(actor)
+    if not (is_trustee(actor) or (partner is not None and partner.pk == request.partner_id)):
+        raise ValidationError("You cannot add documents to this request.", code="not_allowed")
+    if kind not in RequestDocument.Kind.values:
+        raise field_error("kind", f"unknown kind of document {kind!r}", code="bad_kind")
+    if kind == RequestDocument.Kind.PROOF and request.status not in (
+        Status.PAID,
+        Status.ACKNOWLEDGED,
+    ):
+        raise field_error("kind", "Proof of use comes after the payment.", code="not_paid")
+    if not content:
+        raise field_error("file", "The file is empty.", code="empty")
+    if len(content) > settings.UPLOAD_MAX_BYTES:
+        raise field_error(
+            "file",
+            f"The file is larger than {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MiB.",
+            code="too_large",
+        )
+    guess = filetype.guess(content[:8192])
+    mime = guess.mime if guess is not None else ""
+    if mime not in DOCUMENT_TYPES:
+        raise field_error("file", "Only PDF, JPEG and PNG files are accepted.", code="bad_type")
+    digest = hashlib.sha256(content).hexdigest()
+    done = RequestDocument.objects.filter(request=request, sha256=digest).first()
+    if done is not None:
+        return done
+    document = RequestDocument(
+        request=request,
+        kind=kind,
+        content_type=mime,
+        size=len(content),
+        sha256=digest,
+        title=" ".join((title or "").split())[:120],
+        uploaded_by=actor,
+    )
+    # A random name: nothing about the child, the partner or the sender in the storage path.
+    document.file.save(
+        f"{uuid.uuid4().hex}.{DOCUMENT_TYPES[mime]}", ContentFile(content), save=False
+    )
+    try:
+        with transaction.atomic():
+            document.save()
+            _event(request, f"document_{kind}", actor, request.status, document.title)
+    except IntegrityError:
+        document.file.delete(save=False)
+        done = RequestDocument.objects.filter(request=request, sha256=digest).first()
+        if done is None:
+            raise
+        return done
+    except Exception:
+        document.file.delete(save=False)
+        raise
+    return document
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+# Which events tell whom: trustees when a request awaits them, the requester when it is decided.
+TO_TRUSTEES = {"submitted", "first_approval"}
+TO_REQUESTER = {"approved", "rejected", "cancelled"}
+
+
+def _notify_later(event: RequestEvent) -> None:
+    """Queue the event's notifications once the transaction commits (a rolled-back transition
+    tells no one). A broker that is down loses the message, not the transition: it is logged."""
+    if event.action not in TO_TRUSTEES | TO_REQUESTER:
+        return
+
+    def send() -> None:
+        from disbursements.tasks import notify_request_event
+
+        try:
+            notify_request_event.delay(event.pk)
+        except Exception:  # the broker is unreachable; the transition stands
+            logger.warning("could not queue notifications of request event %s", event.pk)
+
+    transaction.on_commit(send)
+
+
+def request_event_notify(*, event_id: int) -> int:
+    """Email the people an event concerns; returns how many were sent now. Each (event,
+    recipient) is sent once: running this again sends nothing new. Messages name the request by
+    number and the beneficiary by pseudonym, never anyone's identity."""
+    event = RequestEvent.objects.select_related("request__beneficiary", "request__trust").get(
+        pk=event_id
+    )
+    request = event.request
+    if event.action in TO_TRUSTEES:
+        already = set(request.approvals.values_list("trustee_id", flat=True))
+        recipients = [
+            u
+            for u in get_user_model()
+            .objects.filter(groups__name=TRUSTEE_GROUP, is_active=True)
+            .exclude(email="")
+            .exclude(pk=request.requested_by_id)
+            .distinct()
+            .order_by("pk")
+            if u.pk not in already
+        ]
+        subject = f"Disbursement request #{request.pk} awaits your decision"
+    elif event.action in TO_REQUESTER:
+        recipients = [u for u in [request.requested_by] if u.is_active and u.email]
+        subject = f"Disbursement request #{request.pk} was {event.action}"
+    else:
+        return 0
+    body = (
+        f"Request #{request.pk} for {request.beneficiary.pseudonym}"
+        f" ({request.get_category_display()}, {format_money(request.amount)})"
+        f" in {request.trust.caption}: {event.action.replace('_', ' ')}"
+        + (f".\nReason: {event.reason}" if event.reason else ".")
+    )
+    sent = 0
+    for recipient in recipients:
+        with transaction.atomic():
+            _, created = Notification.objects.get_or_create(event=event, recipient=recipient)
+            if not created:
+                continue
+            # Sent inside the transaction: if sending fails the row goes too, and a retry sends.
+            send_mail(subject, body, None, [recipient.email])
+            sent += 1
+    return sent

@@ -169,3 +169,21 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):  # type: 
             return value
         time.sleep(interval)
     pytest.fail(f"condition not met within {timeout} s")
+
+
+@pytest.fixture(autouse=True)
+def _tasks_inline_unless_a_real_worker(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tasks queued by services (``transaction.on_commit(... .delay())``) run inline in tests,
+    so that no message is left on the developer's own queue for the demo worker to pick up.
+    Tests marked ``worker`` send to a real worker process on a private queue instead."""
+    if request.node.get_closest_marker("worker"):
+        yield
+        return
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = before

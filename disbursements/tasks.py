@@ -1,0 +1,20 @@
+"""Background work of the disbursements app: tasks take ids and call one service."""
+
+from __future__ import annotations
+
+from smtplib import SMTPException
+
+from celery import shared_task
+
+from disbursements.services import request_event_notify
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(ConnectionError, SMTPException),
+    retry_backoff=True,
+    max_retries=8,
+)
+def notify_request_event(event_id: int) -> int:
+    """Email the people a request event concerns (once each, however often this runs)."""
+    return request_event_notify(event_id=event_id)
