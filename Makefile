@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo
 	$(PY) manage.py demo_users
+	$(PY) manage.py demo_disbursements
 	$(PY) scripts/run_demo.py --host $(HOST) --port $(PORT)
 
 test: $(STAMP)

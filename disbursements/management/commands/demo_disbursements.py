@@ -1,0 +1,103 @@
+"""manage.py demo_disbursements: the demo's care partners vetted, the demo caseworker working for
+the first of them, and a few requests in each state. For the embedded demo only; running it again
+changes nothing (every step is a retry of the first)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.utils import timezone
+from moneyed import Money
+
+from disbursements.models import CarePartner, Status
+from disbursements.services import (
+    care_partner_set_payout,
+    care_partner_vet,
+    caseworker_add,
+    request_approve,
+    request_draft,
+    request_reject,
+    request_submit,
+)
+from trust.models import Beneficiary
+
+# (key, pseudonym, category, amount in USD, purpose, what the trustee does)
+DEMO_REQUESTS = [
+    ("demo-1", "MV-1", "education", "180.00", "School fees and uniform, first term", "approve"),
+    ("demo-2", "MV-1", "medical", "65.00", "Dental check-up and treatment", "submit"),
+    ("demo-3", "MV-2", "mental_health", "240.00", "Eight counselling sessions", "reject"),
+]
+
+
+class Command(BaseCommand):
+    help = "Vet the demo care partners and add demo disbursement requests (demo only)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--force", action="store_true", help="allow on a production database")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEMO_ALLOWED and not options["force"]:
+            raise CommandError("Demo data are for the embedded demo only (TRUST_ALLOW_DEMO=1).")
+        users = get_user_model().objects
+        trustee = users.filter(username="trustee").first()
+        caseworker = users.filter(username="caseworker").first()
+        if trustee is None or caseworker is None:
+            raise CommandError("Run `manage.py demo_users` first.")
+        partners = list(CarePartner.objects.filter(name__endswith="(demo)").order_by("name"))
+        if not partners:
+            raise CommandError("Run `manage.py seed_demo` first.")
+        today = timezone.localdate()
+        with transaction.atomic():
+            for partner in partners:
+                if partner.vetting_status != CarePartner.Vetting.APPROVED:
+                    care_partner_vet(
+                        partner=partner,
+                        actor=trustee,
+                        status=CarePartner.Vetting.APPROVED,
+                        vetted_on=today - timedelta(days=60),
+                        expires_on=today + timedelta(days=305),
+                    )
+                if not partner.payout_token:
+                    care_partner_set_payout(
+                        partner=partner,
+                        actor=trustee,
+                        currency="PHP" if partner.country == "PH" else "USD",
+                        details={"bank": "Invented Bank (demo)", "account_number": "DEMO-0001"},
+                    )
+            home = Beneficiary.objects.filter(pseudonym="MV-1").first()
+            if home is None or home.care_partner is None:
+                raise CommandError("The demo trust has no MV-1 in a partner's care.")
+            caseworker_add(partner=home.care_partner, user=caseworker, actor=trustee)
+            made = 0
+            for key, pseudonym, category, amount, purpose, then in DEMO_REQUESTS:
+                beneficiary = Beneficiary.objects.filter(
+                    pseudonym=pseudonym, care_partner=home.care_partner
+                ).first()
+                if beneficiary is None:
+                    continue
+                request = request_draft(
+                    actor=caseworker,
+                    beneficiary=beneficiary,
+                    category=category,
+                    amount=Money(amount, beneficiary.trust.base_currency),
+                    purpose=purpose,
+                    idempotency_key=key,
+                )
+                if request.status == Status.DRAFT:
+                    request = request_submit(request=request, actor=caseworker)
+                if request.status == Status.SUBMITTED and then == "approve":
+                    request = request_approve(request=request, actor=trustee)
+                elif request.status == Status.SUBMITTED and then == "reject":
+                    request = request_reject(
+                        request=request, actor=trustee, reason="Covered by the partner's own fund"
+                    )
+                made += 1
+        self.stdout.write(
+            f"Demo disbursements: {len(partners)} partners vetted, caseworker at"
+            f" {home.care_partner}, {made} requests."
+        )

@@ -1,0 +1,54 @@
+"""``manage.py demo_disbursements``: the demo partners vetted, the caseworker placed, requests in
+each state; a second run changes nothing; refused outside the demo."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from disbursements.models import (
+    Approval,
+    CarePartner,
+    Caseworker,
+    DisbursementRequest,
+    RequestEvent,
+)
+from disbursements.services import vetting_current
+from trust.demo import seed_demo_trust
+
+pytestmark = pytest.mark.django_db
+
+
+def state() -> dict[str, Any]:
+    return {
+        "requests": sorted(DisbursementRequest.objects.values_list("idempotency_key", "status")),
+        "approvals": Approval.objects.count(),
+        "events": RequestEvent.objects.count(),
+        "caseworkers": list(Caseworker.objects.values_list("user__username", "partner__name")),
+    }
+
+
+def test_demo_disbursements_twice_gives_the_same_demo(settings: Any) -> None:
+    settings.DEMO_ALLOWED = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    seed_demo_trust(beneficiaries=4, months=3, seed=7)
+    call_command("demo_users", stdout=StringIO())
+    call_command("demo_disbursements", stdout=StringIO())
+    first = state()
+    assert all(vetting_current(p) for p in CarePartner.objects.all())
+    assert first["caseworkers"] and first["caseworkers"][0][0] == "caseworker"
+    statuses = dict(first["requests"])
+    assert statuses.get("demo-1") == "approved"
+    assert statuses.get("demo-2") == "submitted"
+    call_command("demo_disbursements", stdout=StringIO())
+    assert state() == first
+
+
+def test_demo_disbursements_is_refused_outside_the_demo(settings: Any) -> None:
+    settings.DEMO_ALLOWED = False
+    with pytest.raises(CommandError, match="demo only"):
+        call_command("demo_disbursements", stdout=StringIO())
+    assert not DisbursementRequest.objects.exists()
