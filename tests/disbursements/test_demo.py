@@ -43,6 +43,7 @@ def test_demo_disbursements_twice_gives_the_same_demo(settings: Any) -> None:
     statuses = dict(first["requests"])
     assert statuses.get("demo-1") == "approved"
     assert statuses.get("demo-2") == "submitted"
+    assert statuses.get("demo-3") == "rejected"
     call_command("demo_disbursements", stdout=StringIO())
     assert state() == first
 

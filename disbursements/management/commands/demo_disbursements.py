@@ -30,7 +30,7 @@ from trust.models import Beneficiary
 DEMO_REQUESTS = [
     ("demo-1", "MV-1", "education", "180.00", "School fees and uniform, first term", "approve"),
     ("demo-2", "MV-1", "medical", "65.00", "Dental check-up and treatment", "submit"),
-    ("demo-3", "MV-2", "mental_health", "240.00", "Eight counselling sessions", "reject"),
+    ("demo-3", "MV-1", "mental_health", "240.00", "Eight counselling sessions", "reject"),
 ]
 
 
