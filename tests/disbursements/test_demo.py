@@ -7,7 +7,9 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from disbursements.models import (
     Approval,
@@ -53,3 +55,26 @@ def test_demo_disbursements_is_refused_outside_the_demo(settings: Any) -> None:
     with pytest.raises(CommandError, match="demo only"):
         call_command("demo_disbursements", stdout=StringIO())
     assert not DisbursementRequest.objects.exists()
+
+
+def test_demo_trustee_and_auditor_can_look_in_the_admin_and_the_caseworker_cannot(
+    settings: Any, tmp_path: Any
+) -> None:
+    settings.DEMO_ALLOWED = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STATIC_ROOT.mkdir()
+    seed_demo_trust(beneficiaries=4, months=3, seed=7)
+    call_command("demo_users", stdout=StringIO())
+    call_command("demo_disbursements", stdout=StringIO())
+    pages = ["/admin/disbursements/disbursementrequest/", "/admin/trust/journalentry/"]
+    for username, allowed in (("trustee", True), ("auditor", True), ("caseworker", False)):
+        client = Client()
+        client.force_login(get_user_model().objects.get(username=username))
+        for page in pages:
+            response = client.get(page)
+            assert (response.status_code == 200) is allowed, (username, page)
+        if allowed:
+            page = client.get(pages[0]).content.decode()
+            assert "School fees" in page or "Education" in page
+            assert client.get("/admin/disbursements/disbursementrequest/add/").status_code == 403

@@ -6,11 +6,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from trust.demo_logins import DEMO_LOGINS
+
+STAFF_GROUPS = {"trustee", "auditor"}
+# Apps whose admin pages (all read-only) the demo trustee and auditor may view.
+VIEWABLE_APPS = ("trust", "disbursements")
 
 
 class Command(BaseCommand):
@@ -26,11 +30,19 @@ class Command(BaseCommand):
         with transaction.atomic():
             for username, password, group_name, full_name in DEMO_LOGINS:
                 group, _ = Group.objects.get_or_create(name=group_name)
+                if group_name in STAFF_GROUPS:
+                    # The admin only looks (every write goes through the services): trustees
+                    # and auditors may look at the ledger, orders, partners and requests there.
+                    group.permissions.set(
+                        Permission.objects.filter(
+                            codename__startswith="view_", content_type__app_label__in=VIEWABLE_APPS
+                        )
+                    )
                 user, _ = User.objects.get_or_create(username=username)
                 first, _, last = full_name.partition(" ")
                 user.first_name, user.last_name = first, last
                 user.email = f"{username}@demo.invalid"
-                user.is_staff = group_name in {"trustee", "auditor"}
+                user.is_staff = group_name in STAFF_GROUPS
                 user.set_password(password)
                 user.save()
                 user.groups.set([group])
