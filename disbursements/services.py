@@ -55,7 +55,8 @@ from trust import crypto
 from trust.countries import COUNTRY_CODES
 from trust.errors import field_error
 from trust.models import Account, Beneficiary, ImplicatedPerson, Trust
-from trust.money import MoneyError, format_money, from_minor, to_minor
+from trust.money import format_money, from_minor, to_minor
+from trust.services.amounts import positive_minor
 from trust.services.people import IMPLICATED_PURPOSE
 
 logger = logging.getLogger(__name__)
@@ -71,24 +72,6 @@ def is_trustee(user: Any) -> bool:
         and user.is_active
         and user.groups.filter(name=TRUSTEE_GROUP).exists()
     )
-
-
-def _minor(amount: Any, field: str) -> int:
-    if not isinstance(amount, Money):
-        raise field_error(field, "An amount with its currency is required.", code="required")
-    if amount.currency.code not in settings.CURRENCIES:
-        raise field_error(
-            field,
-            f"{amount.currency.code} is not one of the currencies this installation accepts",
-            code="bad_currency",
-        )
-    try:
-        minor = to_minor(amount)
-    except MoneyError as exc:
-        raise field_error(field, str(exc), code="bad_amount") from exc
-    if minor <= 0:
-        raise field_error(field, "The amount must be more than zero.", code="not_positive")
-    return minor
 
 
 def _event(
@@ -238,7 +221,7 @@ def policy_for(trust: Trust) -> DisbursementPolicy:
 def policy_set_dual_approval(*, trust: Trust, actor: Any, threshold: Money) -> DisbursementPolicy:
     if not is_trustee(actor):
         raise ValidationError("Only a trustee sets the policy.", code="not_trustee")
-    minor = _minor(threshold, "threshold")
+    minor = positive_minor(threshold, "threshold")
     if threshold.currency.code != trust.base_currency:
         raise field_error(
             "threshold", f"the threshold is in {trust.base_currency}", code="currency_mismatch"
@@ -265,7 +248,7 @@ def budget_set(
         raise field_error("category", f"unknown category {category!r}", code="bad_category")
     if period_end < period_start:
         raise field_error("period_end", "The period ends before it starts.", code="bad_dates")
-    minor = _minor(amount, "amount")
+    minor = positive_minor(amount, "amount")
     currency = beneficiary.trust.base_currency
     if amount.currency.code != currency:
         raise field_error("amount", f"budgets are in {currency}", code="currency_mismatch")
@@ -350,7 +333,7 @@ def request_draft(
         purpose = f"{purpose}\n\nJustification: {justification.strip()}".strip()
     if not purpose:
         raise field_error("purpose", "Say what the money is for.", code="required")
-    minor = _minor(amount, "amount")
+    minor = positive_minor(amount, "amount")
     trust = beneficiary.trust
     allowed = {trust.base_currency, partner.payout_currency} - {""}
     if amount.currency.code not in allowed:
@@ -517,7 +500,7 @@ def request_approve(
             reserve_minor_ = locked.amount_minor
         elif first is not None and locked.reserve_minor is not None:
             reserve_minor_ = locked.reserve_minor
-            if reserve is not None and _minor(reserve, "reserve") != reserve_minor_:
+            if reserve is not None and positive_minor(reserve, "reserve") != reserve_minor_:
                 raise field_error(
                     "reserve",
                     f"the first trustee reserved {format_money(locked.reserve)}",
@@ -531,7 +514,7 @@ def request_approve(
                     " to reserve for it",
                     code="reserve_missing",
                 )
-            reserve_minor_ = _minor(reserve, "reserve")
+            reserve_minor_ = positive_minor(reserve, "reserve")
             if reserve.currency.code != sub_ledger.currency:
                 raise field_error(
                     "reserve", f"reserve in {sub_ledger.currency}", code="currency_mismatch"

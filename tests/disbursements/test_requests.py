@@ -3,7 +3,6 @@ vetting, implicated payees, retries, and (on PostgreSQL) approvals racing for on
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -12,7 +11,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.utils import timezone
 from moneyed import Money
 
@@ -33,6 +31,7 @@ from disbursements.services import (
     request_submit,
 )
 from tests.factories import TrustFactory, fund
+from tests.trust.test_receipts_concurrency import run_together
 from trust.models import Account, Beneficiary, Trust
 from trust.services.people import beneficiary_create, implicated_person_add
 
@@ -407,35 +406,13 @@ def test_vetting_needs_dates_in_order(world: World) -> None:
 # --- PostgreSQL: approvals racing for one sub-ledger ------------------------------------------
 
 
-def race(calls: list[Any]) -> list[Any]:
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def target(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = calls[i]()
-        except Exception as exc:  # collected for the assertions
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-        assert not t.is_alive(), "an approval hung"
-    return results
-
-
 def test_racing_approvals_reserve_exactly_what_fits(postgres_tx: None) -> None:
     """1,000.00 available; 12 trustees approve 12 requests of 150.00 at once: exactly 6 succeed
     (900.00), the others are refused for want of funds, and nothing is ever over-reserved."""
     w = make_world("race")
     trustees = [user(f"racer{n}", "trustee") for n in range(12)]
     requests = [submitted(w, "150.00", f"r{n}") for n in range(12)]
-    results = race(
+    results = run_together(
         [
             (lambda r=r, t=t: request_approve(request=r, actor=t))
             for r, t in zip(requests, trustees, strict=True)
@@ -457,7 +434,7 @@ def test_racing_approval_and_cancellation_never_over_reserve(postgres_tx: None) 
     t1, t2 = user("t-a", "trustee"), user("t-b", "trustee")
     big = request_approve(request=submitted(w, "600.00", "big"), actor=w.trustee)
     a, b = submitted(w, "500.00", "a"), submitted(w, "500.00", "b")
-    results = race(
+    results = run_together(
         [
             lambda: request_cancel(request=big, actor=w.caseworker, reason="Not needed"),
             lambda: request_approve(request=a, actor=t1),

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +26,8 @@ from trust.models import (
     RestitutionOrder,
     Trust,
 )
-from trust.money import MoneyError, format_money, from_minor, to_minor
+from trust.money import format_money, from_minor
+from trust.services.amounts import positive_minor
 
 
 @dataclass(frozen=True)
@@ -56,21 +56,8 @@ def _actor(actor: Any | None) -> Any | None:
 
 
 def _money(value: Any, field: str, currency: str | None = None) -> int:
-    if not isinstance(value, Money):
-        raise field_error(field, "An amount with its currency is required.", code="required")
+    minor = positive_minor(value, field)
     code = value.currency.code
-    if code not in settings.CURRENCIES:
-        raise field_error(
-            field,
-            f"{code} is not one of the currencies this installation accepts",
-            code="bad_currency",
-        )
-    try:
-        minor = to_minor(value)
-    except MoneyError as exc:
-        raise field_error(field, str(exc), code="bad_amount") from exc
-    if minor <= 0:
-        raise field_error(field, "The amount must be more than zero.", code="not_positive")
     if currency is not None and code != currency:
         raise field_error(
             field, f"the order is in {currency}; this amount is in {code}", code="currency_mismatch"

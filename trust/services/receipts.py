@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -42,7 +41,8 @@ from trust.models import (
     RestitutionOrder,
     Trust,
 )
-from trust.money import MoneyError, format_money, from_minor, to_minor
+from trust.money import format_money, from_minor
+from trust.services.amounts import positive_minor
 from trust.services.ledger import EntrySpec, LedgerError, Leg, entries_post
 
 
@@ -65,24 +65,6 @@ class _Share:
 
 def _actor(actor: Any | None) -> Any | None:
     return actor if getattr(actor, "pk", None) else None
-
-
-def _positive_minor(amount: Any, field: str) -> int:
-    if not isinstance(amount, Money):
-        raise field_error(field, "An amount with its currency is required.", code="required")
-    if amount.currency.code not in settings.CURRENCIES:
-        raise field_error(
-            field,
-            f"{amount.currency.code} is not one of the currencies this installation accepts",
-            code="bad_currency",
-        )
-    try:
-        minor = to_minor(amount)
-    except MoneyError as exc:
-        raise field_error(field, str(exc), code="bad_amount") from exc
-    if minor <= 0:
-        raise field_error(field, "The amount must be more than zero.", code="not_positive")
-    return minor
 
 
 # --- accounts a receipt needs ------------------------------------------------------------------
@@ -274,7 +256,7 @@ def _manual(
     for index, item in enumerate(manual, start=1):
         where = f"share {index}"
         try:
-            minor = _positive_minor(item.amount, "manual")
+            minor = positive_minor(item.amount, "manual")
         except ValidationError as exc:
             raise field_error(
                 "manual", f"{where}: {' '.join(exc.messages)}", code=first_code(exc)
@@ -482,7 +464,7 @@ def _check(
     manual: Sequence[ManualShare] | None = None,
     reason: str = "",
 ) -> _Checked:
-    amount_minor = _positive_minor(spec.amount, "amount")
+    amount_minor = positive_minor(spec.amount, "amount")
     currency = spec.amount.currency.code
     bank_account, payer, received_on = spec.bank_account, spec.payer, spec.received_on
     if not isinstance(bank_account, Account) or bank_account.trust_id != trust.pk:
