@@ -624,3 +624,165 @@ def receipts_import_run(book: ImportBook, text: str) -> Any:
 
 def receipt_count(trust: Trust) -> int:
     return Receipt.objects.filter(trust=trust).count()
+
+
+# --- issue 4: approving disbursement requests ---------------------------------------------------
+
+
+@dataclass
+class DisbursementBook:
+    trust: Trust
+    beneficiaries: list[Beneficiary]
+    caseworker: Any
+    trustees: list[Any]
+
+
+def disbursement_book_create(
+    label: str, beneficiaries: int, fund_minor: int, trustees: int
+) -> DisbursementBook:
+    """A trust whose ``beneficiaries`` are in one vetted partner's care, each sub-ledger funded
+    with ``fund_minor`` USD by receipts posted in batches, one caseworker and ``trustees``
+    trustees (fictitious users)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from disbursements.services import care_partner_create, care_partner_vet, caseworker_add
+
+    trust = trust_create(
+        caption=f"Benchmark trust {label} (fictitious)",
+        court=BENCH_COURT,
+        case_number=f"BENCH-{label}",
+    )
+    users = get_user_model().objects
+    group, _ = Group.objects.get_or_create(name="trustee")
+    staff = []
+    for n in range(trustees):
+        person = users.create_user(username=f"bench-{label}-trustee-{n}")
+        person.groups.add(group)
+        staff.append(person)
+    partner = care_partner_create(
+        actor=staff[0], name=f"Benchmark Partner {label} (fictitious)", country="PH"
+    )
+    today = date.today()
+    care_partner_vet(
+        partner=partner,
+        actor=staff[0],
+        status="approved",
+        vetted_on=today - timedelta(days=10),
+        expires_on=today + timedelta(days=355),
+    )
+    caseworker = users.create_user(username=f"bench-{label}-caseworker")
+    caseworker_add(partner=partner, user=caseworker, actor=staff[0])
+    people = [
+        beneficiary_create(trust=trust, pseudonym=f"MV-{n}", care_partner=partner)
+        for n in range(1, beneficiaries + 1)
+    ]
+    bank = trust.accounts.get(role=Account.Role.BANK)
+    money = from_minor(fund_minor, "USD")
+    specs = [
+        EntrySpec(
+            BENCH_DAY,
+            [Leg(bank, money), Leg(b.accounts.get().pk, -money)],
+            f"fund-{b.pk}",
+            memo="Receipt (benchmark)",
+            kind="receipt",
+        )
+        for b in people
+    ]
+    for start in range(0, len(specs), 500):
+        entries_post(trust=trust, actor=None, entries=specs[start : start + 500])
+    return DisbursementBook(trust, people, caseworker, staff)
+
+
+def requests_submitted(book: DisbursementBook, count: int, amount: Callable[[int], int]) -> list:
+    """``count`` requests drafted and submitted by the caseworker, round the beneficiaries,
+    ``amount(n)`` minor units each."""
+    from disbursements.services import request_draft, request_submit
+
+    made = []
+    for n in range(count):
+        request = request_draft(
+            actor=book.caseworker,
+            beneficiary=book.beneficiaries[n % len(book.beneficiaries)],
+            category="education",
+            amount=from_minor(amount(n), "USD"),
+            purpose="School fees (benchmark)",
+            idempotency_key=f"bench-{n}",
+        )
+        made.append(request_submit(request=request, actor=book.caseworker))
+    return made
+
+
+def approve_all(requests: list, trustee: Any) -> tuple[int, int, float]:
+    """Approve each request in turn; returns (approved, refused, seconds)."""
+    from django.core.exceptions import ValidationError
+
+    from disbursements.services import request_approve
+
+    approved = refused = 0
+    start = time.perf_counter()
+    for request in requests:
+        try:
+            request_approve(request=request, actor=trustee)
+            approved += 1
+        except ValidationError:
+            refused += 1
+    return approved, refused, time.perf_counter() - start
+
+
+def approve_racing(requests: list, trustees: list[Any]) -> tuple[int, int, float, list[str]]:
+    """``len(trustees)`` threads, each with its own connection and trustee, take requests from
+    one shared list and approve them. Returns (approved, refused, seconds, unexpected errors)."""
+    from django.core.exceptions import ValidationError
+
+    from disbursements.services import request_approve
+
+    lock = threading.Lock()
+    queue = list(reversed(requests))
+    counts = {"approved": 0, "refused": 0}
+    unexpected: list[str] = []
+    barrier = threading.Barrier(len(trustees))
+
+    def work(trustee: Any) -> None:
+        try:
+            barrier.wait(timeout=60)
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    request = queue.pop()
+                try:
+                    request_approve(request=request, actor=trustee)
+                    outcome = "approved"
+                except ValidationError as exc:
+                    outcome = "refused"
+                    if exc.code != "insufficient_funds":
+                        with lock:
+                            unexpected.append(str(exc))
+                with lock:
+                    counts[outcome] += 1
+        except Exception as exc:  # reported in the row's note
+            with lock:
+                unexpected.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in trustees]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return counts["approved"], counts["refused"], time.perf_counter() - start, unexpected
+
+
+def overdrafts(book: DisbursementBook) -> int:
+    """Sub-ledgers whose approved reservations exceed their balance (must be none)."""
+    from disbursements.services import reserved_minor
+
+    return sum(
+        1
+        for b in book.beneficiaries
+        for account in [b.accounts.get()]
+        if reserved_minor(account.pk) > account.balance_minor or account.balance_minor < 0
+    )

@@ -57,12 +57,13 @@ class Plan:
     naive_budget_s: float  # the naive SUM at 1M is slow: stop after this long
     allocation_beneficiaries: int  # one order line each, all owed by one defendant
     csv_receipts: int  # rows of the receipts CSV
+    approvals: int  # disbursement requests approved one after another
 
     @classmethod
     def make(cls, quick: bool, seconds: int | None) -> Plan:
         if quick:
-            return cls(True, seconds or 2, (22, 18), 100_000, 500, 1.0, 10_000, 1_000)
-        return cls(False, seconds or 10, (22, 18), 1_000_000, 2_000, 3.0, 100_000, 10_000)
+            return cls(True, seconds or 2, (22, 18), 100_000, 500, 1.0, 10_000, 1_000, 1_000)
+        return cls(False, seconds or 10, (22, 18), 1_000_000, 2_000, 3.0, 100_000, 10_000, 10_000)
 
     def big_months(self, remaining: int) -> int:
         # seed_demo_trust writes about 3 postings per beneficiary per month: one or three receipts
@@ -559,6 +560,80 @@ def _csv_import(bench: Bench, plan: Plan, tag: str, notes: list[str]) -> None:
         notes.append(f"the CSV trust fails the ledger check: {problems}")
 
 
+RACE_WORKERS = 16
+RACE_BENEFICIARIES = 20
+RACE_PER_BENEFICIARY = 12  # requests of 150.00 against 1,000.00: 6 fit, 6 must be refused
+
+
+def _approvals(bench: Bench, plan: Plan, tag: str, notes: list[str]) -> None:
+    """Issue 4: approving disbursement requests one after another, and 16 trustees racing."""
+    from django.db import connection
+
+    from benchmarks import cases
+
+    n = plan.approvals
+    _step(f"disbursements: {n:,} requests approved one after another")
+    book = cases.disbursement_book_create(f"{tag}-appr", 200, 100_000_000, trustees=1)
+    requests = cases.requests_submitted(book, n, lambda i: 1_000 + (i * 7919) % 49_000)
+    size = cases.ledger_postings()
+    approved, refused, seconds = cases.approve_all(requests, book.trustees[0])
+    bench.add(
+        Row(
+            key="request_approve",
+            operation=f"request_approve, {n:,} requests",
+            backend=bench.backend,
+            size=size,
+            count=approved,
+            seconds=seconds,
+            rate=approved / seconds,
+            unit="approvals/s",
+            note=(
+                f"one trustee, one request at a time, each its own transaction: lock the sub-ledger,"
+                f" check vetting, payee, budget and available funds, reserve, record the history;"
+                f" 200 beneficiaries; {approved:,} approved, {refused:,} refused;"
+                f" sub-ledgers over-reserved: {cases.overdrafts(book)}"
+            ),
+        )
+    )
+    if refused:
+        notes.append(f"{refused:,} of the {n:,} approvals were refused (none should be)")
+    if connection.vendor != "postgresql":
+        return
+    _step(f"disbursements: {RACE_WORKERS} trustees racing for {RACE_BENEFICIARIES} sub-ledgers")
+    race = cases.disbursement_book_create(
+        f"{tag}-race", RACE_BENEFICIARIES, 100_000, trustees=RACE_WORKERS
+    )
+    racing = cases.requests_submitted(
+        race, RACE_BENEFICIARIES * RACE_PER_BENEFICIARY, lambda i: 15_000
+    )
+    approved, refused, seconds, unexpected = cases.approve_racing(racing, race.trustees)
+    fits = RACE_BENEFICIARIES * (100_000 // 15_000)
+    over = cases.overdrafts(race)
+    bench.add(
+        Row(
+            key="request_approve_race",
+            operation=f"request_approve, {RACE_WORKERS} workers racing",
+            backend=bench.backend,
+            size=cases.ledger_postings(),
+            count=approved + refused,
+            seconds=seconds,
+            rate=(approved + refused) / seconds,
+            unit="decisions/s",
+            note=(
+                f"{RACE_WORKERS} threads, a connection and a trustee each, take"
+                f" {len(racing):,} requests of 150.00 against {RACE_BENEFICIARIES} sub-ledgers of"
+                f" 1,000.00 (6 fit each): {approved:,} approved (expected {fits:,}),"
+                f" {refused:,} refused for want of funds; sub-ledgers over-reserved: {over}"
+            ),
+        )
+    )
+    if approved != fits or over or unexpected:
+        notes.append(
+            f"racing approvals: {approved} approved of {fits} expected, {over} over-reserved,"
+            f" unexpected errors: {unexpected[:3]}"
+        )
+
+
 def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
     started = time.perf_counter()
     plan = Plan.make(quick, seconds)
@@ -613,6 +688,7 @@ def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
 
     _allocation(bench, plan, tag, notes)
     _csv_import(bench, plan, tag, notes)
+    _approvals(bench, plan, tag, notes)
 
     if server is not None and c1 is not None:
         again = _pgbench(server, plan.seconds, ((1, 1),), notes)
