@@ -123,6 +123,10 @@ def _pgbench(
 def _setup_django(scratch: Scratch) -> None:
     os.environ["DATABASE_URL"] = scratch.url
     os.environ["DJANGO_DEBUG"] = "0"  # DEBUG keeps every query in memory
+    # Tasks the services queue (notifications of each request's steps) go to an in-process
+    # queue that nothing reads and that ends with the run: never to the developer's own queue,
+    # where the demo's worker would act on events of the scratch database.
+    os.environ["CELERY_BROKER_URL"] = "memory://"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
     from django.core.management import call_command
