@@ -93,14 +93,16 @@ def _event(
 
 def care_partner_create(
     *,
-    actor: Any | None,
+    actor: Any,
     name: str,
     country: str,
     registration_number: str = "",
     payout_currency: str = "",
 ) -> CarePartner:
-    """A care partner, not yet vetted. Refuses a blank or taken name and an unknown country or
-    currency."""
+    """A care partner, not yet vetted, recorded by a trustee. Refuses a blank or taken name and
+    an unknown country or currency."""
+    if not is_trustee(actor):
+        raise ValidationError("Only a trustee records care partners.", code="not_trustee")
     name = " ".join((name or "").split())
     if not name:
         raise field_error("name", "A name is required.", code="required")
@@ -185,9 +187,11 @@ def care_partner_set_payout(
     return partner
 
 
-def caseworker_add(*, partner: CarePartner, user: Any, actor: Any | None) -> Caseworker:
+def caseworker_add(*, partner: CarePartner, user: Any, actor: Any) -> Caseworker:
     """Make ``user`` a caseworker of ``partner``. A user works for one partner; a trustee cannot
-    be a caseworker (segregation of duties)."""
+    be a caseworker (segregation of duties). Only a trustee places caseworkers."""
+    if not is_trustee(actor):
+        raise ValidationError("Only a trustee places caseworkers.", code="not_trustee")
     if is_trustee(user):
         raise field_error("user", "A trustee cannot be a caseworker.", code="is_trustee")
     existing = Caseworker.objects.filter(user=user).first()
@@ -201,6 +205,9 @@ def caseworker_add(*, partner: CarePartner, user: Any, actor: Any | None) -> Cas
 
 
 def _partner_of(user: Any) -> CarePartner | None:
+    """The partner an active caseworker works for (``None`` for anyone else)."""
+    if not getattr(user, "is_active", False):
+        return None
     caseworker = Caseworker.objects.filter(user_id=getattr(user, "pk", None)).first()
     return caseworker.partner if caseworker else None
 

@@ -449,3 +449,25 @@ def test_racing_approval_and_cancellation_never_over_reserve(postgres_tx: None) 
     # 1,000.00. Whatever the interleaving, the reservations fit in the balance.
     assert available(w.sub1) == usd("1000.00") - len(approved) * usd("500.00")
     assert available(w.sub1) >= usd("0.00")
+
+
+def test_only_a_trustee_records_partners_and_places_caseworkers(world: World) -> None:
+    refused(
+        "not_trustee",
+        lambda: care_partner_create(actor=world.caseworker, name="Self-made Partner", country="PH"),
+    )
+    assert not CarePartner.objects.filter(name="Self-made Partner").exists()
+    newcomer = user("newcomer")
+    refused(
+        "not_trustee",
+        lambda: caseworker_add(partner=world.partner, user=newcomer, actor=world.caseworker),
+    )
+
+
+def test_a_deactivated_caseworker_can_no_longer_request(world: World) -> None:
+    world.caseworker.is_active = False
+    world.caseworker.save()
+    with pytest.raises(ValidationError) as info:
+        submitted(world)
+    assert info.value.code == "not_caseworker"
+    assert not DisbursementRequest.objects.exists()
