@@ -242,7 +242,7 @@ def _post(trust: Trust, actor: Any | None, prepared: list[_Prepared]) -> list[Po
             with transaction.atomic():
                 posted = _post_postgresql(trust.pk, actor_id, recorded_at, prepared)
                 if len(prepared) > 1:
-                    _check_batch_now()
+                    ledger_checks_now()
                 return posted
         with transaction.atomic():
             return _post_sqlite(trust.pk, actor_id, recorded_at, prepared)
@@ -378,12 +378,16 @@ def _post_postgresql(
     return [by_index[i] for i in range(1, len(prepared) + 1)]
 
 
-def _check_batch_now() -> None:
-    """Run the deferred balance checks of a batch posted inside a longer transaction now, while
-    the batch's id range is announced (``ledger.batch``): one set-based query for the batch. Left
-    to the commit, entries of earlier batches are checked one by one: a file of 10,000 receipts
-    posted in ten batches spent most of its time in the commit. A refusal surfaces here, as a
-    ``LedgerError`` of this call, rather than at the commit."""
+def ledger_checks_now() -> None:
+    """Run the ledger's pending commit-time checks now, inside the current transaction (on
+    PostgreSQL; SQLite checks as it writes). Used for a batch posted inside a longer transaction,
+    while its id range is announced (``ledger.batch``): one set-based query for the batch, where at
+    the commit the entries of earlier batches were checked one by one (a file of 10,000 receipts
+    posted in ten batches spent most of its time in the commit), and a refusal surfaces as a
+    ``LedgerError`` of the call. Used too before a lock date moves, so that entries written
+    earlier in the transaction are judged against the date they were posted under."""
+    if connection.vendor != "postgresql":
+        return
     with connection.cursor() as cursor:
         cursor.execute(f"SET CONSTRAINTS {_DEFERRED_CHECKS} IMMEDIATE")
         cursor.execute(f"SET CONSTRAINTS {_DEFERRED_CHECKS} DEFERRED")

@@ -7,11 +7,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from trust.errors import field_error
 from trust.models import Account, Trust
 from trust.money import MoneyError, currency_of
+from trust.services.ledger import ledger_checks_now
 
 # Accounts every trust starts with: (code, name, type, role, no_negative).
 STANDARD_ACCOUNTS = [
@@ -135,16 +136,9 @@ def trust_set_lock_date(*, trust: Trust, lock_date: date, actor: Any | None = No
     """Close the period up to ``lock_date``; entries dated on or before it are refused from now on.
     The lock date only moves forward: reopening a closed period would change filed statements."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Entries written earlier in this same transaction are judged against the lock date
-            # they were posted under: run their commit-time checks now, before it moves.
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SET CONSTRAINTS trust_entry_complete, trust_posting_balanced IMMEDIATE"
-                )
-                cursor.execute(
-                    "SET CONSTRAINTS trust_entry_complete, trust_posting_balanced DEFERRED"
-                )
+        # Entries written earlier in this same transaction are judged against the lock date
+        # they were posted under: run their commit-time checks now, before it moves.
+        ledger_checks_now()
         locked = Trust.objects.select_for_update().get(pk=trust.pk)
         if locked.lock_date is not None and lock_date < locked.lock_date:
             raise ValidationError(
