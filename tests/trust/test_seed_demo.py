@@ -437,8 +437,10 @@ def test_identifying_details_are_stored_encrypted(demo):
     identities = BeneficiaryIdentity.objects.filter(beneficiary__trust=demo)
     assert sorted(identities.values_list("beneficiary__pseudonym", flat=True)) == ["MV-1", "MV-2"]
     for token in identities.values_list("token", flat=True):
-        assert token.startswith("v1:")
-        for plain in ("Legal name", "Guardian contact", "on file", "demo", "MV-"):
+        # Only the token alphabet: the details (which contain spaces and brackets) cannot be in it.
+        # Short fragments such as "MV-" are not checked: random base64 contains them now and then.
+        assert re.fullmatch(r"v1:[0-9a-f]{8}:[A-Za-z0-9_\-]+=*", token)
+        for plain in ("Legal name", "Guardian contact", "on file"):
             assert plain not in token
 
 
