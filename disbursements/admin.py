@@ -13,6 +13,7 @@ from disbursements.models import (
     CarePartner,
     Caseworker,
     DisbursementRequest,
+    Payment,
     RequestDocument,
     RequestEvent,
 )
@@ -114,3 +115,67 @@ class DisbursementRequestAdmin(ReadOnlyAdmin):
     @admin.display(description="Reserved")
     def reserved(self, obj: DisbursementRequest) -> str:
         return format_money(obj.reserve) if obj.reserve is not None else "-"
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "request",
+        "value_date",
+        "transfer_reference",
+        "sent_",
+        "payout_",
+        "rate",
+        "arrived_",
+        "returned_",
+    )
+    list_select_related = ("request__beneficiary",)
+    search_fields = ("transfer_reference",)
+    date_hierarchy = "value_date"
+    fields = (
+        "request",
+        "trust",
+        "bank_account",
+        "value_date",
+        "transfer_reference",
+        "sent_",
+        "fee_",
+        "fee_bearer",
+        "payout_",
+        "rate",
+        "recorded_by",
+        "recorded_at",
+        "payment_entry",
+        "fee_entry",
+        "arrived_",
+        "acknowledged_on",
+        "acknowledged_by",
+        "settlement_entry",
+        "shortfall_entry",
+        "returned_",
+        "returned_on",
+        "returned_by",
+        "return_entry",
+        "fx_entry",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Sent")
+    def sent_(self, obj: Payment) -> str:
+        return format_money(obj.sent)
+
+    @admin.display(description="Bank fee")
+    def fee_(self, obj: Payment) -> str:
+        return format_money(obj.fee)
+
+    @admin.display(description="For")
+    def payout_(self, obj: Payment) -> str:
+        return format_money(obj.payout)
+
+    @admin.display(description="Arrived")
+    def arrived_(self, obj: Payment) -> str:
+        return format_money(obj.arrived) if obj.arrived is not None else "-"
+
+    @admin.display(description="Returned")
+    def returned_(self, obj: Payment) -> str:
+        return format_money(obj.returned) if obj.returned is not None else "-"

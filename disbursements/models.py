@@ -10,13 +10,14 @@ people recorded as implicated without decrypting anything.
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from moneyed import Money
 
-from trust.models import Account, Beneficiary, Trust
+from trust.models import Account, Beneficiary, JournalEntry, Trust
 from trust.money import from_minor
 
 
@@ -93,12 +94,24 @@ class Category(models.TextChoices):
 
 class DisbursementPolicy(models.Model):
     """A trust's rules for disbursements: above ``dual_approval_minor`` (in the trust's base
-    currency, compared with the amount reserved) two different trustees must approve."""
+    currency, compared with the amount reserved) two different trustees must approve; bank fees
+    on payments are charged to ``fees_charged_to``."""
 
     trust = models.OneToOneField(
         Trust, on_delete=models.PROTECT, related_name="disbursement_policy"
     )
+
+    class FeeBearer(models.TextChoices):
+        BENEFICIARY = "beneficiary", "The beneficiary's sub-ledger"
+        ADMINISTRATION = "administration", "The trust's administration fund"
+
     dual_approval_minor = models.BigIntegerField()
+    fees_charged_to = models.CharField(
+        max_length=14,
+        choices=FeeBearer.choices,
+        default=FeeBearer.BENEFICIARY,
+        help_text="Who bears the bank's fees on a payment.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -239,6 +252,136 @@ class DisbursementRequest(models.Model):
         if self.reserve_minor is None:
             return None
         return from_minor(self.reserve_minor, self.sub_ledger.currency)
+
+
+class Payment(models.Model):
+    """The payment of an approved request, as the trustee recorded it from the bank's advice, and
+    what became of it: acknowledged by the partner (with what arrived) or returned by the bank.
+
+    Amounts are facts, each in its own currency: ``sent`` and ``fee`` in the sub-ledger's
+    currency (what left the trust's bank), ``payout`` in the partner's currency (what the
+    transfer was for). The rate is derived from them for display and never used to compute a
+    booked amount. The ledger entries each step posted are linked here (docs/disbursements.md
+    has the worked example).
+    """
+
+    request = models.OneToOneField(
+        DisbursementRequest, on_delete=models.PROTECT, related_name="payment"
+    )
+    trust = models.ForeignKey(Trust, on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3, help_text="The sub-ledger's (trust's) currency.")
+    bank_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    sent_minor = models.BigIntegerField()
+    fee_minor = models.BigIntegerField(default=0)
+    fee_bearer = models.CharField(max_length=14, choices=DisbursementPolicy.FeeBearer.choices)
+    payout_currency = models.CharField(max_length=3)
+    payout_minor = models.BigIntegerField()
+    value_date = models.DateField()
+    transfer_reference = models.CharField(max_length=100)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    payment_entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="+")
+    fee_entry = models.ForeignKey(
+        JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Cleared: the partner acknowledged what arrived (later also: bank reconciliation).
+    arrived_minor = models.BigIntegerField(null=True, blank=True)
+    acknowledged_on = models.DateField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    settlement_entry = models.ForeignKey(
+        JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    shortfall_entry = models.ForeignKey(
+        JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Returned by the bank: what came back, in the trust's currency.
+    returned_minor = models.BigIntegerField(null=True, blank=True)
+    returned_on = models.DateField(null=True, blank=True)
+    returned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    return_entry = models.ForeignKey(
+        JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    fx_entry = models.ForeignKey(
+        JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        db_table = "disbursements_payment"
+        ordering = ["-value_date", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trust", "transfer_reference"], name="payment_unique_reference"
+            ),
+            models.CheckConstraint(condition=Q(sent_minor__gt=0), name="payment_sent_positive"),
+            models.CheckConstraint(condition=Q(fee_minor__gte=0), name="payment_fee_not_negative"),
+            models.CheckConstraint(condition=Q(payout_minor__gt=0), name="payment_payout_positive"),
+            models.CheckConstraint(
+                condition=Q(arrived_minor__isnull=True)
+                | (Q(arrived_minor__gt=0) & Q(arrived_minor__lte=models.F("payout_minor"))),
+                name="payment_arrived_within_payout",
+            ),
+            models.CheckConstraint(
+                condition=Q(returned_minor__isnull=True) | Q(returned_minor__gt=0),
+                name="payment_returned_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(arrived_minor__isnull=True) | Q(returned_minor__isnull=True),
+                name="payment_acknowledged_or_returned",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"payment of request #{self.request_id}"
+
+    @property
+    def sent(self) -> Money:
+        return from_minor(self.sent_minor, self.currency)
+
+    @property
+    def fee(self) -> Money:
+        return from_minor(self.fee_minor, self.currency)
+
+    @property
+    def payout(self) -> Money:
+        return from_minor(self.payout_minor, self.payout_currency)
+
+    @property
+    def arrived(self) -> Money | None:
+        if self.arrived_minor is None:
+            return None
+        return from_minor(self.arrived_minor, self.payout_currency)
+
+    @property
+    def shortfall(self) -> Money | None:
+        if self.arrived_minor is None:
+            return None
+        return from_minor(self.payout_minor - self.arrived_minor, self.payout_currency)
+
+    @property
+    def returned(self) -> Money | None:
+        if self.returned_minor is None:
+            return None
+        return from_minor(self.returned_minor, self.currency)
+
+    @property
+    def cross_currency(self) -> bool:
+        return self.payout_currency != self.currency
+
+    @property
+    def rate(self) -> Decimal:
+        """Units of the payout currency per unit of the trust's currency, derived from what was
+        sent and what it was for (for display and reports; nothing is computed with it)."""
+        return (self.payout.amount / self.sent.amount).quantize(Decimal("0.000001"))
+
+    @property
+    def settled(self) -> bool:
+        return self.settlement_entry_id is not None
 
 
 class Approval(models.Model):

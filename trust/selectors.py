@@ -33,6 +33,7 @@ OBLIGATION_ROLES = (
     Account.Role.UNALLOCATED,
     Account.Role.PAYABLE,
     Account.Role.IN_TRANSIT,
+    Account.Role.ADMINISTRATION,
     Account.Role.TRADING,
 )
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from moneyed import Money
 
 from trust.models import Account, EntryKind, JournalEntry, Trust
-from trust.money import MoneyError, to_minor
+from trust.money import MoneyError, format_money, from_minor, to_minor
 
 MAX_KEY_LENGTH = 200
 _KINDS = frozenset(EntryKind.values)  # built once: the enum rebuilds the list on each access
@@ -505,8 +505,9 @@ def _write_legs_sqlite(cursor: Any, trust_id: int, new: list[tuple[int, int, _Pr
             code, _, acc_currency, _, no_negative, _ = accounts[acc_id]
             if no_negative and running[acc_id] + change < 0:
                 raise LedgerError(
-                    f"account {code} would go below zero: balance {running[acc_id]} "
-                    f"{acc_currency}, change {change} {acc_currency}",
+                    f"account {code} would go below zero: balance"
+                    f" {format_money(from_minor(running[acc_id], acc_currency))},"
+                    f" change {format_money(from_minor(change, acc_currency))}",
                     code="overdraft",
                 )
             running[acc_id] += change

@@ -44,6 +44,7 @@ from trust.models import (
 from trust.money import format_money, from_minor
 from trust.services.amounts import positive_minor
 from trust.services.ledger import EntrySpec, LedgerError, Leg, entries_post
+from trust.services.trusts import role_account
 
 
 @dataclass(frozen=True)
@@ -72,24 +73,7 @@ def _actor(actor: Any | None) -> Any | None:
 
 def _unallocated_account(trust: Trust, currency: str) -> Account:
     """The trust's unallocated-receipts account in ``currency`` (opened on first use)."""
-    account = (
-        Account.objects.filter(trust=trust, role=Account.Role.UNALLOCATED, currency=currency)
-        .order_by("pk")
-        .first()
-    )
-    if account is None:
-        account, _ = Account.objects.get_or_create(
-            trust=trust,
-            code=f"2900-UNALLOCATED-{currency}",
-            defaults={
-                "name": f"Unallocated receipts ({currency})",
-                "type": Account.Type.LIABILITY,
-                "role": Account.Role.UNALLOCATED,
-                "currency": currency,
-                "no_negative": True,
-            },
-        )
-    return account
+    return role_account(trust=trust, role=Account.Role.UNALLOCATED, currency=currency)
 
 
 def _sub_ledgers(trust: Trust, beneficiary_ids: Iterable[int], currency: str) -> dict[int, int]:

@@ -8,11 +8,14 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from moneyed import Money
 
 from trust.errors import field_error
-from trust.models import Account, Trust
-from trust.money import MoneyError, currency_of
-from trust.services.ledger import ledger_checks_now
+from trust.models import Account, EntryKind, JournalEntry, Trust
+from trust.money import MoneyError, currency_of, format_money, from_minor
+from trust.services.amounts import positive_minor
+from trust.services.ledger import Leg, entry_post, ledger_checks_now
 
 # Accounts every trust starts with: (code, name, type, role, no_negative).
 STANDARD_ACCOUNTS = [
@@ -33,6 +36,102 @@ STANDARD_ACCOUNTS = [
         True,
     ),
 ]
+
+
+# Accounts opened on first use, per currency: role -> (code, name, type, no_negative). In the
+# trust's base currency the code is the bare one (2700-IN-TRANSIT is opened with the trust);
+# in another currency, and always for trading, it ends in the currency code.
+ROLE_ACCOUNTS = {
+    Account.Role.UNALLOCATED: (
+        "2900-UNALLOCATED",
+        "Unallocated receipts",
+        Account.Type.LIABILITY,
+        True,
+    ),
+    Account.Role.IN_TRANSIT: (
+        "2700-IN-TRANSIT",
+        "Payments in transit",
+        Account.Type.LIABILITY,
+        True,
+    ),
+    Account.Role.ADMINISTRATION: (
+        "2600-ADMIN",
+        "Trust administration fund",
+        Account.Type.LIABILITY,
+        True,
+    ),
+    # Equity, negatives allowed: a currency's trading account mirrors the position in it.
+    Account.Role.TRADING: ("3900-TRADING", "Currency trading", Account.Type.EQUITY, False),
+}
+
+
+def role_account(*, trust: Trust, role: str, currency: str) -> Account:
+    """The trust's account for ``role`` in ``currency``, opened on first use (see
+    ``ROLE_ACCOUNTS``). Safe under concurrency: a second opener finds the first one's row."""
+    account = (
+        Account.objects.filter(trust=trust, role=role, currency=currency).order_by("pk").first()
+    )
+    if account is not None:
+        return account
+    base_code, name, type_, no_negative = ROLE_ACCOUNTS[role]
+    bare = currency == trust.base_currency and role != Account.Role.TRADING
+    account, _ = Account.objects.get_or_create(
+        trust=trust,
+        code=base_code if bare else f"{base_code}-{currency}",
+        defaults={
+            "name": f"{name} ({currency})",
+            "type": type_,
+            "role": role,
+            "currency": currency,
+            "no_negative": no_negative,
+        },
+    )
+    return account
+
+
+def administration_fund(
+    *, trust: Trust, actor: Any, amount: Money, reason: str, idempotency_key: str
+) -> JournalEntry:
+    """Move unallocated money into the trust's administration fund (which bears bank fees when
+    the trust's policy says so), with the reason (typically the court's order). Refuses a blank
+    reason and more than is unallocated; the same key again returns the first entry."""
+    minor = positive_minor(amount, "amount")
+    currency = amount.currency.code
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise field_error("reason", "Say why (e.g. the order that allows it).", code="required")
+    with transaction.atomic():
+        source = role_account(trust=trust, role=Account.Role.UNALLOCATED, currency=currency)
+        # Locked: the same lock the posting takes, so the check and the posting see one balance.
+        held = Account.objects.select_for_update().get(pk=source.pk).balance_minor
+        done = JournalEntry.objects.filter(
+            trust=trust, idempotency_key=f"administration-fund:{idempotency_key}"
+        ).first()
+        if done is None and held < minor:
+            raise field_error(
+                "amount",
+                f"Only {format_money(from_minor(held, currency))} is unallocated.",
+                code="insufficient_funds",
+            )
+        posted = entry_post(
+            trust=trust,
+            actor=actor,
+            effective_date=timezone.localdate(),
+            legs=[
+                Leg(
+                    role_account(trust=trust, role=Account.Role.UNALLOCATED, currency=currency),
+                    from_minor(minor, currency),
+                ),
+                Leg(
+                    role_account(trust=trust, role=Account.Role.ADMINISTRATION, currency=currency),
+                    from_minor(-minor, currency),
+                ),
+            ],
+            idempotency_key=f"administration-fund:{idempotency_key}",
+            memo=f"To the administration fund: {reason}",
+            kind=EntryKind.TRANSFER,
+        )
+    return posted.entry
 
 
 def _currency(code: str) -> str:

@@ -1,4 +1,5 @@
-"""Care partners, caseworkers, budgets, and disbursement requests up to their decision.
+"""Care partners, caseworkers, budgets, and disbursement requests up to their decision
+(payments are in ``disbursements.services.payments``).
 
 The lifecycle: a caseworker drafts a request for a beneficiary of their own partner and submits
 it; a trustee approves it (reserving the funds) or rejects it, with a reason; a request that is
@@ -239,6 +240,19 @@ def policy_set_dual_approval(*, trust: Trust, actor: Any, threshold: Money) -> D
     return policy
 
 
+def policy_set_fee_bearer(*, trust: Trust, actor: Any, bearer: str) -> DisbursementPolicy:
+    """Who bears the bank's fees on payments from now on: the beneficiary's sub-ledger or the
+    trust's administration fund. Payments already recorded keep theirs."""
+    if not is_trustee(actor):
+        raise ValidationError("Only a trustee sets the policy.", code="not_trustee")
+    if bearer not in DisbursementPolicy.FeeBearer.values:
+        raise field_error("bearer", f"{bearer!r} is not who can bear fees", code="bad_bearer")
+    policy = policy_for(trust)
+    policy.fees_charged_to, policy.updated_by = bearer, actor
+    policy.save(update_fields=["fees_charged_to", "updated_by", "updated_at"])
+    return policy
+
+
 def budget_set(
     *,
     beneficiary: Beneficiary,
@@ -470,6 +484,26 @@ def _budget_excess(request: DisbursementRequest, reserve: int, on: date) -> str 
     )
 
 
+def refuse_unpayable(request: DisbursementRequest, partner: CarePartner) -> None:
+    """DOMAIN rule 7, checked when approving and again when paying: the partner's vetting is
+    current and the payee is not recorded as implicated in the case."""
+    if not vetting_current(partner):
+        raise ValidationError(
+            f"{partner}'s vetting is not current: renew it before approving or paying.",
+            code="vetting_lapsed",
+        )
+    if (
+        request.payee_index
+        and ImplicatedPerson.objects.filter(
+            trust_id=request.trust_id, name_index=request.payee_index
+        ).exists()
+    ):
+        raise ValidationError(
+            "The payee is recorded as implicated in the case: never pay them.",
+            code="payee_implicated",
+        )
+
+
 def request_approve(
     *,
     request: DisbursementRequest,
@@ -526,22 +560,7 @@ def request_approve(
                 raise field_error(
                     "reserve", f"reserve in {sub_ledger.currency}", code="currency_mismatch"
                 )
-        partner = CarePartner.objects.get(pk=locked.partner_id)
-        if not vetting_current(partner):
-            raise ValidationError(
-                f"{partner}'s vetting is not current: renew it before approving.",
-                code="vetting_lapsed",
-            )
-        if (
-            locked.payee_index
-            and ImplicatedPerson.objects.filter(
-                trust_id=locked.trust_id, name_index=locked.payee_index
-            ).exists()
-        ):
-            raise ValidationError(
-                "The payee is recorded as implicated in the case: never pay them.",
-                code="payee_implicated",
-            )
+        refuse_unpayable(locked, CarePartner.objects.get(pk=locked.partner_id))
         free = sub_ledger.balance_minor - reserved_minor(sub_ledger.pk, excluding=locked.pk)
         if reserve_minor_ > free:
             raise ValidationError(
@@ -690,9 +709,10 @@ def request_document_add(
 
 # --- notifications ----------------------------------------------------------------------------
 
-# Which events tell whom: trustees when a request awaits them, the requester when it is decided.
+# Which events tell whom: trustees when a request awaits them, the requester when it is decided,
+# paid, or its payment came back.
 TO_TRUSTEES = {"submitted", "first_approval"}
-TO_REQUESTER = {"approved", "rejected", "cancelled"}
+TO_REQUESTER = {"approved", "rejected", "cancelled", "paid", "returned"}
 
 
 def _notify_later(event: RequestEvent) -> None:
