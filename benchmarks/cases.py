@@ -661,7 +661,10 @@ def disbursement_book_create(
         person.groups.add(group)
         staff.append(person)
     partner = care_partner_create(
-        actor=staff[0], name=f"Benchmark Partner {label} (fictitious)", country="PH"
+        actor=staff[0],
+        name=f"Benchmark Partner {label} (fictitious)",
+        country="PH",
+        payout_currency="PHP",
     )
     today = date.today()
     care_partner_vet(
@@ -728,6 +731,59 @@ def approve_all(requests: list, trustee: Any) -> tuple[int, int, float]:
         except ValidationError:
             refused += 1
     return approved, refused, time.perf_counter() - start
+
+
+def pay_all(requests: list, trustee: Any) -> tuple[int, int, float]:
+    """Record the payment of each approved request in turn, in PHP with a fee (invented bank
+    advice: PHP 56 per USD sent, fee 5.00 USD); returns (paid, refused, seconds)."""
+    from django.core.exceptions import ValidationError
+
+    from disbursements.services.payments import Transfer, payment_record
+
+    paid = refused = 0
+    today = date.today()
+    start = time.perf_counter()
+    for request in requests:
+        try:
+            payment_record(
+                request=request,
+                actor=trustee,
+                transfer=Transfer(
+                    sent=request.amount,
+                    payout=from_minor(request.amount_minor * 56, "PHP"),
+                    fee=from_minor(500, "USD"),
+                    value_date=today,
+                    reference=f"BENCH-TRF-{request.pk}",
+                ),
+            )
+            paid += 1
+        except ValidationError:
+            refused += 1
+    return paid, refused, time.perf_counter() - start
+
+
+def acknowledge_all(requests: list, caseworker: Any) -> tuple[int, int, float]:
+    """The caseworker acknowledges each paid request, every tenth with a shortfall of 1 %."""
+    from django.core.exceptions import ValidationError
+
+    from disbursements.services.payments import payment_acknowledge
+
+    done = refused = 0
+    start = time.perf_counter()
+    for n, request in enumerate(requests):
+        payout = request.amount_minor * 56
+        arrived = payout - (payout // 100 if n % 10 == 0 else 0)
+        try:
+            payment_acknowledge(
+                request=request,
+                actor=caseworker,
+                arrived=from_minor(arrived, "PHP"),
+                note="Correspondent bank charge (benchmark)",
+            )
+            done += 1
+        except ValidationError:
+            refused += 1
+    return done, refused, time.perf_counter() - start
 
 
 def approve_racing(requests: list, trustees: list[Any]) -> tuple[int, int, float, list[str]]:

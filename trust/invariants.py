@@ -6,6 +6,7 @@ minor units, which both PostgreSQL and SQLite sum exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,19 @@ class LedgerReport:
             "postings": self.postings,
             "violations": len(self.violations),
         }
+
+
+# Checks that other apps add (``register_check`` in their AppConfig.ready): each is called as
+# ``check(trust_id, limit, add)`` like the built-in ones, so that ``check_ledger`` covers what
+# they keep (disbursements: payments in transit, reservations) without trust importing them.
+Check = Callable[[int | None, int, Callable[[Violation], None]], None]
+_EXTRA_CHECKS: list[Check] = []
+
+
+def register_check(check: Check) -> Check:
+    if check not in _EXTRA_CHECKS:
+        _EXTRA_CHECKS.append(check)
+    return check
 
 
 def _rows(sql: str, params: list[object]) -> list[tuple]:
@@ -210,6 +224,8 @@ def ledger_violations(*, trust_id: int | None = None, limit: int = 1000) -> Ledg
                 )
 
     _order_and_receipt_checks(trust_id, limit, add)
+    for check in _EXTRA_CHECKS:
+        check(trust_id, limit, add)
 
     for name in ledger_triggers_missing(connection):
         add(Violation("database-guard", name, "trigger or function is missing"))

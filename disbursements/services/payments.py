@@ -35,7 +35,6 @@ from django.utils import timezone
 from moneyed import Money
 
 from disbursements.models import (
-    CarePartner,
     DisbursementPolicy,
     DisbursementRequest,
     Payment,
@@ -43,7 +42,6 @@ from disbursements.models import (
 )
 from disbursements.services import (
     _event,
-    _locked,
     _partner_of,
     is_trustee,
     policy_for,
@@ -55,7 +53,7 @@ from trust.models import Account, EntryKind, Trust
 from trust.money import format_money, from_minor
 from trust.services.amounts import positive_minor
 from trust.services.ledger import EntrySpec, Leg, entries_post
-from trust.services.trusts import role_account
+from trust.services.trusts import role_accounts
 
 FeeBearer = DisbursementPolicy.FeeBearer
 
@@ -64,8 +62,24 @@ def _money(minor: int, currency: str) -> Money:
     return from_minor(minor, currency)
 
 
-def _accounts(trust: Trust, role: str, currency: str) -> int:
-    return role_account(trust=trust, role=role, currency=currency).pk
+IN_TRANSIT, TRADING, ADMINISTRATION = (
+    Account.Role.IN_TRANSIT,
+    Account.Role.TRADING,
+    Account.Role.ADMINISTRATION,
+)
+
+
+def _books(
+    trust: Trust, currency: str, payout_currency: str, *, administration: bool = False
+) -> dict[tuple[str, str], int]:
+    """The transit (and across currencies, trading) accounts a payment in these currencies uses,
+    and the administration fund if it bears the fee: one query once they exist."""
+    wanted = [(IN_TRANSIT, currency)]
+    if payout_currency != currency:
+        wanted += [(IN_TRANSIT, payout_currency), (TRADING, currency), (TRADING, payout_currency)]
+    if administration:
+        wanted.append((ADMINISTRATION, currency))
+    return role_accounts(trust=trust, wanted=wanted)
 
 
 def _date(value: Any, field: str, *, not_before: date | None, what: str) -> date:
@@ -146,9 +160,14 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
         )
     with transaction.atomic():
         sub_ledger = Account.objects.select_for_update().get(pk=request.sub_ledger_id)
-        locked = _locked(request)
+        # The request row locked, its trust, beneficiary and partner read with it.
+        locked = (
+            DisbursementRequest.objects.select_for_update(of=("self",))
+            .select_related("trust", "beneficiary", "partner")
+            .get(pk=request.pk)
+        )
         currency = sub_ledger.currency
-        partner = CarePartner.objects.get(pk=locked.partner_id)
+        partner = locked.partner
         payout_currency = partner.payout_currency or currency
         sent = positive_minor(transfer.sent, "sent")
         if transfer.sent.currency.code != currency:
@@ -198,8 +217,14 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
         if locked.status != Status.APPROVED:
             raise ValidationError(f"This request is {locked.status}.", code="bad_status")
         # The amount in the request's own currency is what was approved.
+        if locked.currency not in (currency, payout_currency):
+            raise ValidationError(
+                f"The request is in {locked.currency} but {partner} is now paid in"
+                f" {payout_currency}: cancel it and request again.",
+                code="payout_currency_changed",
+            )
         own = sent if locked.currency == currency else payout
-        if locked.currency not in (currency, payout_currency) or own != locked.amount_minor:
+        if own != locked.amount_minor:
             raise field_error(
                 "sent" if locked.currency == currency else "payout",
                 f"The request is for {format_money(locked.amount)}; record a transfer of"
@@ -214,12 +239,6 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
         )
         bank_account = _bank_account(locked.trust, currency, transfer.bank_account)
         refuse_unpayable(locked, partner)
-        if Payment.objects.filter(trust_id=locked.trust_id, transfer_reference=reference).exists():
-            raise field_error(
-                "reference",
-                "Another payment has this transfer reference.",
-                code="duplicate_reference",
-            )
         policy = policy_for(locked.trust)
         bearer = policy.fees_charged_to
         charge = sent + (fee if bearer == FeeBearer.BENEFICIARY else 0)
@@ -234,22 +253,28 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
             )
         trust = locked.trust
         label = _label(locked)
+        acc = _books(
+            trust,
+            currency,
+            payout_currency,
+            administration=bool(fee) and bearer == FeeBearer.ADMINISTRATION,
+        )
         if payout_currency == currency:
             legs = [
                 Leg(sub_ledger.pk, _money(sent, currency)),
-                Leg(_accounts(trust, Account.Role.IN_TRANSIT, currency), _money(-sent, currency)),
+                Leg(acc[(IN_TRANSIT, currency)], _money(-sent, currency)),
             ]
             memo = f"Payment of {label} to {partner}: {format_money(_money(sent, currency))}"
         else:
             legs = [
                 Leg(sub_ledger.pk, _money(sent, currency)),
-                Leg(_accounts(trust, Account.Role.TRADING, currency), _money(-sent, currency)),
+                Leg(acc[(TRADING, currency)], _money(-sent, currency)),
                 Leg(
-                    _accounts(trust, Account.Role.TRADING, payout_currency),
+                    acc[(TRADING, payout_currency)],
                     _money(payout, payout_currency),
                 ),
                 Leg(
-                    _accounts(trust, Account.Role.IN_TRANSIT, payout_currency),
+                    acc[(IN_TRANSIT, payout_currency)],
                     _money(-payout, payout_currency),
                 ),
             ]
@@ -270,7 +295,7 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
             if bearer == FeeBearer.BENEFICIARY:
                 payer = sub_ledger.pk
             else:
-                payer = _accounts(trust, Account.Role.ADMINISTRATION, currency)
+                payer = acc[(ADMINISTRATION, currency)]
                 fund = Account.objects.get(pk=payer).balance_minor
                 if fund < fee:
                     raise field_error(
@@ -286,7 +311,7 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
                     legs=[
                         Leg(payer, _money(fee, currency)),
                         Leg(
-                            _accounts(trust, Account.Role.IN_TRANSIT, currency),
+                            acc[(IN_TRANSIT, currency)],
                             _money(-fee, currency),
                         ),
                     ],
@@ -315,7 +340,7 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
                     payment_entry_id=posted[0].entry_id,
                     fee_entry_id=posted[1].entry_id if fee else None,
                 )
-        except IntegrityError as exc:  # the same reference, recorded meanwhile for another
+        except IntegrityError as exc:  # the reference is another payment's: all of this rolls back
             raise field_error(
                 "reference",
                 "Another payment has this transfer reference.",
@@ -340,18 +365,20 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
 # --- clearing: acknowledgement and return ------------------------------------------------------
 
 
-def _clearing_legs(payment: Payment, *, withheld: int = 0) -> list[Leg]:
+def _clearing_legs(
+    payment: Payment, acc: dict[tuple[str, str], int], *, withheld: int = 0
+) -> list[Leg]:
     """What left the bank: the bank is credited with sent + fee, and the trust-currency side of
     the transfer in transit (the trading account across currencies) is cleared. ``withheld`` (same
     currency only) is a shortfall that its own entry clears."""
-    trust, currency = payment.trust, payment.currency
-    in_transit = _accounts(trust, Account.Role.IN_TRANSIT, currency)
+    currency = payment.currency
+    in_transit = acc[(IN_TRANSIT, currency)]
     out = payment.sent_minor + payment.fee_minor - withheld
     legs = [Leg(payment.bank_account_id, _money(-out, currency))]
     if payment.cross_currency:
         legs.append(
             Leg(
-                _accounts(trust, Account.Role.TRADING, currency),
+                acc[(TRADING, currency)],
                 _money(payment.sent_minor, currency),
             )
         )
@@ -363,11 +390,16 @@ def _clearing_legs(payment: Payment, *, withheld: int = 0) -> list[Leg]:
 
 
 def _locked_payment(request: DisbursementRequest) -> tuple[DisbursementRequest, Payment]:
-    locked = _locked(request)
+    """The request and its payment, both locked (the request first, as everywhere)."""
+    locked = (
+        DisbursementRequest.objects.select_for_update(of=("self",))
+        .select_related("trust", "beneficiary")
+        .get(pk=request.pk)
+    )
     payment = Payment.objects.select_for_update().filter(request=locked).first()
     if payment is None:
         raise ValidationError(f"This request is {locked.status}, not paid.", code="not_paid")
-    payment.request = locked
+    payment.request, payment.trust = locked, locked.trust
     return locked, payment
 
 
@@ -429,15 +461,16 @@ def payment_acknowledge(
             )
         on = _date(received_on, "received_on", not_before=payment.value_date, what="the value date")
         trust, label = payment.trust, _label(locked)
+        acc = _books(trust, payment.currency, payment.payout_currency)
         ccy = payment.payout_currency
         if payment.cross_currency:
             legs = [
-                *_clearing_legs(payment),
-                Leg(_accounts(trust, Account.Role.IN_TRANSIT, ccy), _money(minor, ccy)),
-                Leg(_accounts(trust, Account.Role.TRADING, ccy), _money(-minor, ccy)),
+                *_clearing_legs(payment, acc),
+                Leg(acc[(IN_TRANSIT, ccy)], _money(minor, ccy)),
+                Leg(acc[(TRADING, ccy)], _money(-minor, ccy)),
             ]
         else:  # the bank leg of a shortfall goes in its own entry below
-            legs = _clearing_legs(payment, withheld=shortfall)
+            legs = _clearing_legs(payment, acc, withheld=shortfall)
         specs = [
             EntrySpec(
                 effective_date=on,
@@ -451,12 +484,12 @@ def payment_acknowledge(
         if shortfall:
             if payment.cross_currency:
                 short_legs = [
-                    Leg(_accounts(trust, Account.Role.IN_TRANSIT, ccy), _money(shortfall, ccy)),
-                    Leg(_accounts(trust, Account.Role.TRADING, ccy), _money(-shortfall, ccy)),
+                    Leg(acc[(IN_TRANSIT, ccy)], _money(shortfall, ccy)),
+                    Leg(acc[(TRADING, ccy)], _money(-shortfall, ccy)),
                 ]
             else:
                 short_legs = [
-                    Leg(_accounts(trust, Account.Role.IN_TRANSIT, ccy), _money(shortfall, ccy)),
+                    Leg(acc[(IN_TRANSIT, ccy)], _money(shortfall, ccy)),
                     Leg(payment.bank_account_id, _money(-shortfall, ccy)),
                 ]
             specs.append(
@@ -545,26 +578,25 @@ def payment_return(
             )
         on = _date(returned_on, "returned_on", not_before=payment.value_date, what="the value date")
         trust, label = payment.trust, _label(locked)
+        acc = _books(trust, payment.currency, payment.payout_currency)
         ccy = payment.payout_currency
         bank = payment.bank_account_id
         cleared = EntrySpec(
             effective_date=on,
-            legs=_clearing_legs(payment),
+            legs=_clearing_legs(payment, acc),
             idempotency_key=f"payment-settled:{locked.uid}",
             memo=f"Payment of {label} left the bank (transfer {payment.transfer_reference})",
             kind=EntryKind.SETTLEMENT,
         )
         if payment.cross_currency:
-            trading = _accounts(trust, Account.Role.TRADING, currency)
+            trading = acc[(TRADING, currency)]
             difference = payment.sent_minor - minor  # > 0: a loss to the beneficiary
             back_legs = [
                 Leg(
-                    _accounts(trust, Account.Role.IN_TRANSIT, ccy),
+                    acc[(IN_TRANSIT, ccy)],
                     _money(payment.payout_minor, ccy),
                 ),
-                Leg(
-                    _accounts(trust, Account.Role.TRADING, ccy), _money(-payment.payout_minor, ccy)
-                ),
+                Leg(acc[(TRADING, ccy)], _money(-payment.payout_minor, ccy)),
                 Leg(bank, _money(minor, currency)),
                 Leg(sub_ledger.pk, _money(-payment.sent_minor, currency)),
             ]

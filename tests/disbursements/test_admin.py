@@ -68,3 +68,32 @@ def test_requests_and_partners_are_shown_read_only_without_secrets(admin_client_
     response = admin_client_.post(pages[3], {"status": "paid"})
     assert response.status_code == 403
     assert DisbursementRequest.objects.get(pk=request.pk).status == "approved"
+
+
+def test_payments_are_listed_read_only_with_their_figures(admin_client_: Client) -> None:
+    from django.utils import timezone
+    from moneyed import Money
+
+    from disbursements.models import Payment
+    from disbursements.services.payments import Transfer, payment_record
+
+    w = make_world()
+    request = request_approve(request=submitted(w), actor=w.trustee)
+    payment = payment_record(
+        request=request,
+        actor=w.trustee,
+        transfer=Transfer(
+            sent=Money("300.00", "USD"),
+            payout=Money("16800.00", "PHP"),
+            fee=Money("4.00", "USD"),
+            value_date=timezone.localdate(),
+            reference="ADMIN-TRF-1",
+        ),
+    )
+    listing = admin_client_.get("/admin/disbursements/payment/").content.decode()
+    assert "ADMIN-TRF-1" in listing and "16,800.00 PHP" in listing and "56.000000" in listing
+    page = f"/admin/disbursements/payment/{payment.pk}/change/"
+    assert "4.00 USD" in admin_client_.get(page).content.decode()
+    assert admin_client_.post(page, {"transfer_reference": "X"}).status_code == 403
+    assert admin_client_.get("/admin/disbursements/payment/add/").status_code == 403
+    assert Payment.objects.get().transfer_reference == "ADMIN-TRF-1"

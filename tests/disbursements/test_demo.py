@@ -10,16 +10,20 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
+from moneyed import Money
 
 from disbursements.models import (
     Approval,
     CarePartner,
     Caseworker,
     DisbursementRequest,
+    Payment,
     RequestEvent,
 )
 from disbursements.services import vetting_current
 from trust.demo import seed_demo_trust
+from trust.invariants import ledger_violations
+from trust.models import JournalEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +33,7 @@ def state() -> dict[str, Any]:
         "requests": sorted(DisbursementRequest.objects.values_list("idempotency_key", "status")),
         "approvals": Approval.objects.count(),
         "events": RequestEvent.objects.count(),
+        "entries": JournalEntry.objects.count(),
         "caseworkers": list(Caseworker.objects.values_list("user__username", "partner__name")),
     }
 
@@ -46,6 +51,11 @@ def test_demo_disbursements_twice_gives_the_same_demo(settings: Any) -> None:
     assert statuses.get("demo-1") == "approved"
     assert statuses.get("demo-2") == "submitted"
     assert statuses.get("demo-3") == "rejected"
+    assert statuses.get("demo-4") == "acknowledged"  # paid in PHP, with a shortfall
+    assert statuses.get("demo-5") == "paid"  # in transit
+    shortfall = Payment.objects.get(request__idempotency_key="demo-4").shortfall
+    assert shortfall == Money("250.00", "PHP")
+    assert ledger_violations().ok
     call_command("demo_disbursements", stdout=StringIO())
     assert state() == first
 

@@ -22,8 +22,6 @@ from moneyed import Money
 from disbursements.models import DisbursementRequest, Payment, RequestDocument, RequestEvent, Status
 from disbursements.services import (
     available,
-    care_partner_create,
-    care_partner_set_payout,
     care_partner_vet,
     caseworker_add,
     policy_set_fee_bearer,
@@ -71,7 +69,7 @@ def identity_holds(w: World) -> None:
 
 
 def approved(w: World, amount: Money | str = "300.00", key: str = "p1", reserve: str = "") -> Any:
-    request = submitted(w, amount if isinstance(amount, str) else amount, key)
+    request = submitted(w, amount, key)
     extra = {"reserve": usd(reserve)} if reserve else {}
     return request_approve(request=request, actor=w.trustee, **extra)
 
@@ -759,3 +757,40 @@ def test_racing_acknowledgement_and_return_one_wins(postgres_tx: None) -> None:
     identity = trust_identity(trust=w.trust)
     assert all(line.holds for line in identity.values())
     assert ledger_violations(trust_id=w.trust.pk).ok
+
+
+# --- check_ledger covers payments and reservations ----------------------------------------------
+
+
+def rules(w: World) -> set[str]:
+    return {v.rule for v in ledger_violations(trust_id=w.trust.pk).violations}
+
+
+def test_check_ledger_names_tampered_payments_and_reservations(world: World) -> None:
+    request = approved(world)
+    payment = pay(world, request, "300.00", "15000.00", fee="3.00")
+    assert rules(world) == set()
+
+    Payment.objects.filter(pk=payment.pk).update(payout_minor=14_000_00)
+    assert rules(world) == {"payments-in-transit"}
+    Payment.objects.filter(pk=payment.pk).update(payout_minor=15_000_00, sent_minor=299_00)
+    assert rules(world) == {"payment-entry"}
+    Payment.objects.filter(pk=payment.pk).update(sent_minor=300_00, fee_minor=4_00)
+    assert "payment-entry" in rules(world)
+    Payment.objects.filter(pk=payment.pk).update(fee_minor=3_00)
+    DisbursementRequest.objects.filter(pk=request.pk).update(status=Status.APPROVED)
+    assert "payment-status" in rules(world)
+    DisbursementRequest.objects.filter(pk=request.pk).update(status=Status.PAID)
+    assert rules(world) == set()
+
+    other = approved(world, "500.00", "other")
+    DisbursementRequest.objects.filter(pk=other.pk).update(reserve_minor=800_00)
+    assert rules(world) == {"reservation"}  # 800.00 reserved, 697.00 left on MV-1
+
+
+def test_a_request_in_a_currency_the_partner_no_longer_takes_is_refused(world: World) -> None:
+    request = approved(world, php("5000.00"), reserve="100.00")
+    world.partner.payout_currency = "USD"
+    world.partner.save(update_fields=["payout_currency"])
+    error = refused("payout_currency_changed", lambda: pay(world, request, "100.00"))
+    assert "cancel it and request again" in str(error)

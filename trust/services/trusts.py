@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -87,6 +88,27 @@ def role_account(*, trust: Trust, role: str, currency: str) -> Account:
         },
     )
     return account
+
+
+def role_accounts(*, trust: Trust, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Ids of the trust's accounts for several (role, currency) pairs: one query when they all
+    exist, ``role_account`` for each that does not (opened on first use)."""
+    wanted = set(wanted)
+    found: dict[tuple[str, str], int] = {}
+    for pk, role, currency in (
+        Account.objects.filter(
+            trust=trust,
+            role__in={role for role, _ in wanted},
+            currency__in={currency for _, currency in wanted},
+        )
+        .order_by("-pk")  # the first opened wins, as in role_account
+        .values_list("pk", "role", "currency")
+    ):
+        if (role, currency) in wanted:
+            found[(role, currency)] = pk
+    for role, currency in wanted - found.keys():
+        found[(role, currency)] = role_account(trust=trust, role=role, currency=currency).pk
+    return found
 
 
 def administration_fund(

@@ -24,14 +24,30 @@ from disbursements.services import (
     request_reject,
     request_submit,
 )
+from disbursements.services.payments import Transfer, payment_acknowledge, payment_record
 from trust.models import Beneficiary
 
-# (key, pseudonym, category, amount in USD, purpose, what the trustee does)
+
+def payout_currency(beneficiary: Beneficiary) -> str:
+    partner = beneficiary.care_partner
+    return (partner.payout_currency if partner else "") or beneficiary.trust.base_currency
+
+
+# (key, pseudonym, category, amount, purpose, what happens to it). Amounts in PHP are in the
+# partner's currency: the trustee reserves USD for them and the bank's (invented) advice gives
+# what was sent and the fee.
 DEMO_REQUESTS = [
-    ("demo-1", "MV-1", "education", "180.00", "School fees and uniform, first term", "approve"),
-    ("demo-2", "MV-1", "medical", "65.00", "Dental check-up and treatment", "submit"),
-    ("demo-3", "MV-1", "mental_health", "240.00", "Eight counselling sessions", "reject"),
+    ("demo-1", "MV-1", "education", "180.00 USD", "School fees and uniform, first term", "approve"),
+    ("demo-2", "MV-1", "medical", "65.00 USD", "Dental check-up and treatment", "submit"),
+    ("demo-3", "MV-1", "mental_health", "240.00 USD", "Eight counselling sessions", "reject"),
+    ("demo-4", "MV-1", "education", "9000.00 PHP", "School supplies and books", "acknowledge"),
+    ("demo-5", "MV-1", "transport", "2500.00 PHP", "School bus, three months", "pay"),
 ]
+# For the PHP requests: (USD reserved, USD sent, USD fee, PHP that arrived).
+DEMO_PAYMENTS = {
+    "demo-4": ("170.00", "160.00", "7.50", "8750.00"),
+    "demo-5": ("50.00", "45.00", "7.50", None),
+}
 
 
 class Command(BaseCommand):
@@ -80,18 +96,45 @@ class Command(BaseCommand):
                 ).first()
                 if beneficiary is None:
                     continue
+                figure, currency = amount.split()
+                if currency not in (beneficiary.trust.base_currency, payout_currency(home)):
+                    continue
                 request = request_draft(
                     actor=caseworker,
                     beneficiary=beneficiary,
                     category=category,
-                    amount=Money(amount, beneficiary.trust.base_currency),
+                    amount=Money(figure, currency),
                     purpose=purpose,
                     idempotency_key=key,
                 )
                 if request.status == Status.DRAFT:
                     request = request_submit(request=request, actor=caseworker)
-                if request.status == Status.SUBMITTED and then == "approve":
-                    request = request_approve(request=request, actor=trustee)
+                base = beneficiary.trust.base_currency
+                if request.status == Status.SUBMITTED and then in ("approve", "pay", "acknowledge"):
+                    reserve = Money(DEMO_PAYMENTS[key][0], base) if key in DEMO_PAYMENTS else None
+                    request = request_approve(request=request, actor=trustee, reserve=reserve)
+                if request.status == Status.APPROVED and key in DEMO_PAYMENTS:
+                    _, sent, fee, _ = DEMO_PAYMENTS[key]
+                    payment_record(
+                        request=request,
+                        actor=trustee,
+                        transfer=Transfer(
+                            sent=Money(sent, base),
+                            payout=request.amount,
+                            fee=Money(fee, base),
+                            value_date=today,
+                            reference=f"DEMO-TRF-{request.uid.hex[:8].upper()}",
+                        ),
+                    )
+                    request.refresh_from_db()
+                arrived = DEMO_PAYMENTS.get(key, (None,) * 4)[3]
+                if request.status == Status.PAID and then == "acknowledge" and arrived:
+                    payment_acknowledge(
+                        request=request,
+                        actor=caseworker,
+                        arrived=Money(arrived, request.currency),
+                        note="The correspondent bank deducted its charge (demo)",
+                    )
                 elif request.status == Status.SUBMITTED and then == "reject":
                     request = request_reject(
                         request=request, actor=trustee, reason="Covered by the partner's own fund"
