@@ -216,8 +216,8 @@ DEMO_ALLOWED = env_bool("TRUST_ALLOW_DEMO", default="DATABASE_URL" not in os.env
 SECRETS_REQUIRED = not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", default=False)
 
 
-def derived_field_key(secret: str) -> str:
-    """A Fernet key derived from SECRET_KEY (HKDF-SHA256): the embedded demo and tests only."""
+def derived_field_key(secret: str, info: bytes = b"field-encryption-key v1") -> str:
+    """A key derived from SECRET_KEY (HKDF-SHA256, base64url): the embedded demo and tests only."""
     import base64
 
     from cryptography.hazmat.primitives import hashes
@@ -227,7 +227,7 @@ def derived_field_key(secret: str) -> str:
         algorithm=hashes.SHA256(),
         length=32,
         salt=b"restitution-trust-ledger",
-        info=b"field-encryption-key v1",
+        info=info,
     ).derive(secret.encode("utf-8"))
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
@@ -246,3 +246,19 @@ if SECRETS_REQUIRED and (FIELD_ENCRYPTION_KEYS_DERIVED or BLIND_INDEX_KEY is Non
         "TRUST_FIELD_ENCRYPTION_KEYS and TRUST_BLIND_INDEX_KEY must be set in production"
     )
 # --- end of encryption of identifying data ---------------------------------------------------
+
+
+# --- audit trail (docs/audit.md) -------------------------------------------------------------
+# The Ed25519 private key that signs checkpoints (32 bytes, base64url). Derived from SECRET_KEY in
+# the embedded demo and tests; production sets it (and keeps it out of the database).
+AUDIT_SIGNING_KEY = os.environ.get("TRUST_AUDIT_SIGNING_KEY", "").strip()
+AUDIT_SIGNING_KEY_DERIVED = not AUDIT_SIGNING_KEY
+if AUDIT_SIGNING_KEY_DERIVED:
+    if SECRETS_REQUIRED:
+        raise RuntimeError("TRUST_AUDIT_SIGNING_KEY must be set in production")
+    AUDIT_SIGNING_KEY = derived_field_key(SECRET_KEY, info=b"audit-signing-key v1")
+# Public keys of earlier signing keys (base64url, comma-separated): their checkpoints still verify.
+AUDIT_PREVIOUS_PUBLIC_KEYS = env_list("TRUST_AUDIT_PREVIOUS_PUBLIC_KEYS")
+# Names this log in every signed tree head, so that one installation's heads cannot pass for
+# another's.
+AUDIT_LOG_ID = os.environ.get("TRUST_AUDIT_LOG_ID", "").strip() or "restitution-trust-ledger"

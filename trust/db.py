@@ -40,6 +40,18 @@ PG_FUNCTIONS = [
     "ledger_posting_balanced",
     "ledger_post_batch",
 ]
+# The audit trail (trust/models/audit.py): append-only; events sealed into their chain at commit.
+AUDIT_TABLES = ["trust_audit_event", "trust_audit_leaf", "trust_audit_checkpoint"]
+PG_AUDIT_TRIGGERS = {
+    "trust_audit_event": ["trust_audit_event_immutable", "trust_audit_event_seal"],
+    "trust_audit_leaf": ["trust_audit_leaf_immutable"],
+    "trust_audit_checkpoint": ["trust_audit_checkpoint_immutable"],
+}
+PG_AUDIT_FUNCTIONS = ["audit_refuse_change", "audit_seal"]
+SQLITE_AUDIT_TRIGGERS = [
+    f"{table}_no_{op}" for table in AUDIT_TABLES for op in ("update", "delete")
+]
+
 SQLITE_TRIGGERS = [
     "trust_entry_no_update",
     "trust_entry_no_delete",
@@ -218,13 +230,17 @@ $fn$
     "DROP TRIGGER IF EXISTS trust_posting_balanced ON trust_posting",
     """CREATE CONSTRAINT TRIGGER trust_posting_balanced AFTER INSERT ON trust_posting
        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_posting_balanced()""",
-    # The only write path for entries (trust.services.ledger): one round trip per batch.
+    # The only write path for entries (trust.services.ledger): one round trip per batch. The
+    # version without audit events is dropped (a new argument makes a new function).
+    "DROP FUNCTION IF EXISTS ledger_post_batch(bigint, bigint, timestamptz, text[], date[],"
+    " text[], text[], text[], bigint[], text[], int[], bigint[], bigint[], text[])",
     r"""
 CREATE OR REPLACE FUNCTION ledger_post_batch(
   p_trust bigint, p_actor bigint, p_recorded timestamptz,
   e_keys text[], e_dates date[], e_memos text[], e_kinds text[], e_hashes text[],
   e_reverses bigint[], e_reasons text[],
-  l_entry int[], l_accounts bigint[], l_amounts bigint[], l_currencies text[])
+  l_entry int[], l_accounts bigint[], l_amounts bigint[], l_currencies text[],
+  a_data bytea[] DEFAULT NULL)
 RETURNS TABLE(idx int, entry_id bigint, created boolean)
 LANGUAGE plpgsql
 -- Plan each statement once per session, not on every call: planning cost more than executing.
@@ -240,6 +256,7 @@ DECLARE
   new_idx int[];
   new_ids bigint[];
   eid bigint[];  -- entry id by position in the batch; NULL where the key already existed
+  cid bigint;
 BEGIN
   SELECT status, lock_date INTO t FROM trust_trust WHERE id = p_trust;
   IF NOT FOUND THEN
@@ -371,6 +388,23 @@ BEGIN
    ORDER BY lg.acc, lg.day
   ON CONFLICT (account_id, day) DO UPDATE SET net_minor = ad.net_minor + EXCLUDED.net_minor;
 
+  -- One audit event per new entry, in batch order, on the trust's chain (sealed at commit).
+  IF a_data IS NOT NULL THEN
+    SELECT c.id INTO cid FROM trust_audit_chain c WHERE c.key = 'trust:' || p_trust;
+    IF NOT FOUND THEN
+      INSERT INTO trust_audit_chain (key, length, head)
+      VALUES ('trust:' || p_trust, 0, decode(repeat('00', 32), 'hex'))
+      ON CONFLICT (key) DO NOTHING;
+      SELECT c.id INTO cid FROM trust_audit_chain c WHERE c.key = 'trust:' || p_trust;
+    END IF;
+    INSERT INTO trust_audit_event (chain_id, at, trust_id, actor_id, action, object_type,
+                                   object_id, data)
+    SELECT cid, p_recorded, p_trust, p_actor, 'entry.posted', 'entry', e_keys[i], a_data[i]
+      FROM generate_subscripts(e_keys, 1) AS i
+     WHERE eid[i] IS NOT NULL
+     ORDER BY i;
+  END IF;
+
   -- Tell the commit-time checks that these entries form one range (when their ids are
   -- consecutive), so that they check the batch in one query (see ledger_verify).
   IF new_ids[cardinality(new_ids)] - new_ids[1] + 1 = cardinality(new_ids) THEN
@@ -380,6 +414,89 @@ BEGIN
 END
 $fn$
 """,
+]
+
+PG_AUDIT_SQL = [
+    "CREATE SEQUENCE IF NOT EXISTS trust_audit_seal_seq",
+    r"""
+CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  -- The one change allowed: sealing an event once (its place, hash and sealing order), by
+  -- audit_seal at commit. A forged seal would still fail verification.
+  -- (Nested: the inner test names columns only events have.)
+  IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'trust_audit_event' THEN
+    IF OLD.hash IS NULL AND NEW.hash IS NOT NULL
+       AND current_setting('audit.sealing', true) = 'on'
+       AND (NEW.id, NEW.chain_id, NEW.at, NEW.trust_id, NEW.actor_id, NEW.action,
+            NEW.object_type, NEW.object_id, NEW.data)
+           IS NOT DISTINCT FROM
+           (OLD.id, OLD.chain_id, OLD.at, OLD.trust_id, OLD.actor_id, OLD.action,
+            OLD.object_type, OLD.object_id, OLD.data)
+    THEN
+      RETURN NEW;
+    END IF;
+  END IF;
+  RAISE EXCEPTION 'the audit trail is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+    USING ERRCODE = '23001';
+END
+$fn$
+""",
+    # Deferred to the commit: every unsealed event this transaction can see is its own (others'
+    # were sealed before they committed, uncommitted ones are invisible). Lock their chains in
+    # key order (no deadlock between writers of several chains), then give each event, in
+    # insertion order, the next place in its chain and SHA-256(previous hash || data). The first
+    # firing does the work; later firings in the same commit find their event sealed.
+    r"""
+CREATE OR REPLACE FUNCTION audit_seal() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  ev record;
+  cur bigint := NULL;
+  n bigint;
+  h bytea;
+BEGIN
+  PERFORM 1 FROM trust_audit_event WHERE id = NEW.id AND hash IS NULL;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  PERFORM set_config('audit.sealing', 'on', true);
+  PERFORM 1 FROM trust_audit_chain c
+   WHERE c.id IN (SELECT DISTINCT e.chain_id FROM trust_audit_event e WHERE e.hash IS NULL)
+   ORDER BY c.key FOR UPDATE;
+  FOR ev IN SELECT e.id, e.chain_id, e.data FROM trust_audit_event e
+             WHERE e.hash IS NULL ORDER BY e.chain_id, e.id LOOP
+    IF cur IS DISTINCT FROM ev.chain_id THEN
+      IF cur IS NOT NULL THEN
+        UPDATE trust_audit_chain SET length = n, head = h WHERE id = cur;
+      END IF;
+      SELECT c.length, c.head INTO n, h FROM trust_audit_chain c WHERE c.id = ev.chain_id;
+      cur := ev.chain_id;
+    END IF;
+    n := n + 1;
+    h := sha256(h || ev.data);
+    UPDATE trust_audit_event SET seq = n, hash = h, sealed = nextval('trust_audit_seal_seq')
+     WHERE id = ev.id;
+  END LOOP;
+  IF cur IS NOT NULL THEN
+    UPDATE trust_audit_chain SET length = n, head = h WHERE id = cur;
+  END IF;
+  PERFORM set_config('audit.sealing', 'off', true);
+  RETURN NULL;
+END
+$fn$
+""",
+    "DROP TRIGGER IF EXISTS trust_audit_event_immutable ON trust_audit_event",
+    """CREATE TRIGGER trust_audit_event_immutable BEFORE UPDATE OR DELETE ON trust_audit_event
+       FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()""",
+    "DROP TRIGGER IF EXISTS trust_audit_leaf_immutable ON trust_audit_leaf",
+    """CREATE TRIGGER trust_audit_leaf_immutable BEFORE UPDATE OR DELETE ON trust_audit_leaf
+       FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()""",
+    "DROP TRIGGER IF EXISTS trust_audit_checkpoint_immutable ON trust_audit_checkpoint",
+    """CREATE TRIGGER trust_audit_checkpoint_immutable
+       BEFORE UPDATE OR DELETE ON trust_audit_checkpoint
+       FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()""",
+    "DROP TRIGGER IF EXISTS trust_audit_event_seal ON trust_audit_event",
+    """CREATE CONSTRAINT TRIGGER trust_audit_event_seal AFTER INSERT ON trust_audit_event
+       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_seal()""",
 ]
 
 _GUARD = "WHEN NOT ledger_guard_off()"
@@ -410,6 +527,14 @@ SQLITE_SQL = [
                             AND e.effective_date = NEW.effective_date)
         BEGIN SELECT RAISE(ABORT,
           'posting refused: account of another trust, wrong currency or wrong date'); END""",
+]
+
+SQLITE_AUDIT_SQL = [
+    f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op} BEFORE {op.upper()} ON {table} {_GUARD}
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: {op.upper()} on {table} refused');
+        END"""
+    for table in AUDIT_TABLES
+    for op in ("update", "delete")
 ]
 
 # --- SQLite's escape hatch for test teardown --------------------------------------------------
@@ -444,6 +569,10 @@ def install_ledger_database_objects(connection: BaseDatabaseWrapper) -> None:
     statements = PG_SQL if connection.vendor == "postgresql" else SQLITE_SQL
     if connection.vendor not in {"postgresql", "sqlite"}:
         raise RuntimeError(f"unsupported database vendor {connection.vendor}")
+    if set(AUDIT_TABLES) <= set(connection.introspection.table_names()):
+        statements = statements + (
+            PG_AUDIT_SQL if connection.vendor == "postgresql" else SQLITE_AUDIT_SQL
+        )
     with connection.cursor() as cursor:
         for sql in statements:
             # No params: a '%' in plpgsql must not be read as a placeholder.
@@ -456,15 +585,17 @@ def ledger_triggers_missing(connection: BaseDatabaseWrapper) -> list[str]:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
             present = {row[0] for row in cursor.fetchall()}
-            expected = [name for names in PG_TRIGGERS.values() for name in names]
+            triggers = {**PG_TRIGGERS, **PG_AUDIT_TRIGGERS}
+            expected = [name for names in triggers.values() for name in names]
             missing = [name for name in expected if name not in present]
-            cursor.execute("SELECT proname FROM pg_proc WHERE proname = ANY(%s)", [PG_FUNCTIONS])
+            wanted = PG_FUNCTIONS + PG_AUDIT_FUNCTIONS
+            cursor.execute("SELECT proname FROM pg_proc WHERE proname = ANY(%s)", [wanted])
             functions = {row[0] for row in cursor.fetchall()}
-            missing += [f"function {name}" for name in PG_FUNCTIONS if name not in functions]
+            missing += [f"function {name}" for name in wanted if name not in functions]
             return missing
         cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         present = {row[0] for row in cursor.fetchall()}
-        return [name for name in SQLITE_TRIGGERS if name not in present]
+        return [name for name in SQLITE_TRIGGERS + SQLITE_AUDIT_TRIGGERS if name not in present]
 
 
 def drop_before_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
@@ -477,7 +608,7 @@ def drop_before_migrate(sender: Any, using: str = "default", **kwargs: Any) -> N
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cursor:
-        for name in SQLITE_TRIGGERS:
+        for name in SQLITE_TRIGGERS + SQLITE_AUDIT_TRIGGERS:
             cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 

@@ -58,6 +58,7 @@ from trust.errors import field_error
 from trust.models import Account, Beneficiary, ImplicatedPerson, Trust
 from trust.money import format_money, from_minor, to_minor
 from trust.services.amounts import positive_minor
+from trust.services.audit import audit_record
 from trust.services.people import IMPLICATED_PURPOSE
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,24 @@ def _event(
         actor=actor,
         status_from=status_from,
         status_to=request.status,
+        reason=reason,
+    )
+    audit_record(
+        action=f"request.{action}",
+        actor=actor,
+        trust_id=request.trust_id,
+        object_type="disbursement_request",
+        object_id=request.pk,
+        changes={
+            "status": {"before": status_from, "after": request.status},
+            "beneficiary": request.beneficiary_id,
+            "partner": request.partner_id,
+            "category": request.category,
+            "amount_minor": request.amount_minor,
+            "currency": request.currency,
+            "reserve_minor": request.reserve_minor,
+            "event": event.pk,
+        },
         reason=reason,
     )
     _notify_later(event)
@@ -117,12 +136,24 @@ def care_partner_create(
         )
     try:
         with transaction.atomic():
-            return CarePartner.objects.create(
+            partner = CarePartner.objects.create(
                 name=name,
                 country=country,
                 registration_number=(registration_number or "").strip()[:100],
                 payout_currency=payout_currency,
             )
+            _audit_partner(
+                partner,
+                "care_partner.created",
+                actor,
+                {
+                    "name": name,
+                    "country": country,
+                    "registration_number": partner.registration_number,
+                    "payout_currency": payout_currency,
+                },
+            )
+            return partner
     except IntegrityError as exc:
         raise field_error("name", "A care partner of that name exists.", code="taken") from exc
 
@@ -151,9 +182,33 @@ def care_partner_vet(
                 "expires_on", "The vetting must expire after it was done.", code="bad_dates"
             )
         partner.vetted_on, partner.vetting_expires_on = vetted_on, expires_on
+    before = CarePartner.objects.filter(pk=partner.pk).values(
+        "vetting_status", "vetted_on", "vetting_expires_on"
+    )[0]
     partner.vetting_status = status
-    partner.save(update_fields=["vetting_status", "vetted_on", "vetting_expires_on"])
+    with transaction.atomic():
+        partner.save(update_fields=["vetting_status", "vetted_on", "vetting_expires_on"])
+        _audit_partner(
+            partner,
+            "care_partner.vetted",
+            actor,
+            {
+                name: {"before": before[name], "after": getattr(partner, name)}
+                for name in ("vetting_status", "vetted_on", "vetting_expires_on")
+            },
+        )
     return partner
+
+
+def _audit_partner(partner: CarePartner, action: str, actor: Any, changes: dict) -> None:
+    """Partners serve every trust: their events go on the global chain."""
+    audit_record(
+        action=action,
+        actor=actor,
+        object_type="care_partner",
+        object_id=partner.pk,
+        changes=changes,
+    )
 
 
 def vetting_current(partner: CarePartner, on: date | None = None) -> bool:
@@ -184,7 +239,10 @@ def care_partner_set_payout(
     partner.payout_token = crypto.encrypt_text(
         json.dumps(clean, sort_keys=True), context=f"care-partner-payout:{partner.uid}"
     )
-    partner.save(update_fields=["payout_currency", "payout_token"])
+    with transaction.atomic():
+        partner.save(update_fields=["payout_currency", "payout_token"])
+        # The details stay encrypted, out of the log: only that they changed, and the currency.
+        _audit_partner(partner, "care_partner.payout_set", actor, {"payout_currency": currency})
     return partner
 
 
@@ -202,7 +260,15 @@ def caseworker_add(*, partner: CarePartner, user: Any, actor: Any) -> Caseworker
                 "user", "This user is a caseworker of another partner.", code="other_partner"
             )
         return existing
-    return Caseworker.objects.create(user=user, partner=partner)
+    with transaction.atomic():
+        caseworker = Caseworker.objects.create(user=user, partner=partner)
+        _audit_partner(
+            partner,
+            "care_partner.caseworker_added",
+            actor,
+            {"user": {"id": user.pk, "username": user.get_username()}},
+        )
+    return caseworker
 
 
 def _partner_of(user: Any) -> CarePartner | None:
@@ -234,10 +300,26 @@ def policy_set_dual_approval(*, trust: Trust, actor: Any, threshold: Money) -> D
         raise field_error(
             "threshold", f"the threshold is in {trust.base_currency}", code="currency_mismatch"
         )
-    policy = policy_for(trust)
-    policy.dual_approval_minor, policy.updated_by = minor, actor
-    policy.save(update_fields=["dual_approval_minor", "updated_by", "updated_at"])
+    with transaction.atomic():
+        policy = policy_for(trust)
+        before = policy.dual_approval_minor
+        policy.dual_approval_minor, policy.updated_by = minor, actor
+        policy.save(update_fields=["dual_approval_minor", "updated_by", "updated_at"])
+        _audit_policy(policy, actor, "dual_approval_minor", before, minor)
     return policy
+
+
+def _audit_policy(
+    policy: DisbursementPolicy, actor: Any, name: str, before: Any, after: Any
+) -> None:
+    audit_record(
+        action="policy.changed",
+        actor=actor,
+        trust_id=policy.trust_id,
+        object_type="disbursement_policy",
+        object_id=policy.pk,
+        changes={name: {"before": before, "after": after}},
+    )
 
 
 def policy_set_fee_bearer(*, trust: Trust, actor: Any, bearer: str) -> DisbursementPolicy:
@@ -247,9 +329,12 @@ def policy_set_fee_bearer(*, trust: Trust, actor: Any, bearer: str) -> Disbursem
         raise ValidationError("Only a trustee sets the policy.", code="not_trustee")
     if bearer not in DisbursementPolicy.FeeBearer.values:
         raise field_error("bearer", f"{bearer!r} is not who can bear fees", code="bad_bearer")
-    policy = policy_for(trust)
-    policy.fees_charged_to, policy.updated_by = bearer, actor
-    policy.save(update_fields=["fees_charged_to", "updated_by", "updated_at"])
+    with transaction.atomic():
+        policy = policy_for(trust)
+        before = policy.fees_charged_to
+        policy.fees_charged_to, policy.updated_by = bearer, actor
+        policy.save(update_fields=["fees_charged_to", "updated_by", "updated_at"])
+        _audit_policy(policy, actor, "fees_charged_to", before, bearer)
     return policy
 
 
@@ -287,17 +372,34 @@ def budget_set(
         raise field_error(
             "period_start", "Another budget of this category overlaps.", code="overlap"
         )
-    budget, _ = Budget.objects.update_or_create(
-        beneficiary=beneficiary,
-        category=category,
-        period_start=period_start,
-        defaults={
-            "period_end": period_end,
-            "amount_minor": minor,
-            "currency": currency,
-            "created_by": actor,
-        },
-    )
+    with transaction.atomic():
+        budget, created = Budget.objects.update_or_create(
+            beneficiary=beneficiary,
+            category=category,
+            period_start=period_start,
+            defaults={
+                "period_end": period_end,
+                "amount_minor": minor,
+                "currency": currency,
+                "created_by": actor,
+            },
+        )
+        audit_record(
+            action="budget.set",
+            actor=actor,
+            trust_id=beneficiary.trust_id,
+            object_type="budget",
+            object_id=budget.pk,
+            changes={
+                "beneficiary": beneficiary.pk,
+                "category": category,
+                "period_start": period_start,
+                "period_end": period_end,
+                "amount_minor": minor,
+                "currency": currency,
+                "replaced": not created,
+            },
+        )
     return budget
 
 

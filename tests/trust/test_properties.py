@@ -55,9 +55,10 @@ class Acc:
     type: str = ""
 
 
+# Payments in transit are left out: check_ledger holds them to the open payments
+# (disbursements/invariants.py), which random entries are not.
 STANDARD = {  # opened by trust_create / beneficiary_create
     "bank": Acc("USD", 1, True),
-    "in_transit": Acc("USD", -1, True),
     "payable": Acc("USD", -1, True),
     "unallocated": Acc("USD", -1, True),
     "MV-1": Acc("USD", -1, True),
@@ -159,7 +160,6 @@ class LedgerMachine(RuleBasedStateMachine):
         self.acc: dict[str, Account] = {}
         for role, key in [
             (Account.Role.BANK, "bank"),
-            (Account.Role.IN_TRANSIT, "in_transit"),
             (Account.Role.PAYABLE, "payable"),
             (Account.Role.UNALLOCATED, "unallocated"),
         ]:

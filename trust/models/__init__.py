@@ -1,5 +1,6 @@
 """The trust app's models, one module per concept; import them from here."""
 
+from trust.models.audit import AuditChain, AuditCheckpoint, AuditEvent, AuditLeaf
 from trust.models.ledger import (
     Account,
     AccountDay,
@@ -26,6 +27,10 @@ __all__ = [
     "AccountDay",
     "Allocation",
     "AllocationShare",
+    "AuditChain",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "AuditLeaf",
     "Beneficiary",
     "BeneficiaryIdentity",
     "Defendant",

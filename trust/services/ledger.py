@@ -28,6 +28,7 @@ from moneyed import Money
 
 from trust.models import Account, EntryKind, JournalEntry, Trust
 from trust.money import MoneyError, format_money, from_minor, to_minor
+from trust.services.audit import AuditSpec, audit_record_many
 
 MAX_KEY_LENGTH = 200
 _KINDS = frozenset(EntryKind.values)  # built once: the enum rebuilds the list on each access
@@ -230,22 +231,53 @@ def entries_post(
     return _post(trust, actor, prepared)
 
 
+def _audit_spec(trust_id: int, actor: Any | None, p: _Prepared) -> AuditSpec:
+    """The audit event of a posted entry: everything that makes it, named by its key (its id is
+    not known before it is written)."""
+    return AuditSpec(
+        action="entry.posted",
+        trust_id=trust_id,
+        actor=actor,
+        object_type="entry",
+        object_id=p.key,
+        changes={
+            "date": p.effective_date,
+            "kind": p.kind,
+            "memo": p.memo,
+            "reverses": p.reverses_id,
+            "legs": [list(leg) for leg in p.legs],
+        },
+        reason=p.reason,
+    )
+
+
 def _post(trust: Trust, actor: Any | None, prepared: list[_Prepared]) -> list[PostedEntry]:
     actor_id = getattr(actor, "pk", None)
+    actor = actor if actor_id else None
     recorded_at = timezone.now()
     try:
         if connection.vendor == "postgresql":
+            audit = [_audit_spec(trust.pk, actor, p).data(recorded_at) for p in prepared]
             if not connection.in_atomic_block:
                 # One statement in autocommit is its own transaction (the deferred checks run at
                 # its end): one round trip instead of BEGIN, SELECT and COMMIT.
-                return _post_postgresql(trust.pk, actor_id, recorded_at, prepared)
+                return _post_postgresql(trust.pk, actor_id, recorded_at, prepared, audit)
             with transaction.atomic():
-                posted = _post_postgresql(trust.pk, actor_id, recorded_at, prepared)
+                posted = _post_postgresql(trust.pk, actor_id, recorded_at, prepared, audit)
                 if len(prepared) > 1:
                     ledger_checks_now()
                 return posted
         with transaction.atomic():
-            return _post_sqlite(trust.pk, actor_id, recorded_at, prepared)
+            posted = _post_sqlite(trust.pk, actor_id, recorded_at, prepared)
+            audit_record_many(
+                [
+                    _audit_spec(trust.pk, actor, p)
+                    for p, done in zip(prepared, posted, strict=True)
+                    if done.created
+                ],
+                at=recorded_at,
+            )
+            return posted
     except DatabaseError as exc:
         raise _translate(exc) from exc
 
@@ -318,7 +350,7 @@ def entry_reverse(
 _PG_CALL = (
     "SELECT idx, entry_id, created FROM ledger_post_batch("
     "%s, %s, %s, %s::text[], %s::date[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
-    " %s::text[], %s::int[], %s::bigint[], %s::bigint[], %s::text[])"
+    " %s::text[], %s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::bytea[])"
 )
 
 
@@ -340,7 +372,11 @@ def _pg_int_array(values: Sequence[int | None]) -> str:
 
 
 def _post_postgresql(
-    trust_id: int, actor_id: int | None, recorded_at: datetime, prepared: list[_Prepared]
+    trust_id: int,
+    actor_id: int | None,
+    recorded_at: datetime,
+    prepared: list[_Prepared],
+    audit: list[bytes],
 ) -> list[PostedEntry]:
     l_entry: list[int] = []
     l_accounts: list[int] = []
@@ -367,6 +403,7 @@ def _post_postgresql(
         _pg_int_array(l_accounts),
         _pg_int_array(l_amounts),
         _pg_text_array(l_currencies),
+        audit,
     ]
     connection.ensure_connection()
     # A server-side-binding cursor with a prepared statement: the call is parsed and planned once

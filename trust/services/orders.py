@@ -28,6 +28,7 @@ from trust.models import (
 )
 from trust.money import format_money, from_minor
 from trust.services.amounts import positive_minor
+from trust.services.audit import audit_record
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,31 @@ def _write(
         for defendant_id in sorted(line.defendant_ids)
     )
     order.defendants.set(sorted({d for line in lines for d in line.defendant_ids}))
+    audit_record(
+        action="order.amended" if supersedes is not None else "order.recorded",
+        actor=actor,
+        trust_id=trust.pk,
+        object_type="order",
+        object_id=order.pk,
+        changes={
+            "version": order.version,
+            "supersedes": getattr(supersedes, "pk", None),
+            **header,
+            "total": {"minor": total_minor, "currency": currency},
+            "lines": [
+                {
+                    "position": line.position,
+                    "beneficiary": line.beneficiary.pk,
+                    "defendants": sorted(line.defendant_ids),
+                    "amount_minor": line.amount_minor,
+                    "liability": line.liability,
+                    "carried_from": getattr(row.carried_from, "pk", None),
+                }
+                for row, line in zip(made, lines, strict=True)
+            ],
+        },
+        reason=header.get("reason", ""),
+    )
     return order
 
 

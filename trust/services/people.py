@@ -29,6 +29,7 @@ from trust.models import (
     Trust,
     VictimKind,
 )
+from trust.services.audit import audit_record
 
 IDENTITY_FIELDS = ("legal_name", "guardian_contact")
 IMPLICATED_PURPOSE = "implicated-person-name"
@@ -127,6 +128,23 @@ def beneficiary_create(
                 beneficiary=beneficiary,
                 no_negative=True,
             )
+            audit_record(
+                action="beneficiary.created",
+                actor=actor,
+                trust_id=trust.pk,
+                object_type="beneficiary",
+                object_id=beneficiary.pk,
+                changes={
+                    "pseudonym": pseudonym,
+                    "kind": kind,
+                    "country": country,
+                    "status": status,
+                    "care_partner": getattr(care_partner, "pk", None),
+                    # Whether a date of birth is known, never the date (identifying).
+                    "date_of_birth_known": date_of_birth is not None,
+                    "sub_ledger": code,
+                },
+            )
     except IntegrityError as exc:
         raise field_error(
             "pseudonym", f"{pseudonym} is already a beneficiary of this trust", code="duplicate"
@@ -180,9 +198,27 @@ def beneficiary_update(
         reopening = "status" in changes and changes["status"] != Beneficiary.Status.CLOSED
         if locked.status == Beneficiary.Status.CLOSED and reopening:
             raise field_error("status", "A closed beneficiary cannot be reopened.", code="closed")
+        before = {name: getattr(locked, name) for name in changes}
         for name, value in changes.items():
             setattr(locked, name, value)
         locked.save(update_fields=list(changes))
+
+        def shown(name: str, value: Any) -> Any:
+            if name == "date_of_birth":
+                return "changed" if value != before[name] else "unchanged"
+            return getattr(value, "pk", value)
+
+        audit_record(
+            action="beneficiary.updated",
+            actor=actor,
+            trust_id=locked.trust_id,
+            object_type="beneficiary",
+            object_id=locked.pk,
+            changes={
+                name: {"before": shown(name, before[name]), "after": shown(name, value)}
+                for name, value in changes.items()
+            },
+        )
     for name, value in changes.items():
         setattr(beneficiary, name, value)
     return beneficiary
@@ -208,6 +244,15 @@ def beneficiary_identity_set(
         BeneficiaryIdentity.objects.update_or_create(
             beneficiary=beneficiary, defaults={"token": token, "updated_by": _actor(actor)}
         )
+        audit_record(
+            action="beneficiary.identity_set",
+            actor=actor,
+            trust_id=beneficiary.trust_id,
+            object_type="beneficiary",
+            object_id=beneficiary.pk,
+            # Which details are on file, never what they say.
+            changes={"fields": sorted(name for name, value in details.items() if value)},
+        )
 
 
 def beneficiary_identity_reveal(
@@ -228,11 +273,20 @@ def beneficiary_identity_reveal(
         crypto.decrypt_text(identity.token, context=f"beneficiary-identity:{beneficiary.pk}")
     )
     with transaction.atomic():
-        IdentityReveal.objects.create(
+        reveal = IdentityReveal.objects.create(
             beneficiary=beneficiary,
             actor=actor,
             purpose=purpose,
             fields=[name for name in IDENTITY_FIELDS if details.get(name)],
+        )
+        audit_record(
+            action="beneficiary.identity_revealed",
+            actor=actor,
+            trust_id=beneficiary.trust_id,
+            object_type="beneficiary",
+            object_id=beneficiary.pk,
+            changes={"fields": reveal.fields, "reveal": reveal.pk},
+            reason=purpose,
         )
     return {name: details.get(name, "") for name in IDENTITY_FIELDS}
 
@@ -246,12 +300,22 @@ def defendant_create(
         raise field_error("name", "A defendant needs a name.", code="required")
     try:
         with transaction.atomic():
-            return Defendant.objects.create(
+            defendant = Defendant.objects.create(
                 trust=trust,
                 name=name[:200],
                 reference=(reference or "").strip()[:100],
                 created_by=_actor(actor),
             )
+            # A defendant's name is public court record.
+            audit_record(
+                action="defendant.created",
+                actor=actor,
+                trust_id=trust.pk,
+                object_type="defendant",
+                object_id=defendant.pk,
+                changes={"name": defendant.name, "reference": defendant.reference},
+            )
+            return defendant
     except IntegrityError as exc:
         raise field_error(
             "name", f"{name} is already a defendant in this trust", code="duplicate"
@@ -284,6 +348,15 @@ def implicated_person_add(
     try:
         with transaction.atomic():
             person.save()
+            audit_record(
+                action="implicated_person.added",
+                actor=actor,
+                trust_id=trust.pk,
+                object_type="implicated_person",
+                object_id=person.pk,
+                # The reference court papers use; the name stays encrypted, out of the log.
+                changes={"reference": person.reference, "name_recorded": bool(name)},
+            )
     except IntegrityError as exc:
         raise field_error(
             "reference", f"{reference} is already recorded in this trust", code="duplicate"

@@ -43,6 +43,7 @@ from trust.models import (
 )
 from trust.money import format_money, from_minor
 from trust.services.amounts import positive_minor
+from trust.services.audit import AuditSpec, audit_record, audit_record_many
 from trust.services.ledger import EntrySpec, LedgerError, Leg, entries_post
 from trust.services.trusts import role_account
 
@@ -803,7 +804,41 @@ def _write(
             if share.line_id is not None:
                 deltas[share.line_id] += share.amount_minor
     _add_collected(deltas)
+    audit_record_many(
+        [
+            AuditSpec(
+                action="receipt.recorded",
+                trust_id=trust.pk,
+                actor=created_by,
+                object_type="receipt",
+                object_id=str(receipt.pk),
+                changes={
+                    "key": plan.item.key,
+                    "amount_minor": plan.item.amount_minor,
+                    "currency": plan.item.currency,
+                    "received_on": plan.item.received_on,
+                    "source": plan.item.source,
+                    "payer": getattr(plan.item.payer, "pk", None),
+                    "bank_account": plan.item.bank_account.pk,
+                    "bank_reference": plan.item.bank_reference,
+                    "entry": receipt.entry_id,
+                    "allocation": _audit_shares(plan.method, plan.shares, plan.rest),
+                },
+                reason=plan.item.reason,
+            )
+            for plan, receipt in zip(batch, receipts, strict=True)
+        ]
+    )
     return receipts
+
+
+def _audit_shares(method: str, shares: Sequence[_Share], unallocated: int) -> dict[str, Any]:
+    """An allocation as the audit trail records it: who got what from which order line."""
+    return {
+        "method": method,
+        "shares": [[s.beneficiary_id, s.line_id, s.amount_minor] for s in shares],
+        "unallocated_minor": unallocated,
+    }
 
 
 def receipt_allocate(
@@ -923,6 +958,19 @@ def receipt_allocate(
         if payer is not None and locked.payer_id is None:
             updates["payer"] = payer
         Receipt.objects.filter(pk=locked.pk).update(**updates)
+        audit_record(
+            action="receipt.allocated",
+            actor=actor,
+            trust_id=trust.pk,
+            object_type="receipt",
+            object_id=locked.pk,
+            changes={
+                "entry": posted.entry_id,
+                "payer": getattr(payer, "pk", None),
+                "allocation": _audit_shares(method, shares, rest),
+            },
+            reason=reason,
+        )
     receipt.unallocated_minor = rest
     if "payer" in updates:
         receipt.payer = payer
@@ -1045,6 +1093,15 @@ def receipt_reverse(
         _add_collected({line_id: delta for line_id, delta in later.items() if delta})
         Receipt.objects.filter(pk=locked.pk).update(
             status=Receipt.Status.REVERSED, unallocated_minor=0, reversal_reason=reason
+        )
+        audit_record(
+            action="receipt.reversed",
+            actor=actor,
+            trust_id=locked.trust_id,
+            object_type="receipt",
+            object_id=locked.pk,
+            changes={"entries": [result.entry_id for result in posted]},
+            reason=reason,
         )
         locked.refresh_from_db()
     return locked

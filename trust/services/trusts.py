@@ -16,6 +16,7 @@ from trust.errors import field_error
 from trust.models import Account, EntryKind, JournalEntry, Trust
 from trust.money import MoneyError, currency_of, format_money, from_minor
 from trust.services.amounts import positive_minor
+from trust.services.audit import audit_record
 from trust.services.ledger import Leg, entry_post, ledger_checks_now
 
 # Accounts every trust starts with: (code, name, type, role, no_negative).
@@ -76,18 +77,39 @@ def role_account(*, trust: Trust, role: str, currency: str) -> Account:
         return account
     base_code, name, type_, no_negative = ROLE_ACCOUNTS[role]
     bare = currency == trust.base_currency and role != Account.Role.TRADING
-    account, _ = Account.objects.get_or_create(
-        trust=trust,
-        code=base_code if bare else f"{base_code}-{currency}",
-        defaults={
-            "name": f"{name} ({currency})",
-            "type": type_,
-            "role": role,
-            "currency": currency,
-            "no_negative": no_negative,
+    with transaction.atomic():
+        account, created = Account.objects.get_or_create(
+            trust=trust,
+            code=base_code if bare else f"{base_code}-{currency}",
+            defaults={
+                "name": f"{name} ({currency})",
+                "type": type_,
+                "role": role,
+                "currency": currency,
+                "no_negative": no_negative,
+            },
+        )
+        if created:
+            _audit_account(account, actor=None)
+    return account
+
+
+def _audit_account(account: Account, actor: Any | None) -> None:
+    audit_record(
+        action="account.opened",
+        actor=actor,
+        trust_id=account.trust_id,
+        object_type="account",
+        object_id=account.pk,
+        changes={
+            "code": account.code,
+            "name": account.name,
+            "type": account.type,
+            "role": account.role,
+            "currency": account.currency,
+            "no_negative": account.no_negative,
         },
     )
-    return account
 
 
 def role_accounts(*, trust: Trust, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -213,6 +235,20 @@ def trust_create(
                 )
                 for code, name, type_, role, no_negative in STANDARD_ACCOUNTS
             )
+            audit_record(
+                action="trust.created",
+                actor=actor,
+                trust_id=trust.pk,
+                object_type="trust",
+                object_id=trust.pk,
+                changes={
+                    "caption": trust.caption,
+                    "court": trust.court,
+                    "case_number": trust.case_number,
+                    "base_currency": currency,
+                    "accounts": [code for code, *_ in STANDARD_ACCOUNTS],
+                },
+            )
     except IntegrityError as exc:
         raise field_error(
             "case_number", "This court and case number already have a trust.", code="duplicate"
@@ -240,7 +276,7 @@ def account_create(
         raise ValidationError("An account needs a code and a name.", code="required")
     try:
         with transaction.atomic():
-            return Account.objects.create(
+            account = Account.objects.create(
                 trust=trust,
                 code=code.strip(),
                 name=name.strip(),
@@ -249,6 +285,8 @@ def account_create(
                 currency=_currency(currency),
                 no_negative=no_negative,
             )
+            _audit_account(account, actor)
+            return account
     except IntegrityError as exc:
         raise ValidationError({"code": f"{trust} already has an account {code}"}) from exc
 
@@ -266,7 +304,16 @@ def trust_set_lock_date(*, trust: Trust, lock_date: date, actor: Any | None = No
                 f"The period is closed up to {locked.lock_date}; the lock date cannot move back.",
                 code="lock_date_backwards",
             )
+        before = locked.lock_date
         locked.lock_date = lock_date
         locked.save(update_fields=["lock_date"])
+        audit_record(
+            action="trust.lock_date_set",
+            actor=actor,
+            trust_id=locked.pk,
+            object_type="trust",
+            object_id=locked.pk,
+            changes={"lock_date": {"before": before, "after": lock_date}},
+        )
     trust.lock_date = lock_date
     return trust

@@ -1,0 +1,305 @@
+"""The audit trail: events sealed into per-trust hash chains in their change's transaction,
+signed checkpoints, and verification that catches every kind of tampering, on SQLite and (in the
+PostgreSQL pass) on PostgreSQL with the triggers switched off the way an insider would."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import IntegrityError, InternalError, connection, transaction
+
+from tests.factories import TrustFactory
+from tests.trust.test_receipts_concurrency import run_together
+from trust.audit_verify import audit_verify
+from trust.db import ledger_guard_suspended
+from trust.models import AuditChain, AuditCheckpoint, AuditEvent, AuditLeaf
+from trust.services.audit import (
+    audit_checkpoint,
+    audit_record,
+    canonical,
+    public_key_bytes,
+    verify_signature,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def record(trust_id: int | None, n: int, action: str = "test.event") -> None:
+    for i in range(n):
+        with transaction.atomic():
+            audit_record(
+                action=action,
+                actor=None,
+                trust_id=trust_id,
+                object_type="thing",
+                object_id=i,
+                changes={"n": i},
+                reason="testing",
+            )
+
+
+@contextlib.contextmanager
+def insider() -> Iterator[None]:
+    """Someone with full access who switches the guards off (a superuser on PostgreSQL)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET session_replication_role = DEFAULT")
+    else:
+        with ledger_guard_suspended():
+            yield
+
+
+def sql(statement: str, params: list | None = None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params or [])
+
+
+def problems() -> list[str]:
+    return [str(p) for p in audit_verify().problems]
+
+
+@pytest.fixture
+def log() -> dict[str, int]:
+    """Two trusts and the global chain, a checkpoint, then a few events after it."""
+    a, b = TrustFactory(), TrustFactory()
+    record(a.pk, 4)
+    record(b.pk, 3)
+    record(None, 2)
+    audit_checkpoint()
+    record(a.pk, 2)
+    return {"a": a.pk, "b": b.pk}
+
+
+def event(trust_id: int | None, n: int) -> AuditEvent:
+    """The ``n``-th test event of a chain (a trust's chain starts with its creation)."""
+    key = f"trust:{trust_id}" if trust_id else "global"
+    return AuditEvent.objects.filter(chain__key=key, action="test.event").order_by("seq")[n - 1]
+
+
+# --- what is written ------------------------------------------------------------------------
+
+
+def test_events_are_chained_per_trust_and_verify(log: dict[str, int]) -> None:
+    created = AuditEvent.objects.get(chain__key=f"trust:{log['a']}", seq=1)
+    assert json.loads(bytes(created.data))["action"] == "trust.created"
+    assert bytes(created.hash) == hashlib.sha256(bytes(32) + bytes(created.data)).digest()
+    first = event(log["a"], 1)
+    assert first.seq == 2
+    assert bytes(first.hash) == hashlib.sha256(bytes(created.hash) + bytes(first.data)).digest()
+    second = event(log["a"], 2)
+    assert bytes(second.hash) == hashlib.sha256(bytes(first.hash) + bytes(second.data)).digest()
+    said = json.loads(bytes(first.data))
+    assert said["action"] == "test.event" and said["trust"] == log["a"]
+    assert said["changes"] == {"n": 0} and said["reason"] == "testing"
+    assert bytes(first.data) == canonical(said)  # canonical: re-serialising gives the same bytes
+    chain = AuditChain.objects.get(key=f"trust:{log['a']}")
+    assert chain.length == 7 and bytes(chain.head) == bytes(event(log["a"], 6).hash)
+    report = audit_verify()
+    assert report.ok, report.problems
+    assert (report.events, report.leaves, report.pending, report.checkpoints) == (13, 11, 2, 1)
+
+
+def test_an_event_outside_a_transaction_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        audit_record(action="x", actor=None)
+
+
+def test_an_event_rolls_back_with_its_change() -> None:
+    trust = TrustFactory()
+    before = AuditEvent.objects.count()
+    with contextlib.suppress(ZeroDivisionError), transaction.atomic():
+        audit_record(action="x", actor=None, trust_id=trust.pk)
+        1 / 0  # noqa: B018 (the change fails)
+    assert AuditEvent.objects.count() == before
+    assert not AuditEvent.objects.filter(action="x").exists()
+
+
+def test_the_checkpoint_signs_the_tree_head(log: dict[str, int]) -> None:
+    checkpoint = AuditCheckpoint.objects.get()
+    assert checkpoint.size == 11
+    assert verify_signature(
+        public_key_bytes(), bytes(checkpoint.signature), bytes(checkpoint.statement)
+    )
+    said = json.loads(bytes(checkpoint.statement))
+    assert said["size"] == 11 and said["root"] == bytes(checkpoint.root).hex()
+    later = audit_checkpoint()
+    assert later.size == 13 and AuditLeaf.objects.count() == 13
+    assert audit_verify().ok
+
+
+def test_events_leaves_and_checkpoints_refuse_change(log: dict[str, int]) -> None:
+    errors = (IntegrityError, InternalError)
+    for statement in (
+        "UPDATE trust_audit_event SET action = 'x'",
+        "DELETE FROM trust_audit_event",
+        "UPDATE trust_audit_leaf SET event_id = event_id",
+        "DELETE FROM trust_audit_leaf",
+        "UPDATE trust_audit_checkpoint SET size = 0",
+        "DELETE FROM trust_audit_checkpoint",
+    ):
+        with pytest.raises(errors), transaction.atomic():
+            sql(statement)
+    assert audit_verify().ok
+
+
+def test_verify_audit_command(log: dict[str, int]) -> None:
+    out = StringIO()
+    call_command("verify_audit", "--deep", stdout=out)
+    assert "OK: the audit trail verifies" in out.getvalue()
+    with insider():
+        sql("UPDATE trust_audit_event SET action = 'other' WHERE id = %s", [event(log["b"], 2).pk])
+    err = StringIO()
+    call_command("verify_audit", stdout=StringIO(), stderr=StringIO())  # bytes intact: passes
+    with pytest.raises(SystemExit) as exit_:
+        call_command("verify_audit", "--deep", stdout=StringIO(), stderr=err)
+    assert exit_.value.code == 1
+    assert "columns do not say what its bytes say" in err.getvalue()
+
+
+# --- tampering ---------------------------------------------------------------------------------
+
+
+def test_one_changed_byte_is_found(log: dict[str, int]) -> None:
+    target = event(log["a"], 2)
+    data = bytearray(bytes(target.data))
+    data[data.index(b'"n":1') + 4] = ord("7")
+    with insider():
+        sql("UPDATE trust_audit_event SET data = %s WHERE id = %s", [bytes(data), target.pk])
+    found = problems()
+    assert found[0].startswith(f"event #{target.pk} ")
+    assert "hash does not match" in found[0]
+
+
+def test_a_deleted_event_is_found(log: dict[str, int]) -> None:
+    target = event(log["a"], 3)
+    with insider():
+        sql("DELETE FROM trust_audit_leaf WHERE event_id = %s", [target.pk])
+        sql("DELETE FROM trust_audit_event WHERE id = %s", [target.pk])
+    found = " | ".join(problems())
+    assert "missing" in found
+
+
+def test_two_reordered_events_are_found(log: dict[str, int]) -> None:
+    one, two = event(log["b"], 1), event(log["b"], 2)
+    with insider():
+        sql("UPDATE trust_audit_event SET seq = -1 WHERE id = %s", [one.pk])
+        sql("UPDATE trust_audit_event SET seq = %s WHERE id = %s", [one.seq, two.pk])
+        sql("UPDATE trust_audit_event SET seq = %s WHERE id = %s", [two.seq, one.pk])
+    assert any("out of order" in p or "hash does not match" in p for p in problems())
+
+
+def test_an_inserted_event_is_found(log: dict[str, int]) -> None:
+    """A forged event slipped in after seq 2 of trust a (the later ones renumbered)."""
+    chain = AuditChain.objects.get(key=f"trust:{log['a']}")
+    forged = canonical({"action": "forged", "v": 1})
+    with insider():
+        sql(
+            "UPDATE trust_audit_event SET seq = seq + 1000 WHERE chain_id = %s AND seq > 2",
+            [chain.pk],
+        )
+        sql(
+            "UPDATE trust_audit_event SET seq = seq - 999 WHERE chain_id = %s AND seq > 1000",
+            [chain.pk],
+        )
+        sql(
+            "INSERT INTO trust_audit_event (chain_id, seq, at, action, object_type, object_id,"
+            " data, hash) VALUES (%s, 3, %s, 'forged', '', '', %s, %s)",
+            [chain.pk, event(log["a"], 1).at, forged, hashlib.sha256(forged).digest()],
+        )
+        sql("UPDATE trust_audit_chain SET length = length + 1 WHERE id = %s", [chain.pk])
+    found = problems()
+    assert found and "hash does not match" in " | ".join(found)
+
+
+def test_a_truncated_tail_after_a_checkpoint_is_found(log: dict[str, int]) -> None:
+    """Everything of trust a after its first event removed, leaves and head made to agree."""
+    audit_checkpoint()
+    chain = AuditChain.objects.get(key=f"trust:{log['a']}")
+    first = event(log["a"], 1)
+    with insider():
+        ids = list(
+            AuditEvent.objects.filter(chain=chain, seq__gt=first.seq).values_list("pk", flat=True)
+        )
+        top = AuditLeaf.objects.filter(event_id__in=ids).order_by("position").first().position
+        sql("DELETE FROM trust_audit_leaf WHERE position >= %s", [top])
+        sql("DELETE FROM trust_audit_event WHERE chain_id = %s AND seq > %s", [chain.pk, first.seq])
+        sql(
+            "UPDATE trust_audit_chain SET length = %s, head = %s WHERE id = %s",
+            [first.seq, bytes(first.hash), chain.pk],
+        )
+    found = " | ".join(problems())
+    assert "cut short" in found
+
+
+def test_a_recomputed_chain_is_caught_by_the_signed_checkpoint(log: dict[str, int]) -> None:
+    """The insider edits an old event and recomputes the whole chain and its head: the chain
+    verifies, the signed root does not."""
+    chain = AuditChain.objects.get(key=f"trust:{log['b']}")
+    rows = list(AuditEvent.objects.filter(chain=chain).order_by("seq"))
+    previous = bytes(32)
+    with insider():
+        for row in rows:
+            data = bytes(row.data)
+            if row.seq == 2:
+                data = data.replace(b'"reason":"testing"', b'"reason":"rewritten"')
+            previous = hashlib.sha256(previous + data).digest()
+            sql(
+                "UPDATE trust_audit_event SET data = %s, hash = %s WHERE id = %s",
+                [data, previous, row.pk],
+            )
+        sql("UPDATE trust_audit_chain SET head = %s WHERE id = %s", [previous, chain.pk])
+    found = problems()
+    assert len(found) == 1 and "do not give its signed root" in found[0]
+
+
+def test_a_forged_checkpoint_is_found(log: dict[str, int]) -> None:
+    checkpoint = AuditCheckpoint.objects.get()
+    with insider():
+        sql("UPDATE trust_audit_checkpoint SET root = %s WHERE id = %s", [bytes(32), checkpoint.pk])
+    found = " | ".join(problems())
+    assert "signed statement" in found and "signed root" in found
+
+
+def test_a_checkpoint_by_an_untrusted_key_is_found(log: dict[str, int]) -> None:
+    report = audit_verify(trusted_keys=[bytes(32)])
+    assert "not trusted" in str(report.first)
+
+
+# --- concurrency (PostgreSQL) ------------------------------------------------------------------
+
+
+def test_writers_of_several_chains_in_any_order_never_deadlock() -> None:
+    """Eight threads, each writing to two chains in opposite orders, many times: all commit,
+    every chain is gapless, the log verifies."""
+    if connection.vendor != "postgresql":
+        pytest.skip("sealing at commit is PostgreSQL's; SQLite runs one writer at a time")
+    a, b = TrustFactory(), TrustFactory()
+
+    def writer(n: int) -> int:
+        first, second = (a.pk, b.pk) if n % 2 else (b.pk, a.pk)
+        for i in range(20):
+            with transaction.atomic():
+                audit_record(action="race", actor=None, trust_id=first, changes={"w": n, "i": i})
+                audit_record(action="race", actor=None, trust_id=None, changes={"w": n, "i": i})
+                audit_record(action="race", actor=None, trust_id=second, changes={"w": n, "i": i})
+        return n
+
+    results = run_together([lambda n=n: writer(n) for n in range(8)])
+    assert results == list(range(8)), results
+    for key in (f"trust:{a.pk}", f"trust:{b.pk}", "global"):
+        seqs = sorted(AuditEvent.objects.filter(chain__key=key).values_list("seq", flat=True))
+        assert seqs == list(range(1, len(seqs) + 1)), key
+        assert AuditEvent.objects.filter(chain__key=key, action="race").count() == 160
+    audit_checkpoint()
+    assert audit_verify().ok

@@ -1,0 +1,231 @@
+"""Verifying the audit trail from the database: every chain, every Merkle tree head, every
+signature. Used by ``manage.py verify_audit``, the nightly task and the auditor's page; the
+standalone ``tools/verify_bundle.py`` does the same from an exported bundle.
+
+What it proves (docs/audit.md): each event's hash is SHA-256(previous hash || its stored bytes),
+with no gap or repeat in any chain; the events in the global log, in leaf order, give every
+checkpoint's Merkle root; every checkpoint is signed by a trusted key and says what its columns
+say; each chain's head is its last event. An edit, a deletion, a reordering or an insertion
+breaks a chain; one hidden by recomputing the chains changes a root that a signed checkpoint
+fixed; cutting the log short leaves a checkpoint bigger than the log.
+
+The stored bytes are hashed as they are, never re-serialised. ``deep=True`` also checks that the
+columns used for filtering say what the bytes say (parses every event: slower).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from trust.merkle import frontier_append, frontier_root
+
+ZERO = bytes(32)
+FETCH = 20_000
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+@dataclass
+class AuditReport:
+    events: int = 0
+    leaves: int = 0
+    pending: int = 0  # sealed, not yet given a leaf by a checkpoint
+    checkpoints: int = 0
+    chains: int = 0
+    problems: list[AuditProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first(self) -> AuditProblem | None:
+        return self.problems[0] if self.problems else None
+
+
+def _rows(sql: str, params: list[object] | None = None) -> Iterator[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        while True:
+            batch = cursor.fetchmany(FETCH)
+            if not batch:
+                return
+            yield from batch
+
+
+def audit_verify(
+    *,
+    trusted_keys: list[bytes] | None = None,
+    deep: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    limit: int = 100,
+) -> AuditReport:
+    """Check the whole trail; at most ``limit`` problems are kept (the first is the earliest in
+    log order). ``progress(done, total)`` is called every few thousand events."""
+    from trust.services.audit import trusted_public_keys, verify_signature
+
+    keys = trusted_keys if trusted_keys is not None else trusted_public_keys()
+    report = AuditReport()
+    problems = report.problems
+
+    def bad(where: str, what: str) -> None:
+        if len(problems) < limit:
+            problems.append(AuditProblem(where, what))
+
+    total = next(_rows("SELECT COUNT(*) FROM trust_audit_event"))[0]
+    report.events = total
+
+    # Checkpoints: signature, statement, in order of size.
+    checkpoints = list(
+        _rows(
+            "SELECT id, size, root, statement, signature, public_key FROM trust_audit_checkpoint"
+            " ORDER BY size, id"
+        )
+    )
+    report.checkpoints = len(checkpoints)
+    wanted: dict[int, list[tuple[int, bytes]]] = {}
+    for cid, size, root, statement, signature, public_key in checkpoints:
+        where = f"checkpoint #{cid} (size {size})"
+        statement, root, public_key = bytes(statement), bytes(root), bytes(public_key)
+        if public_key not in keys:
+            bad(where, "signed with a key that is not trusted")
+        elif not verify_signature(public_key, bytes(signature), statement):
+            bad(where, "its signature does not verify")
+        try:
+            said = json.loads(statement)
+        except ValueError:
+            said = {}
+        if (said.get("size"), said.get("root"), said.get("log")) != (
+            size,
+            root.hex(),
+            settings.AUDIT_LOG_ID,
+        ):
+            bad(where, "its columns do not say what its signed statement says")
+        wanted.setdefault(size, []).append((cid, root))
+
+    sha256 = hashlib.sha256
+    chains: dict[int, tuple[int, bytes]] = {}
+    frontier: list[tuple[int, bytes]] = []
+    expected_index = 0
+    done = 0
+
+    def walk(chain_id: int, event_id: int, seq: int | None, data: bytes, stored: bytes | None):
+        prev_seq, prev_hash = chains.get(chain_id, (0, ZERO))
+        where = f"event #{event_id} (chain {chain_id}, seq {seq})"
+        if stored is None or seq is None:
+            bad(where, "was never sealed into its chain")
+            return
+        if seq != prev_seq + 1:
+            bad(where, f"follows seq {prev_seq} of its chain: an event is missing or out of order")
+        if sha256(prev_hash + data).digest() != stored:
+            bad(where, "its hash does not match its bytes and the chain before it")
+        chains[chain_id] = (seq, stored)
+
+    # The global log, in leaf order.
+    for index, event_id, chain_id, seq, data, stored in _rows(
+        "SELECT l.position, e.id, e.chain_id, e.seq, e.data, e.hash FROM trust_audit_leaf l"
+        " LEFT JOIN trust_audit_event e ON e.id = l.event_id ORDER BY l.position"
+    ):
+        if index != expected_index:
+            bad(f"leaf {expected_index}", f"missing (the next leaf is {index})")
+            expected_index = index
+        if event_id is None:
+            bad(f"leaf {index}", "names an event that does not exist")
+            frontier_append(frontier, b"")  # keep positions; the root will not match
+        else:
+            data = bytes(data)
+            walk(chain_id, event_id, seq, data, None if stored is None else bytes(stored))
+            frontier_append(frontier, sha256(b"\x00" + data).digest())
+        expected_index += 1
+        for cid, root in wanted.get(expected_index, ()):
+            if frontier_root(frontier) != root:
+                bad(
+                    f"checkpoint #{cid} (size {expected_index})",
+                    "the log's first events do not give its signed root: they were changed",
+                )
+        done += 1
+        if progress and done % 10_000 == 0:
+            progress(done, total)
+    report.leaves = expected_index
+    for size, heads in sorted(wanted.items()):
+        if size > expected_index:
+            for cid, _ in heads:
+                bad(
+                    f"checkpoint #{cid} (size {size})",
+                    f"the log has only {expected_index} events in its order: it was cut short",
+                )
+        if size == 0:
+            for cid, root in heads:
+                if frontier_root([]) != root:
+                    bad(f"checkpoint #{cid} (size 0)", "its root is not the empty tree's")
+
+    # Events not yet in the global log (sealed after the last checkpoint).
+    for event_id, chain_id, seq, data, stored in _rows(
+        "SELECT e.id, e.chain_id, e.seq, e.data, e.hash FROM trust_audit_event e"
+        " WHERE NOT EXISTS (SELECT 1 FROM trust_audit_leaf l WHERE l.event_id = e.id)"
+        " ORDER BY e.sealed, e.id"
+    ):
+        report.pending += 1
+        walk(chain_id, event_id, seq, bytes(data), None if stored is None else bytes(stored))
+        done += 1
+        if progress and done % 10_000 == 0:
+            progress(done, total)
+
+    # Chain heads.
+    seen = set()
+    for chain_id, key, length, head in _rows(
+        "SELECT id, key, length, head FROM trust_audit_chain ORDER BY id"
+    ):
+        seen.add(chain_id)
+        last_seq, last_hash = chains.get(chain_id, (0, ZERO))
+        if (length, bytes(head)) != (last_seq, last_hash):
+            bad(
+                f"chain {chain_id} ({key})",
+                f"its head says {length} events; the events end at seq {last_seq}"
+                + ("" if length != last_seq else " with another hash"),
+            )
+    for chain_id in sorted(set(chains) - seen):
+        bad(f"chain {chain_id}", "has events but no head")
+    report.chains = len(seen)
+    if deep:
+        _deep(bad)
+    if progress:
+        progress(total, total)
+    return report
+
+
+def _deep(bad: Callable[[str, str], None]) -> None:
+    """The filtering columns against the bytes."""
+    for event_id, trust_id, actor_id, action, object_type, object_id, data in _rows(
+        "SELECT id, trust_id, actor_id, action, object_type, object_id, data"
+        " FROM trust_audit_event ORDER BY id"
+    ):
+        try:
+            said = json.loads(bytes(data))
+        except ValueError:
+            bad(f"event #{event_id}", "its bytes are not JSON")
+            continue
+        actor = (said.get("actor") or {}).get("id")
+        columns = (trust_id, actor_id, action, object_type, object_id)
+        if columns != (
+            said.get("trust"),
+            actor,
+            said.get("action"),
+            said.get("object", {}).get("type"),
+            said.get("object", {}).get("id"),
+        ):
+            bad(f"event #{event_id}", "its columns do not say what its bytes say")

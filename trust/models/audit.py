@@ -1,0 +1,112 @@
+"""The audit trail: events in hash chains (one per trust, one for events of no trust), their global
+order as Merkle-tree leaves, and signed tree heads (checkpoints). docs/audit.md explains the design.
+
+Events, leaves and checkpoints refuse UPDATE and DELETE in the database (trust/db.py). An event's
+``data`` is its canonical serialisation, the bytes that are hashed; the other columns repeat parts
+of it for filtering and are checked against it by ``verify_audit --deep``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class AuditChain(models.Model):
+    """The head of one hash chain: how many events it has and the hash of the last. The one audit
+    row that changes (under a row lock, by the writer of the next event); verification checks it
+    against the events."""
+
+    GLOBAL = "global"
+
+    key = models.CharField(max_length=40, unique=True, help_text='"trust:<id>" or "global".')
+    length = models.BigIntegerField(default=0)
+    head = models.BinaryField(max_length=32, default=bytes(32))
+
+    class Meta:
+        db_table = "trust_audit_chain"
+
+    def __str__(self) -> str:
+        return f"audit chain {self.key} ({self.length} events)"
+
+
+class AuditEvent(models.Model):
+    """One state change: ``data`` (canonical JSON, ASCII) says who did what to which object, when,
+    in which trust, with the change and the reason; ``hash`` = SHA-256(previous event's hash in
+    the chain || data), the first event's previous hash being 32 zero bytes."""
+
+    chain = models.ForeignKey(
+        AuditChain, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    # Given when the event is sealed into its chain: at insert on SQLite, at commit on PostgreSQL
+    # (a deferred trigger, so that a writer takes its chain's lock last and only for the commit).
+    seq = models.BigIntegerField(null=True, blank=True, help_text="Position in its chain, from 1.")
+    at = models.DateTimeField()
+    trust_id = models.BigIntegerField(null=True, blank=True)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    action = models.CharField(max_length=60)
+    object_type = models.CharField(max_length=60, blank=True, default="")
+    object_id = models.CharField(max_length=200, blank=True, default="")
+    data = models.BinaryField()
+    hash = models.BinaryField(max_length=32, null=True, blank=True)
+    # PostgreSQL: the order events were sealed in (a sequence drawn at commit), which the
+    # checkpoint follows when it gives events their leaves. SQLite commits one writer at a time,
+    # so there the id is that order and this stays empty.
+    sealed = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "trust_audit_event"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_chain_seq"),
+        ]
+        indexes = [
+            models.Index(fields=["trust_id", "id"], name="audit_event_trust"),
+            models.Index(fields=["action", "id"], name="audit_event_action"),
+            # The commit-time sealing finds its transaction's events through this (tiny) index.
+            models.Index(
+                fields=["id"], condition=Q(hash__isnull=True), name="audit_event_unsealed"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"audit event #{self.pk} {self.action}"
+
+
+class AuditLeaf(models.Model):
+    """An event's place in the global log: leaf ``position`` of the Merkle tree (from 0). Given by the
+    checkpoint in commit order (events of one chain in chain order)."""
+
+    position = models.BigIntegerField(primary_key=True)
+    event = models.OneToOneField(
+        AuditEvent, on_delete=models.PROTECT, related_name="leaf", db_constraint=False
+    )
+
+    class Meta:
+        db_table = "trust_audit_leaf"
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return f"leaf {self.position} = event #{self.event_id}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed tree head: the first ``size`` leaves have Merkle root ``root``. ``statement`` is
+    the exact bytes signed with Ed25519 (canonical JSON of log, size, root and time); ``frontier``
+    holds the roots of the tree's complete subtrees, so the next checkpoint hashes only the new
+    leaves."""
+
+    size = models.BigIntegerField()
+    root = models.BinaryField(max_length=32)
+    signed_at = models.DateTimeField()
+    statement = models.BinaryField()
+    signature = models.BinaryField(max_length=64)
+    public_key = models.BinaryField(max_length=32)
+    frontier = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "trust_audit_checkpoint"
+        ordering = ["size", "id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at {self.size} events"

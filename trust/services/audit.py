@@ -1,0 +1,288 @@
+"""Writing the audit trail: events in the transaction of the change they record, and signed
+checkpoints. docs/audit.md has the design; ``trust.audit_verify`` checks it all.
+
+An event's ``data`` is canonical JSON (sorted keys, no spaces, ASCII): version, time, trust,
+actor, action, object, changes and reason. It never holds identifying data about a child or
+anyone else (pseudonyms and ids only): the log is exported to auditors.
+
+Sealing (an event's place and hash in its chain): on PostgreSQL a deferred trigger seals every
+event of a transaction at its commit, locking only the chains it writes to, in key order; on
+SQLite, where one transaction writes at a time, this module seals at insert.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from moneyed import Money
+
+from trust.merkle import frontier_append, frontier_root, frontier_size, leaf_hash
+from trust.models import AuditChain, AuditCheckpoint, AuditEvent, AuditLeaf
+
+VERSION = 1
+ZERO = bytes(32)
+
+
+# --- canonical serialisation ---------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types: dates and times in ISO 8601 (times in UTC), money as
+    ``{"amount": "12.50", "currency": "USD"}``, decimals and UUIDs as strings, sets sorted.
+    Floats are refused: nothing near an amount is a float."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        raise TypeError("no floats in the audit trail: use Decimal or minor units")
+    if isinstance(value, Money):
+        return {"amount": str(value.amount), "currency": value.currency.code}
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(jsonable(v) for v in value)
+    raise TypeError(f"cannot put a {type(value).__name__} in the audit trail")
+
+
+def canonical(value: Any) -> bytes:
+    """The one serialisation that is hashed: sorted keys, no spaces, ASCII only."""
+    return json.dumps(
+        jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
+def actor_ref(actor: Any | None) -> dict[str, Any] | None:
+    if not getattr(actor, "pk", None):
+        return None
+    return {"id": actor.pk, "username": actor.get_username()}
+
+
+@dataclass(frozen=True)
+class AuditSpec:
+    """One event to record."""
+
+    action: str
+    trust_id: int | None = None
+    actor: Any | None = None
+    object_type: str = ""
+    object_id: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    def data(self, at: datetime) -> bytes:
+        return canonical(
+            {
+                "v": VERSION,
+                "at": at,
+                "trust": self.trust_id,
+                "actor": actor_ref(self.actor),
+                "action": self.action,
+                "object": {"type": self.object_type, "id": self.object_id},
+                "changes": self.changes,
+                "reason": self.reason,
+            }
+        )
+
+
+def chain_key(trust_id: int | None) -> str:
+    return f"trust:{trust_id}" if trust_id else AuditChain.GLOBAL
+
+
+def _chain_ids(keys: Iterable[str]) -> dict[str, int]:
+    keys = set(keys)
+    found = dict(AuditChain.objects.filter(key__in=keys).values_list("key", "pk"))
+    for key in sorted(keys - found.keys()):
+        chain, _ = AuditChain.objects.get_or_create(key=key)
+        found[key] = chain.pk
+    return found
+
+
+# --- writing events ------------------------------------------------------------------------
+
+
+def audit_record_many(specs: Sequence[AuditSpec], *, at: datetime | None = None) -> None:
+    """Record events, in order, inside the caller's transaction (refused outside one: an event
+    must commit or roll back with its change). ``at`` defaults to now."""
+    if not specs:
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit events are written inside the transaction of their change")
+    at = at or timezone.now()
+    chains = _chain_ids(chain_key(s.trust_id) for s in specs)
+    rows = [
+        AuditEvent(
+            chain_id=chains[chain_key(s.trust_id)],
+            at=at,
+            trust_id=s.trust_id,
+            actor_id=getattr(s.actor, "pk", None),
+            action=s.action,
+            object_type=s.object_type,
+            object_id=str(s.object_id),
+            data=s.data(at),
+        )
+        for s in specs
+    ]
+    if connection.vendor == "postgresql":
+        AuditEvent.objects.bulk_create(rows)  # sealed by the commit-time trigger
+        return
+    _seal_sqlite(rows)
+    AuditEvent.objects.bulk_create(rows)
+
+
+def _seal_sqlite(rows: list[AuditEvent]) -> None:
+    """Give each row its place and hash in its chain. SQLite runs one writing transaction at a
+    time (``transaction_mode`` IMMEDIATE), so reading the heads here is safe."""
+    heads = {c.pk: c for c in AuditChain.objects.filter(pk__in={r.chain_id for r in rows})}
+    for row in rows:
+        head = heads[row.chain_id]
+        head.length += 1
+        head.head = hashlib.sha256(bytes(head.head) + row.data).digest()
+        row.seq, row.hash = head.length, head.head
+    for head in heads.values():
+        AuditChain.objects.filter(pk=head.pk).update(length=head.length, head=head.head)
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Any | None,
+    trust_id: int | None = None,
+    object_type: str = "",
+    object_id: Any = "",
+    changes: dict[str, Any] | None = None,
+    reason: str = "",
+) -> None:
+    """Record one event in the caller's transaction; see ``audit_record_many``."""
+    audit_record_many(
+        [
+            AuditSpec(
+                action=action,
+                trust_id=trust_id,
+                actor=actor,
+                object_type=object_type,
+                object_id=str(object_id),
+                changes=changes or {},
+                reason=reason,
+            )
+        ]
+    )
+
+
+# --- signing -------------------------------------------------------------------------------
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@lru_cache(maxsize=4)
+def _private_key(encoded: str) -> Ed25519PrivateKey:
+    raw = _b64decode(encoded)
+    if len(raw) != 32:
+        raise ValueError("TRUST_AUDIT_SIGNING_KEY must be 32 bytes, base64url-encoded")
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def signing_key() -> Ed25519PrivateKey:
+    return _private_key(settings.AUDIT_SIGNING_KEY)
+
+
+def public_key_bytes() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return (
+        signing_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+
+
+def trusted_public_keys() -> list[bytes]:
+    """The current public key, then those of earlier signing keys (settings)."""
+    return [public_key_bytes(), *(_b64decode(k) for k in settings.AUDIT_PREVIOUS_PUBLIC_KEYS)]
+
+
+def key_fingerprint(public_key: bytes) -> str:
+    return hashlib.sha256(public_key).hexdigest()[:16]
+
+
+def verify_signature(public_key: bytes, signature: bytes, statement: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, statement)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+
+def tree_head_statement(size: int, root: bytes, signed_at: datetime) -> bytes:
+    """The bytes a checkpoint signs."""
+    return canonical(
+        {
+            "log": settings.AUDIT_LOG_ID,
+            "size": size,
+            "root": root.hex(),
+            "time": signed_at,
+            "v": VERSION,
+        }
+    )
+
+
+def audit_checkpoint() -> AuditCheckpoint:
+    """Give the sealed events that have no place in the global log yet their leaves (in sealing
+    order, so each chain stays in its order), and sign the new tree head. One checkpoint at a
+    time (the global chain's row is the lock); run hourly by Celery beat and on demand."""
+    with transaction.atomic():
+        lock = _chain_ids([AuditChain.GLOBAL])[AuditChain.GLOBAL]
+        AuditChain.objects.select_for_update().filter(pk=lock).first()
+        last = AuditCheckpoint.objects.order_by("-size", "-id").first()
+        frontier = [(int(h), bytes.fromhex(x)) for h, x in (last.frontier if last else [])]
+        size = frontier_size(frontier)
+        new = list(
+            AuditEvent.objects.filter(hash__isnull=False, leaf__isnull=True)
+            .order_by("sealed", "id")
+            .values_list("id", "data")
+        )
+        AuditLeaf.objects.bulk_create(
+            [AuditLeaf(position=size + i, event_id=pk) for i, (pk, _) in enumerate(new)],
+            batch_size=5000,
+        )
+        for _, data in new:
+            frontier_append(frontier, leaf_hash(bytes(data)))
+        size += len(new)
+        root = frontier_root(frontier)
+        signed_at = timezone.now()
+        statement = tree_head_statement(size, root, signed_at)
+        return AuditCheckpoint.objects.create(
+            size=size,
+            root=root,
+            signed_at=signed_at,
+            statement=statement,
+            signature=signing_key().sign(statement),
+            public_key=public_key_bytes(),
+            frontier=[[h, node.hex()] for h, node in frontier],
+        )
