@@ -118,6 +118,7 @@ def audit_verify(
         wanted.setdefault(size, []).append((cid, root))
 
     sha256 = hashlib.sha256
+    keys_of = dict(_rows("SELECT id, key FROM trust_audit_chain"))
     chains: dict[int, tuple[int, bytes]] = {}
     frontier: list[tuple[int, bytes]] = []
     expected_index = 0
@@ -125,7 +126,7 @@ def audit_verify(
 
     def walk(chain_id: int, event_id: int, seq: int | None, data: bytes, stored: bytes | None):
         prev_seq, prev_hash = chains.get(chain_id, (0, ZERO))
-        where = f"event #{event_id} (chain {chain_id}, seq {seq})"
+        where = f"event #{event_id} ({keys_of.get(chain_id, chain_id)}, seq {seq})"
         if stored is None or seq is None:
             bad(where, "was never sealed into its chain")
             return
@@ -142,7 +143,9 @@ def audit_verify(
     ):
         if index != expected_index:
             bad(f"leaf {expected_index}", f"missing (the next leaf is {index})")
-            expected_index = index
+            while expected_index < index:  # hold their places: later roots cannot match
+                frontier_append(frontier, b"")
+                expected_index += 1
         if event_id is None:
             bad(f"leaf {index}", "names an event that does not exist")
             frontier_append(frontier, b"")  # keep positions; the root will not match
@@ -194,7 +197,7 @@ def audit_verify(
         last_seq, last_hash = chains.get(chain_id, (0, ZERO))
         if (length, bytes(head)) != (last_seq, last_hash):
             bad(
-                f"chain {chain_id} ({key})",
+                f"chain {key}",
                 f"its head says {length} events; the events end at seq {last_seq}"
                 + ("" if length != last_seq else " with another hash"),
             )

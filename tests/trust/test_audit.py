@@ -303,3 +303,34 @@ def test_writers_of_several_chains_in_any_order_never_deadlock() -> None:
         assert AuditEvent.objects.filter(chain__key=key, action="race").count() == 160
     audit_checkpoint()
     assert audit_verify().ok
+
+
+# --- users, roles and sign-ins -----------------------------------------------------------------
+
+
+def actions() -> list[str]:
+    return list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+
+
+def test_users_roles_and_sign_ins_are_recorded(client, django_user_model) -> None:
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("audited", password="correct horse 7")
+    user.groups.add(Group.objects.create(name="auditor"))
+    assert client.login(username="audited", password="correct horse 7")
+    assert not client.login(username="audited", password="wrong")
+    client.logout()
+    assert actions()[-5:] == [
+        "user.created",
+        "user.roles_changed",
+        "user.logged_in",
+        "user.login_failed",
+        "user.logged_out",
+    ]
+    failed = AuditEvent.objects.get(action="user.login_failed")
+    assert json.loads(bytes(failed.data))["changes"] == {"username": "audited"}
+    for row in AuditEvent.objects.all():
+        assert b"correct horse" not in bytes(row.data) and b"pbkdf2" not in bytes(row.data)
+    roles = AuditEvent.objects.get(action="user.roles_changed")
+    assert json.loads(bytes(roles.data))["changes"] == {"added": ["auditor"]}
+    assert audit_verify().ok

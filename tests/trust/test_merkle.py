@@ -62,7 +62,7 @@ def test_every_inclusion_proof_verifies_and_a_wrong_one_does_not(case: tuple[int
     assert not verify_inclusion(leaf_hash(b"forged"), index, n, proof, root)
     if n > 1:
         assert not verify_inclusion(hashes[index], (index + 1) % n, n, proof, root)
-        bad = [bytes(32)] + proof[1:] if proof else proof
+        bad = [bytes(32), *proof[1:]] if proof else proof
         assert not verify_inclusion(hashes[index], index, n, bad, root)
 
 

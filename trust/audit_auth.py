@@ -1,0 +1,113 @@
+"""Audit events for users, roles and sign-ins, which Django's auth app changes on its own (the
+admin, ``createsuperuser``, the login view): its signals are the one place to see them. Business
+rules never live here; these receivers only record.
+
+Events go on the global chain. The actor of a change made through a web request is the signed-in
+user (``AuditActorMiddleware``); a command or a migration has none. Passwords and their hashes
+are never recorded; for a failed sign-in, only the username typed (cut to 150 characters).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_save
+from django.http import HttpRequest, HttpResponse
+
+from trust.services.audit import audit_record
+
+_actor: contextvars.ContextVar[Any] = contextvars.ContextVar("audit_actor", default=None)
+USER_FIELDS = ("username", "is_active", "is_staff", "is_superuser")
+
+
+class AuditActorMiddleware:
+    """Remembers who is signed in for the length of a request, for events recorded by signals."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        token = _actor.set(user if getattr(user, "is_authenticated", False) else None)
+        try:
+            return self.get_response(request)
+        finally:
+            _actor.reset(token)
+
+
+def _record(action: str, actor: Any, user_id: int | None, changes: dict[str, Any]) -> None:
+    with transaction.atomic():  # its own transaction, or a savepoint in the caller's
+        audit_record(
+            action=action,
+            actor=actor,
+            object_type="user",
+            object_id=user_id or "",
+            changes=changes,
+        )
+
+
+def _user_saved(sender: Any, instance: Any, created: bool, update_fields: Any, **kw: Any) -> None:
+    if update_fields and set(update_fields) <= {"last_login"}:
+        return  # every sign-in saves last_login; the sign-in is its own event
+    changes = {name: getattr(instance, name) for name in USER_FIELDS}
+    _record("user.created" if created else "user.changed", _actor.get(), instance.pk, changes)
+
+
+def _groups_changed(sender: Any, instance: Any, action: str, pk_set: Any, **kw: Any) -> None:
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    if isinstance(instance, Group):  # group.user_set.add(...): the users changed
+        users, groups = sorted(pk_set or []), [instance.name]
+    else:
+        users = [instance.pk]
+        groups = sorted(Group.objects.filter(pk__in=pk_set or []).values_list("name", flat=True))
+    verb = {"post_add": "added", "post_remove": "removed", "post_clear": "cleared"}[action]
+    for user_id in users:
+        _record("user.roles_changed", _actor.get(), user_id, {verb: groups})
+
+
+def _permissions_changed(sender: Any, instance: Any, action: str, pk_set: Any, **kw: Any) -> None:
+    if action not in {"post_add", "post_remove", "post_clear"} or not isinstance(instance, Group):
+        return
+    with transaction.atomic():
+        audit_record(
+            action="role.permissions_changed",
+            actor=_actor.get(),
+            object_type="group",
+            object_id=instance.pk,
+            changes={"group": instance.name, action.removeprefix("post_"): sorted(pk_set or [])},
+        )
+
+
+def _logged_in(sender: Any, request: Any, user: Any, **kw: Any) -> None:
+    _record("user.logged_in", user, user.pk, {})
+
+
+def _logged_out(sender: Any, request: Any, user: Any, **kw: Any) -> None:
+    if user is not None:
+        _record("user.logged_out", user, user.pk, {})
+
+
+def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any) -> None:
+    username = str(credentials.get("username", ""))[:150]
+    _record("user.login_failed", None, None, {"username": username})
+
+
+def connect() -> None:
+    user_model = get_user_model()
+    post_save.connect(_user_saved, sender=user_model, dispatch_uid="audit-user-saved")
+    m2m_changed.connect(
+        _groups_changed, sender=user_model.groups.through, dispatch_uid="audit-user-groups"
+    )
+    m2m_changed.connect(
+        _permissions_changed, sender=Group.permissions.through, dispatch_uid="audit-group-perms"
+    )
+    user_logged_in.connect(_logged_in, dispatch_uid="audit-logged-in")
+    user_logged_out.connect(_logged_out, dispatch_uid="audit-logged-out")
+    user_login_failed.connect(_login_failed, dispatch_uid="audit-login-failed")

@@ -1,0 +1,230 @@
+"""The audit bundle: everything an auditor needs to verify the trail without the app or its
+database (``tools/verify_bundle.py`` does it with the standard library and ``cryptography``).
+
+Files (docs/audit.md describes each field):
+
+- ``events.jsonl``: one event per line, in log order (leaf order, then the events sealed since
+  the last checkpoint, in sealing order): leaf, chain, seq, id, data (the exact hashed bytes, as
+  ASCII text) and hash;
+- ``checkpoints.json``: every signed tree head: size, root, time, the signed statement, the
+  signature and the public key that made it;
+- ``chains.json``: each chain's head (length and hash);
+- ``keys.json`` and ``public_key.pem``: the public keys this installation trusts;
+- ``manifest.json``: what was exported, when, and each file's SHA-256;
+- ``README.md``: how to verify.
+
+It also answers proofs (``inclusion_proof_for``, ``consistency_proof_for``) from the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from trust.merkle import consistency_proof, inclusion_proof, leaf_hash
+from trust.models import AuditCheckpoint
+
+README = """# Audit bundle
+
+This folder is an export of the restitution trust ledger's audit trail: every recorded event, the
+order of the global log, and the signed tree heads (checkpoints).
+
+Verify it with the standalone verifier (Python 3.11 and the `cryptography` package; it does not
+need the application or its database):
+
+    python verify_bundle.py verify . --trusted-key <public key, hex>
+
+Take the trusted key from a source you trust (the application's audit page, a letter from the
+trustee), not from this folder: `keys.json` is what the exporter says. Without `--trusted-key`
+the verifier uses `keys.json` and says so.
+
+Keep the latest checkpoint you verified (`checkpoints.json`, last entry). A later bundle whose
+checkpoints are not consistent with it proves the log was rewritten:
+
+    python verify_bundle.py consistency . --kept my-checkpoint.json --trusted-key <hex>
+
+Prove that one event is in the signed log:
+
+    python verify_bundle.py inclusion . --event <event id> --trusted-key <hex>
+
+Each event's `data` is the exact byte string that was hashed (canonical JSON, ASCII). Its `hash`
+is SHA-256(previous hash in its chain || data), the first previous hash being 32 zero bytes. The
+Merkle tree is RFC 9162's: leaf = SHA-256(0x00 || data), node = SHA-256(0x01 || left || right).
+"""
+
+
+def _rows(sql: str) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        while True:
+            batch = cursor.fetchmany(10_000)
+            if not batch:
+                return
+            yield from batch
+
+
+def checkpoint_json(checkpoint: AuditCheckpoint) -> dict[str, Any]:
+    return {
+        "id": checkpoint.pk,
+        "size": checkpoint.size,
+        "root": bytes(checkpoint.root).hex(),
+        "signed_at": checkpoint.signed_at.isoformat(),
+        "statement": bytes(checkpoint.statement).decode("ascii"),
+        "signature": base64.b64encode(bytes(checkpoint.signature)).decode("ascii"),
+        "public_key": bytes(checkpoint.public_key).hex(),
+    }
+
+
+def trusted_keys_json() -> dict[str, Any]:
+    from trust.services.audit import key_fingerprint, trusted_public_keys
+
+    keys = trusted_public_keys()
+    return {
+        "log": settings.AUDIT_LOG_ID,
+        "current": keys[0].hex(),
+        "previous": [k.hex() for k in keys[1:]],
+        "fingerprints": [key_fingerprint(k) for k in keys],
+    }
+
+
+def audit_export(out: Path) -> dict[str, Any]:
+    """Write the bundle into ``out`` (created; must be empty if it exists). Returns the
+    manifest."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from trust.services.audit import public_key_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty")
+    chains = dict(_rows("SELECT id, key FROM trust_audit_chain"))
+    count = 0
+    with (out / "events.jsonl").open("w", encoding="ascii", newline="\n") as f:
+        for leaf, event_id, chain_id, seq, data, stored in _rows(
+            "SELECT l.position, e.id, e.chain_id, e.seq, e.data, e.hash"
+            " FROM trust_audit_leaf l LEFT JOIN trust_audit_event e ON e.id = l.event_id"
+            " ORDER BY l.position"
+        ):
+            f.write(_line(leaf, event_id, chains.get(chain_id), seq, data, stored))
+            count += 1
+        for event_id, chain_id, seq, data, stored in _rows(
+            "SELECT e.id, e.chain_id, e.seq, e.data, e.hash FROM trust_audit_event e"
+            " WHERE NOT EXISTS (SELECT 1 FROM trust_audit_leaf l WHERE l.event_id = e.id)"
+            " ORDER BY e.sealed, e.id"
+        ):
+            f.write(_line(None, event_id, chains.get(chain_id), seq, data, stored))
+            count += 1
+    checkpoints = [checkpoint_json(c) for c in AuditCheckpoint.objects.order_by("size", "id")]
+    (out / "checkpoints.json").write_text(json.dumps(checkpoints, indent=1) + "\n")
+    heads = {
+        key: {"length": length, "head": bytes(head).hex()}
+        for key, length, head in _rows("SELECT key, length, head FROM trust_audit_chain")
+    }
+    (out / "chains.json").write_text(json.dumps(heads, indent=1, sort_keys=True) + "\n")
+    (out / "keys.json").write_text(json.dumps(trusted_keys_json(), indent=1) + "\n")
+    pem = (
+        Ed25519PublicKey.from_public_bytes(public_key_bytes())
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
+    (out / "public_key.pem").write_text(pem)
+    (out / "README.md").write_text(README)
+    manifest = {
+        "log": settings.AUDIT_LOG_ID,
+        "exported_at": timezone.now().isoformat(),
+        "events": count,
+        "checkpoints": len(checkpoints),
+        "files": {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.iterdir())
+            if p.is_file()
+        },
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def _line(
+    leaf: int | None, event_id: int | None, chain: str | None, seq: int | None, data: Any, h: Any
+) -> str:
+    return (
+        json.dumps(
+            {
+                "leaf": leaf,
+                "id": event_id,
+                "chain": chain,
+                "seq": seq,
+                "data": None if data is None else bytes(data).decode("ascii"),
+                "hash": None if h is None else bytes(h).hex(),
+            },
+            separators=(",", ":"),
+        )
+        + "\n"
+    )
+
+
+# --- proofs ----------------------------------------------------------------------------------
+
+
+def _leaf_hashes(size: int) -> list[bytes]:
+    return [
+        leaf_hash(bytes(data))
+        for (data,) in _rows(
+            "SELECT e.data FROM trust_audit_leaf l JOIN trust_audit_event e ON e.id = l.event_id"
+            f" WHERE l.position < {int(size)} ORDER BY l.position"
+        )
+    ]
+
+
+def _checkpoint_at(size: int | None) -> AuditCheckpoint:
+    checkpoints = AuditCheckpoint.objects.order_by("-size", "-id")
+    checkpoint = (checkpoints.filter(size=size) if size is not None else checkpoints).first()
+    if checkpoint is None:
+        raise LookupError(f"no checkpoint of size {size}" if size else "no checkpoint yet")
+    return checkpoint
+
+
+def inclusion_proof_for(event_id: int, size: int | None = None) -> dict[str, Any]:
+    """That event ``event_id`` is in the log signed by the checkpoint of ``size`` (the latest by
+    default): the event's bytes, its leaf, the audit path and the checkpoint."""
+    checkpoint = _checkpoint_at(size)
+    row = next(
+        _rows(
+            "SELECT l.position, e.data FROM trust_audit_leaf l JOIN trust_audit_event e"
+            f" ON e.id = l.event_id WHERE e.id = {int(event_id)}"
+        ),
+        None,
+    )
+    if row is None or row[0] >= checkpoint.size:
+        raise LookupError(f"event {event_id} is not in the log of size {checkpoint.size}")
+    position, data = row
+    path = inclusion_proof(position, _leaf_hashes(checkpoint.size))
+    return {
+        "type": "inclusion",
+        "event": event_id,
+        "leaf": position,
+        "data": bytes(data).decode("ascii"),
+        "path": [p.hex() for p in path],
+        "checkpoint": checkpoint_json(checkpoint),
+    }
+
+
+def consistency_proof_for(old_size: int, new_size: int | None = None) -> dict[str, Any]:
+    """That the log signed at ``new_size`` (the latest by default) extends the one signed at
+    ``old_size``."""
+    old, new = _checkpoint_at(old_size), _checkpoint_at(new_size)
+    path = consistency_proof(old.size, _leaf_hashes(new.size)) if 0 < old.size < new.size else []
+    return {
+        "type": "consistency",
+        "old": checkpoint_json(old),
+        "new": checkpoint_json(new),
+        "path": [p.hex() for p in path],
+    }
