@@ -183,6 +183,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "trust.tasks.check_ledger_task",
         "schedule": crontab(hour=2, minute=15),
     },
+    # Audit trail (docs/audit.md): a signed tree head every hour, a full verification nightly.
+    "audit-checkpoint-hourly": {
+        "task": "trust.tasks.audit_checkpoint_task",
+        "schedule": crontab(minute=int(os.environ.get("TRUST_AUDIT_CHECKPOINT_MINUTE", "5"))),
+    },
+    "audit-verify-nightly": {
+        "task": "trust.tasks.audit_verify_task",
+        "schedule": crontab(hour=2, minute=45),
+    },
 }
 
 # --- Email ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.urls import path
 
 from disbursements import views as disbursement_views
 from trust import views as trust_views
+from trust import views_audit
 
 urlpatterns = [
     path("", trust_views.home, name="home"),
@@ -13,6 +14,15 @@ urlpatterns = [
         disbursement_views.document_download,
         name="document-download",
     ),
+    path("audit/", views_audit.audit_log, name="audit-log"),
+    path("audit/verify/", views_audit.audit_verify_start, name="audit-verify"),
+    path(
+        "audit/verifications/<str:operation_id>/",
+        views_audit.audit_verification,
+        name="audit-verification",
+    ),
+    path("audit/checkpoint.json", views_audit.audit_checkpoint_latest, name="audit-checkpoint"),
+    path("audit/bundle.zip", views_audit.audit_bundle, name="audit-bundle"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

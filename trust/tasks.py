@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 
 from trust.models import Trust
+from trust.services.audit import audit_checkpoint, audit_verification_run
 from trust.services.checks import ledger_check_run
 
 logger = logging.getLogger(__name__)
@@ -48,3 +49,18 @@ def check_ledger_task(
                 recipient_list=recipients,
             )
     return {"operation_id": check.operation_id, "ok": check.ok, **check.summary}
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def audit_checkpoint_task() -> dict:
+    """Sign a tree head (Celery beat, hourly). Two runs at once take turns (one lock)."""
+    checkpoint = audit_checkpoint()
+    return {"checkpoint": checkpoint.pk, "size": checkpoint.size}
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=(ConnectionError,), max_retries=5)
+def audit_verify_task(self: Task, operation_id: str | None = None) -> dict:
+    """Verify the audit trail (nightly, or queued by an auditor); alerts on failure. The
+    operation id (the message's own id for the nightly run) makes a redelivery verify once."""
+    run = audit_verification_run(operation_id=operation_id or self.request.id)
+    return {"operation_id": run.operation_id, "ok": run.ok, **run.summary}

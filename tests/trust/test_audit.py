@@ -334,3 +334,49 @@ def test_users_roles_and_sign_ins_are_recorded(client, django_user_model) -> Non
     roles = AuditEvent.objects.get(action="user.roles_changed")
     assert json.loads(bytes(roles.data))["changes"] == {"added": ["auditor"]}
     assert audit_verify().ok
+
+
+# --- verification runs and the nightly task ----------------------------------------------------
+
+
+def test_a_verification_run_records_progress_result_and_alerts(
+    log: dict[str, int],
+    django_user_model,
+    django_capture_on_commit_callbacks,
+) -> None:
+    from django.contrib.auth.models import Group
+    from django.core import mail
+
+    from trust.models import AuditVerification
+    from trust.services.audit import audit_verification_run, audit_verification_start
+
+    auditor = django_user_model.objects.create_user("auditor1", email="auditor1@example.invalid")
+    auditor.groups.add(Group.objects.get_or_create(name="auditor")[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        run = audit_verification_start(actor=auditor)
+    run.refresh_from_db()
+    assert run.status == "done" and run.ok is True and run.percent == 100
+    # Every event but the one that records this run's result.
+    assert run.summary["events"] == AuditEvent.objects.count() - 1
+    assert not mail.outbox
+
+    with insider():
+        sql("UPDATE trust_audit_event SET data = %s WHERE id = %s", [b"{}", event(log["a"], 1).pk])
+    failed = audit_verification_run(operation_id="nightly-1")
+    assert failed.ok is False and "hash does not match" in failed.problems[0]
+    assert [m.to for m in mail.outbox] == [["auditor1@example.invalid"]]
+    assert "FAILED" in mail.outbox[0].subject
+    verified = AuditEvent.objects.filter(action="audit.verified").count()
+    again = audit_verification_run(operation_id="nightly-1")  # delivered twice: verified once
+    assert (
+        again.pk == failed.pk
+        and AuditEvent.objects.filter(action="audit.verified").count() == verified
+    )
+    assert AuditVerification.objects.count() == 2
+
+
+def test_the_checkpoint_task_signs(log: dict[str, int]) -> None:
+    from trust.tasks import audit_checkpoint_task
+
+    result = audit_checkpoint_task.delay().get()
+    assert result["size"] == AuditEvent.objects.count()

@@ -1,6 +1,12 @@
 """The trust app's models, one module per concept; import them from here."""
 
-from trust.models.audit import AuditChain, AuditCheckpoint, AuditEvent, AuditLeaf
+from trust.models.audit import (
+    AuditChain,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditLeaf,
+    AuditVerification,
+)
 from trust.models.ledger import (
     Account,
     AccountDay,
@@ -31,6 +37,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "AuditLeaf",
+    "AuditVerification",
     "Beneficiary",
     "BeneficiaryIdentity",
     "Defendant",

@@ -8,6 +8,7 @@ of it for filtering and are checked against it by ``verify_audit --deep``.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -110,3 +111,41 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint at {self.size} events"
+
+
+class AuditVerification(models.Model):
+    """One run of the audit verification (nightly, or started by an auditor), with its progress
+    while it runs and its result. Working state, not part of the tamper-evident log: the log
+    records who started a run and what it found (``audit.verified``)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    operation_id = models.CharField(max_length=64, unique=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    done = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    ok = models.BooleanField(null=True)
+    summary = models.JSONField(default=dict)
+    problems = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "trust_audit_verification"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"audit verification {self.operation_id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0

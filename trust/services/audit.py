@@ -30,7 +30,7 @@ from django.utils import timezone
 from moneyed import Money
 
 from trust.merkle import frontier_append, frontier_root, frontier_size, leaf_hash
-from trust.models import AuditChain, AuditCheckpoint, AuditEvent, AuditLeaf
+from trust.models import AuditChain, AuditCheckpoint, AuditEvent, AuditLeaf, AuditVerification
 
 VERSION = 1
 ZERO = bytes(32)
@@ -286,3 +286,95 @@ def audit_checkpoint() -> AuditCheckpoint:
             public_key=public_key_bytes(),
             frontier=[[h, node.hex()] for h, node in frontier],
         )
+
+
+# --- verification runs ---------------------------------------------------------------------
+
+ALERT_GROUPS = ("trustee", "auditor")
+
+
+def audit_verification_start(*, actor: Any | None) -> AuditVerification:
+    """Queue a verification of the whole trail (the auditor's button): recorded, with who asked,
+    and handed to a worker once the transaction commits."""
+    with transaction.atomic():
+        run = AuditVerification.objects.create(
+            operation_id=uuid.uuid4().hex,
+            requested_by=actor if getattr(actor, "pk", None) else None,
+        )
+        audit_record(
+            action="audit.verification_requested",
+            actor=actor,
+            object_type="audit_verification",
+            object_id=run.operation_id,
+        )
+
+        def enqueue() -> None:
+            from trust.tasks import audit_verify_task
+
+            audit_verify_task.delay(operation_id=run.operation_id)
+
+        transaction.on_commit(enqueue)
+    return run
+
+
+def audit_verification_run(*, operation_id: str) -> AuditVerification:
+    """Run (or finish) the verification ``operation_id``: progress is saved as it goes, the
+    result recorded in the log and, on failure, emailed to trustees and auditors. A run that
+    finished is returned as it is (a task delivered twice verifies once)."""
+    from django.contrib.auth import get_user_model
+    from django.core.mail import send_mail
+
+    from trust.audit_verify import audit_verify
+
+    run, _ = AuditVerification.objects.get_or_create(operation_id=operation_id)
+    if run.status == AuditVerification.Status.DONE:
+        return run
+    AuditVerification.objects.filter(pk=run.pk).update(
+        status=AuditVerification.Status.RUNNING, started_at=timezone.now()
+    )
+
+    def progress(done: int, total: int) -> None:
+        AuditVerification.objects.filter(pk=run.pk).update(done=done, total=total)
+
+    report = audit_verify(progress=progress)
+    with transaction.atomic():
+        run = AuditVerification.objects.select_for_update().get(pk=run.pk)
+        run.status, run.finished_at, run.ok = (
+            AuditVerification.Status.DONE,
+            timezone.now(),
+            report.ok,
+        )
+        run.done = run.total = report.events
+        run.summary = {
+            "events": report.events,
+            "leaves": report.leaves,
+            "pending": report.pending,
+            "checkpoints": report.checkpoints,
+            "chains": report.chains,
+        }
+        run.problems = [str(p) for p in report.problems]
+        run.save()
+        audit_record(
+            action="audit.verified",
+            actor=run.requested_by,
+            object_type="audit_verification",
+            object_id=run.operation_id,
+            changes={"ok": report.ok, **run.summary, "first_problem": str(report.first or "")},
+        )
+    if not report.ok:
+        recipients = list(
+            get_user_model()
+            .objects.filter(groups__name__in=ALERT_GROUPS, is_active=True)
+            .exclude(email="")
+            .values_list("email", flat=True)
+            .distinct()
+        )
+        if recipients:
+            send_mail(
+                subject=f"Audit trail verification FAILED: {len(report.problems)} problem(s)",
+                message=f"Run {run.operation_id}. First problem: {report.first}\n\n"
+                + "\n".join(run.problems[:50]),
+                from_email=None,
+                recipient_list=recipients,
+            )
+    return run

@@ -1,0 +1,135 @@
+"""The auditor's pages: browse and filter the audit log, the latest signed checkpoint and the
+public key, start a verification and watch it run, download a bundle. Trustees and auditors
+(and superusers) only; anyone else gets 403."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import zipfile
+from datetime import date
+from pathlib import Path
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from trust.audit_export import audit_export, checkpoint_json, trusted_keys_json
+from trust.models import AuditCheckpoint, AuditEvent, AuditVerification, Trust
+from trust.selectors import audit_actions, audit_event_list, audit_rows
+from trust.services.audit import audit_record, audit_verification_start
+
+AUDIT_GROUPS = ("trustee", "auditor")
+VERIFIER = Path(__file__).resolve().parents[1] / "tools" / "verify_bundle.py"
+
+
+def _require_auditor(request: HttpRequest) -> None:
+    user = request.user
+    if not (user.is_superuser or user.groups.filter(name__in=AUDIT_GROUPS).exists()):
+        raise PermissionDenied("The audit trail is for trustees and auditors.")
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+@login_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    _require_auditor(request)
+    q = request.GET
+    trust_id = q.get("trust", "")
+    filters = {
+        "trust_id": int(trust_id) if trust_id.isdigit() else None,
+        "action": q.get("action", "").strip(),
+        "actor": q.get("actor", "").strip(),
+        "since": _date(q.get("since", "")),
+        "until": _date(q.get("until", "")),
+    }
+    page = Paginator(audit_event_list(**filters), 50).get_page(q.get("page"))
+    checkpoint = AuditCheckpoint.objects.order_by("-size", "-id").first()
+    query = q.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "trust/audit_log.html",
+        {
+            "page": page,
+            "rows": audit_rows(page.object_list),
+            "filters": filters,
+            "query": query.urlencode(),
+            "trusts": Trust.objects.order_by("caption"),
+            "actions": audit_actions(),
+            "checkpoint": checkpoint,
+            "keys": trusted_keys_json(),
+            "total": AuditEvent.objects.count(),
+            "runs": AuditVerification.objects.select_related("requested_by")[:5],
+        },
+    )
+
+
+@login_required
+@require_POST
+def audit_verify_start(request: HttpRequest) -> HttpResponse:
+    _require_auditor(request)
+    run = audit_verification_start(actor=request.user)
+    return redirect("audit-verification", operation_id=run.operation_id)
+
+
+@login_required
+def audit_verification(request: HttpRequest, operation_id: str) -> HttpResponse:
+    _require_auditor(request)
+    run = get_object_or_404(AuditVerification, operation_id=operation_id)
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse(
+            {
+                "status": run.status,
+                "percent": run.percent,
+                "done": run.done,
+                "total": run.total,
+                "ok": run.ok,
+                "problems": run.problems[:10],
+            }
+        )
+    return render(request, "trust/audit_verification.html", {"run": run})
+
+
+@login_required
+def audit_checkpoint_latest(request: HttpRequest) -> HttpResponse:
+    """The latest signed tree head as JSON: what an auditor keeps to prove a later rewrite."""
+    _require_auditor(request)
+    checkpoint = AuditCheckpoint.objects.order_by("-size", "-id").first()
+    if checkpoint is None:
+        return JsonResponse({"error": "no checkpoint yet"}, status=404)
+    response = JsonResponse(checkpoint_json(checkpoint), json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="checkpoint-{checkpoint.size}.json"'
+    return response
+
+
+@login_required
+def audit_bundle(request: HttpRequest) -> HttpResponse:
+    """The audit bundle as a zip, with the standalone verifier. The download is recorded."""
+    _require_auditor(request)
+    from django.db import transaction
+
+    with transaction.atomic():
+        audit_record(action="audit.bundle_downloaded", actor=request.user, object_type="audit")
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bundle"
+        audit_export(out)
+        if VERIFIER.exists():
+            shutil.copy(VERIFIER, out / "verify_bundle.py")
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(out.iterdir()):
+                zf.write(path, f"audit-bundle/{path.name}")
+    buffer.seek(0)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    return FileResponse(buffer, as_attachment=True, filename=f"audit-bundle-{stamp}.zip")
