@@ -842,3 +842,94 @@ def overdrafts(book: DisbursementBook) -> int:
         for account in [b.accounts.get()]
         if reserved_minor(account.pk) > account.balance_minor or account.balance_minor < 0
     )
+
+
+# --- issue 5: the audit trail --------------------------------------------------------------------
+
+
+def audit_append(trust_ids: list[int], seconds: float) -> tuple[int, float, list[str]]:
+    """One thread per trust id (its own connection), each recording one audit event per
+    transaction for ``seconds``; returns (events, seconds, errors)."""
+    from django.db import transaction
+
+    from trust.services.audit import audit_record
+
+    barrier = threading.Barrier(len(trust_ids) + 1)
+    counts = [0] * len(trust_ids)
+    errors: list[str] = []
+
+    def lane(index: int, trust_id: int) -> None:
+        try:
+            barrier.wait(timeout=60)
+            deadline = time.perf_counter() + seconds
+            n = 0
+            while time.perf_counter() < deadline:
+                with transaction.atomic():
+                    audit_record(
+                        action="bench.event",
+                        actor=None,
+                        trust_id=trust_id,
+                        object_type="bench",
+                        object_id=n,
+                        changes={"lane": index, "n": n},
+                    )
+                n += 1
+            counts[index] = n
+        except Exception as exc:  # reported in the row's note
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=lane, args=(i, t)) for i, t in enumerate(trust_ids)]
+    for thread in threads:
+        thread.start()
+    barrier.wait(timeout=60)
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return sum(counts), time.perf_counter() - start, errors
+
+
+def audit_fill(total: int, batch: int = 5_000) -> float:
+    """Record events (on the global chain, in transactions of ``batch``) until the log holds
+    ``total``; returns the seconds it took."""
+    from django.db import transaction
+
+    from trust.models import AuditEvent
+    from trust.services.audit import AuditSpec, audit_record_many
+
+    start = time.perf_counter()
+    missing = total - AuditEvent.objects.count()
+    n = 0
+    while n < missing:
+        size = min(batch, missing - n)
+        with transaction.atomic():
+            audit_record_many(
+                [
+                    AuditSpec(
+                        action="bench.filler",
+                        object_type="bench",
+                        object_id=str(n + i),
+                        changes={"n": n + i, "note": "benchmark filler event"},
+                    )
+                    for i in range(size)
+                ]
+            )
+        n += size
+    return time.perf_counter() - start
+
+
+def audit_checkpoint_timed() -> tuple[int, float]:
+    from trust.services.audit import audit_checkpoint
+
+    start = time.perf_counter()
+    checkpoint = audit_checkpoint()
+    return checkpoint.size, time.perf_counter() - start
+
+
+def audit_verify_timed() -> tuple[Any, float]:
+    from trust.audit_verify import audit_verify
+
+    start = time.perf_counter()
+    report = audit_verify()
+    return report, time.perf_counter() - start

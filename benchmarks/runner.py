@@ -58,12 +58,26 @@ class Plan:
     allocation_beneficiaries: int  # one order line each, all owed by one defendant
     csv_receipts: int  # rows of the receipts CSV
     approvals: int  # disbursement requests approved one after another
+    audit_events: int  # the audit log is topped up to this many events before verifying it
 
     @classmethod
     def make(cls, quick: bool, seconds: int | None) -> Plan:
         if quick:
-            return cls(True, seconds or 2, (22, 18), 100_000, 500, 1.0, 10_000, 1_000, 1_000)
-        return cls(False, seconds or 10, (22, 18), 1_000_000, 2_000, 3.0, 100_000, 10_000, 10_000)
+            return cls(
+                True, seconds or 2, (22, 18), 100_000, 500, 1.0, 10_000, 1_000, 1_000, 100_000
+            )
+        return cls(
+            False,
+            seconds or 10,
+            (22, 18),
+            1_000_000,
+            2_000,
+            3.0,
+            100_000,
+            10_000,
+            10_000,
+            1_000_000,
+        )
 
     def big_months(self, remaining: int) -> int:
         # seed_demo_trust writes about 3 postings per beneficiary per month: one or three receipts
@@ -683,6 +697,83 @@ def _approvals(bench: Bench, plan: Plan, tag: str, notes: list[str]) -> None:
         )
 
 
+AUDIT_VERIFY_TARGET = 250_000  # events/s, reading them from the database included
+
+
+def _audit(bench: Bench, plan: Plan, tag: str, notes: list[str]) -> None:
+    """Issue 5: appending audit events (1 writer; 8 writers on PostgreSQL) and verifying the
+    whole log (at least ``plan.audit_events`` events, topped up with filler events)."""
+    from django.db import connection
+
+    from benchmarks import cases
+    from trust.services.trusts import trust_create
+
+    trusts = [
+        trust_create(
+            caption=f"Audit benchmark {tag} {n} (fictitious)",
+            court=cases.BENCH_COURT,
+            case_number=f"BENCH-{tag}-AUDIT-{n}",
+        ).pk
+        for n in range(WRITERS)
+    ]
+    _step("audit trail: appending events, one per transaction")
+    lanes = [("audit_append_1", "1 writer", trusts[:1])]
+    if connection.vendor == "postgresql":
+        lanes += [
+            ("audit_append_8", f"{WRITERS} writers, {WRITERS} trusts", trusts),
+            ("audit_append_8_one", f"{WRITERS} writers, 1 trust", [trusts[0]] * WRITERS),
+        ]
+    for key, label, lane_trusts in lanes:
+        events, seconds, errors = cases.audit_append(lane_trusts, plan.seconds)
+        bench.add(
+            Row(
+                key=key,
+                operation=f"audit_record, {label}",
+                backend=bench.backend,
+                size=events,
+                count=events,
+                seconds=seconds,
+                rate=events / seconds,
+                unit="events/s",
+                note=(
+                    "one event per transaction, each thread its own connection; sealed into its"
+                    " trust's chain "
+                    + ("at commit" if connection.vendor == "postgresql" else "at insert")
+                    + (f"; errors: {errors[:2]}" if errors else "")
+                ),
+            )
+        )
+    _step(f"audit trail: the log topped up to {plan.audit_events:,} events, then a checkpoint")
+    filled = cases.audit_fill(plan.audit_events)
+    size, checkpoint_s = cases.audit_checkpoint_timed()
+    _step(f"audit trail: verifying {size:,} events")
+    report, seconds = cases.audit_verify_timed()
+    rate = report.events / seconds
+    verdict_met = rate >= AUDIT_VERIFY_TARGET
+    bench.add(
+        Row(
+            key="audit_verify",
+            operation=f"audit_verify, {report.events:,} events",
+            backend=bench.backend,
+            size=report.events,
+            count=report.events,
+            seconds=seconds,
+            rate=rate,
+            unit="events/s",
+            target=f">= {AUDIT_VERIFY_TARGET:,}/s",
+            verdict=MET if verdict_met else MISSED,
+            note=(
+                f"read from the database in leaf order, every chain hash and leaf recomputed, every"
+                f" checkpoint root and signature checked ({report.checkpoints} checkpoints,"
+                f" {report.chains} chains); verifies: {'yes' if report.ok else report.first};"
+                f" filling the log took {filled:.1f} s, the checkpoint over it {checkpoint_s:.1f} s"
+            ),
+        )
+    )
+    if not report.ok:
+        notes.append(f"the benchmark's audit trail does not verify: {report.first}")
+
+
 def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
     started = time.perf_counter()
     plan = Plan.make(quick, seconds)
@@ -738,6 +829,7 @@ def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
     _allocation(bench, plan, tag, notes)
     _csv_import(bench, plan, tag, notes)
     _approvals(bench, plan, tag, notes)
+    _audit(bench, plan, tag, notes)
 
     if server is not None and c1 is not None:
         again = _pgbench(server, plan.seconds, ((1, 1),), notes)

@@ -109,16 +109,17 @@ def audit_export(out: Path) -> dict[str, Any]:
     count = 0
     with (out / "events.jsonl").open("w", encoding="ascii", newline="\n") as f:
         for leaf, event_id, chain_id, seq, data, stored in _rows(
-            "SELECT l.position, e.id, e.chain_id, e.seq, e.data, e.hash"
+            "SELECT l.position, e.id, e.chain_id, s.seq, e.data, s.hash"
             " FROM trust_audit_leaf l LEFT JOIN trust_audit_event e ON e.id = l.event_id"
-            " ORDER BY l.position"
+            " LEFT JOIN trust_audit_seal s ON s.event_id = l.event_id ORDER BY l.position"
         ):
             f.write(_line(leaf, event_id, chains.get(chain_id), seq, data, stored))
             count += 1
         for event_id, chain_id, seq, data, stored in _rows(
-            "SELECT e.id, e.chain_id, e.seq, e.data, e.hash FROM trust_audit_event e"
+            "SELECT e.id, e.chain_id, s.seq, e.data, s.hash FROM trust_audit_event e"
+            " LEFT JOIN trust_audit_seal s ON s.event_id = e.id"
             " WHERE NOT EXISTS (SELECT 1 FROM trust_audit_leaf l WHERE l.event_id = e.id)"
-            " ORDER BY e.sealed, e.id"
+            " ORDER BY s.sealed IS NULL, s.sealed, e.id"
         ):
             f.write(_line(None, event_id, chains.get(chain_id), seq, data, stored))
             count += 1

@@ -41,9 +41,15 @@ PG_FUNCTIONS = [
     "ledger_post_batch",
 ]
 # The audit trail (trust/models/audit.py): append-only; events sealed into their chain at commit.
-AUDIT_TABLES = ["trust_audit_event", "trust_audit_leaf", "trust_audit_checkpoint"]
+AUDIT_TABLES = [
+    "trust_audit_event",
+    "trust_audit_seal",
+    "trust_audit_leaf",
+    "trust_audit_checkpoint",
+]
 PG_AUDIT_TRIGGERS = {
     "trust_audit_event": ["trust_audit_event_immutable", "trust_audit_event_seal"],
+    "trust_audit_seal": ["trust_audit_seal_immutable"],
     "trust_audit_leaf": ["trust_audit_leaf_immutable"],
     "trust_audit_checkpoint": ["trust_audit_checkpoint_immutable"],
 }
@@ -421,31 +427,19 @@ PG_AUDIT_SQL = [
     r"""
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
-  -- The one change allowed: sealing an event once (its place, hash and sealing order), by
-  -- audit_seal at commit. A forged seal would still fail verification.
-  -- (Nested: the inner test names columns only events have.)
-  IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'trust_audit_event' THEN
-    IF OLD.hash IS NULL AND NEW.hash IS NOT NULL
-       AND current_setting('audit.sealing', true) = 'on'
-       AND (NEW.id, NEW.chain_id, NEW.at, NEW.trust_id, NEW.actor_id, NEW.action,
-            NEW.object_type, NEW.object_id, NEW.data)
-           IS NOT DISTINCT FROM
-           (OLD.id, OLD.chain_id, OLD.at, OLD.trust_id, OLD.actor_id, OLD.action,
-            OLD.object_type, OLD.object_id, OLD.data)
-    THEN
-      RETURN NEW;
-    END IF;
-  END IF;
   RAISE EXCEPTION 'the audit trail is append-only: % on % refused', TG_OP, TG_TABLE_NAME
     USING ERRCODE = '23001';
 END
 $fn$
 """,
-    # Deferred to the commit: every unsealed event this transaction can see is its own (others'
-    # were sealed before they committed, uncommitted ones are invisible). Lock their chains in
-    # key order (no deadlock between writers of several chains), then give each event, in
-    # insertion order, the next place in its chain and SHA-256(previous hash || data). The first
-    # firing does the work; later firings in the same commit find their event sealed.
+    # Deferred to the commit. The first firing of a transaction is for its first event (firings
+    # follow insertion order, and ids grow within a session): it seals every event of the
+    # transaction at once. Those are the unsealed events it can see from that id on (other
+    # transactions' events are invisible until they commit, and sealed by then). It locks their
+    # chains in key order (two writers of several chains never deadlock), walks each chain's
+    # new events in id order computing SHA-256(head || data), and writes all the seals in one
+    # statement and each head once. Later firings see how far it went and return. A writer holds a
+    # chain's lock only while it commits; trusts never wait on each other.
     r"""
 CREATE OR REPLACE FUNCTION audit_seal() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -453,17 +447,23 @@ DECLARE
   cur bigint := NULL;
   n bigint;
   h bytea;
+  ids bigint[] := '{}';
+  chs bigint[] := '{}';
+  seqs bigint[] := '{}';
+  hashes bytea[] := '{}';
 BEGIN
-  PERFORM 1 FROM trust_audit_event WHERE id = NEW.id AND hash IS NULL;
-  IF NOT FOUND THEN
+  IF NEW.id <= coalesce(nullif(current_setting('audit.sealed_to', true), '')::bigint, 0) THEN
     RETURN NULL;
   END IF;
-  PERFORM set_config('audit.sealing', 'on', true);
   PERFORM 1 FROM trust_audit_chain c
-   WHERE c.id IN (SELECT DISTINCT e.chain_id FROM trust_audit_event e WHERE e.hash IS NULL)
+   WHERE c.id IN (SELECT e.chain_id FROM trust_audit_event e
+                   WHERE e.id >= NEW.id
+                     AND NOT EXISTS (SELECT 1 FROM trust_audit_seal s WHERE s.event_id = e.id))
    ORDER BY c.key FOR UPDATE;
   FOR ev IN SELECT e.id, e.chain_id, e.data FROM trust_audit_event e
-             WHERE e.hash IS NULL ORDER BY e.chain_id, e.id LOOP
+             WHERE e.id >= NEW.id
+               AND NOT EXISTS (SELECT 1 FROM trust_audit_seal s WHERE s.event_id = e.id)
+             ORDER BY e.chain_id, e.id LOOP
     IF cur IS DISTINCT FROM ev.chain_id THEN
       IF cur IS NOT NULL THEN
         UPDATE trust_audit_chain SET length = n, head = h WHERE id = cur;
@@ -473,27 +473,40 @@ BEGIN
     END IF;
     n := n + 1;
     h := sha256(h || ev.data);
-    UPDATE trust_audit_event SET seq = n, hash = h, sealed = nextval('trust_audit_seal_seq')
-     WHERE id = ev.id;
+    ids := ids || ev.id;
+    chs := chs || ev.chain_id;
+    seqs := seqs || n;
+    hashes := hashes || h;
   END LOOP;
   IF cur IS NOT NULL THEN
     UPDATE trust_audit_chain SET length = n, head = h WHERE id = cur;
+    INSERT INTO trust_audit_seal (event_id, chain_id, seq, hash, sealed)
+    SELECT u.id, u.ch, u.seq, u.h, nextval('trust_audit_seal_seq')
+      FROM unnest(ids, chs, seqs, hashes) WITH ORDINALITY AS u(id, ch, seq, h, ord)
+     ORDER BY u.ord;
   END IF;
-  PERFORM set_config('audit.sealing', 'off', true);
+  -- Sealed up to here: later firings of this commit return at once. (Up to an id, not a flag:
+  -- after a SET CONSTRAINTS ... IMMEDIATE, events written later are sealed in their turn.)
+  PERFORM set_config('audit.sealed_to',
+                     greatest(NEW.id, (SELECT max(x) FROM unnest(ids) AS x))::text, true);
   RETURN NULL;
 END
 $fn$
 """,
-    "DROP TRIGGER IF EXISTS trust_audit_event_immutable ON trust_audit_event",
-    """CREATE TRIGGER trust_audit_event_immutable BEFORE UPDATE OR DELETE ON trust_audit_event
-       FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()""",
-    "DROP TRIGGER IF EXISTS trust_audit_leaf_immutable ON trust_audit_leaf",
-    """CREATE TRIGGER trust_audit_leaf_immutable BEFORE UPDATE OR DELETE ON trust_audit_leaf
-       FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()""",
-    "DROP TRIGGER IF EXISTS trust_audit_checkpoint_immutable ON trust_audit_checkpoint",
-    """CREATE TRIGGER trust_audit_checkpoint_immutable
-       BEFORE UPDATE OR DELETE ON trust_audit_checkpoint
-       FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()""",
+    *[
+        sql
+        for table in (
+            "trust_audit_event",
+            "trust_audit_seal",
+            "trust_audit_leaf",
+            "trust_audit_checkpoint",
+        )
+        for sql in (
+            f"DROP TRIGGER IF EXISTS {table}_immutable ON {table}",
+            f"""CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table}
+                FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()""",
+        )
+    ],
     "DROP TRIGGER IF EXISTS trust_audit_event_seal ON trust_audit_event",
     """CREATE CONSTRAINT TRIGGER trust_audit_event_seal AFTER INSERT ON trust_audit_event
        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_seal()""",

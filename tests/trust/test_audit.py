@@ -18,7 +18,7 @@ from tests.factories import TrustFactory
 from tests.trust.test_receipts_concurrency import run_together
 from trust.audit_verify import audit_verify
 from trust.db import ledger_guard_suspended
-from trust.models import AuditChain, AuditCheckpoint, AuditEvent, AuditLeaf
+from trust.models import AuditChain, AuditCheckpoint, AuditEvent, AuditLeaf, AuditSeal
 from trust.services.audit import (
     audit_checkpoint,
     audit_record,
@@ -84,27 +84,37 @@ def log() -> dict[str, int]:
 def event(trust_id: int | None, n: int) -> AuditEvent:
     """The ``n``-th test event of a chain (a trust's chain starts with its creation)."""
     key = f"trust:{trust_id}" if trust_id else "global"
-    return AuditEvent.objects.filter(chain__key=key, action="test.event").order_by("seq")[n - 1]
+    return (
+        AuditEvent.objects.filter(chain__key=key, action="test.event")
+        .select_related("seal")
+        .order_by("seal__seq")[n - 1]
+    )
 
 
 # --- what is written ------------------------------------------------------------------------
 
 
 def test_events_are_chained_per_trust_and_verify(log: dict[str, int]) -> None:
-    created = AuditEvent.objects.get(chain__key=f"trust:{log['a']}", seq=1)
+    created = AuditEvent.objects.get(chain__key=f"trust:{log['a']}", seal__seq=1)
     assert json.loads(bytes(created.data))["action"] == "trust.created"
-    assert bytes(created.hash) == hashlib.sha256(bytes(32) + bytes(created.data)).digest()
+    assert bytes(created.seal.hash) == hashlib.sha256(bytes(32) + bytes(created.data)).digest()
     first = event(log["a"], 1)
-    assert first.seq == 2
-    assert bytes(first.hash) == hashlib.sha256(bytes(created.hash) + bytes(first.data)).digest()
+    assert first.seal.seq == 2
+    assert (
+        bytes(first.seal.hash)
+        == hashlib.sha256(bytes(created.seal.hash) + bytes(first.data)).digest()
+    )
     second = event(log["a"], 2)
-    assert bytes(second.hash) == hashlib.sha256(bytes(first.hash) + bytes(second.data)).digest()
+    assert (
+        bytes(second.seal.hash)
+        == hashlib.sha256(bytes(first.seal.hash) + bytes(second.data)).digest()
+    )
     said = json.loads(bytes(first.data))
     assert said["action"] == "test.event" and said["trust"] == log["a"]
     assert said["changes"] == {"n": 0} and said["reason"] == "testing"
     assert bytes(first.data) == canonical(said)  # canonical: re-serialising gives the same bytes
     chain = AuditChain.objects.get(key=f"trust:{log['a']}")
-    assert chain.length == 7 and bytes(chain.head) == bytes(event(log["a"], 6).hash)
+    assert chain.length == 7 and bytes(chain.head) == bytes(event(log["a"], 6).seal.hash)
     report = audit_verify()
     assert report.ok, report.problems
     assert (report.events, report.leaves, report.pending, report.checkpoints) == (13, 11, 2, 1)
@@ -143,6 +153,8 @@ def test_events_leaves_and_checkpoints_refuse_change(log: dict[str, int]) -> Non
     for statement in (
         "UPDATE trust_audit_event SET action = 'x'",
         "DELETE FROM trust_audit_event",
+        "UPDATE trust_audit_seal SET seq = seq + 1",
+        "DELETE FROM trust_audit_seal",
         "UPDATE trust_audit_leaf SET event_id = event_id",
         "DELETE FROM trust_audit_leaf",
         "UPDATE trust_audit_checkpoint SET size = 0",
@@ -185,6 +197,7 @@ def test_a_deleted_event_is_found(log: dict[str, int]) -> None:
     target = event(log["a"], 3)
     with insider():
         sql("DELETE FROM trust_audit_leaf WHERE event_id = %s", [target.pk])
+        sql("DELETE FROM trust_audit_seal WHERE event_id = %s", [target.pk])
         sql("DELETE FROM trust_audit_event WHERE id = %s", [target.pk])
     found = " | ".join(problems())
     assert "missing" in found
@@ -193,9 +206,9 @@ def test_a_deleted_event_is_found(log: dict[str, int]) -> None:
 def test_two_reordered_events_are_found(log: dict[str, int]) -> None:
     one, two = event(log["b"], 1), event(log["b"], 2)
     with insider():
-        sql("UPDATE trust_audit_event SET seq = -1 WHERE id = %s", [one.pk])
-        sql("UPDATE trust_audit_event SET seq = %s WHERE id = %s", [one.seq, two.pk])
-        sql("UPDATE trust_audit_event SET seq = %s WHERE id = %s", [two.seq, one.pk])
+        sql("UPDATE trust_audit_seal SET seq = -1 WHERE event_id = %s", [one.pk])
+        sql("UPDATE trust_audit_seal SET seq = %s WHERE event_id = %s", [one.seal.seq, two.pk])
+        sql("UPDATE trust_audit_seal SET seq = %s WHERE event_id = %s", [two.seal.seq, one.pk])
     assert any("out of order" in p or "hash does not match" in p for p in problems())
 
 
@@ -205,17 +218,22 @@ def test_an_inserted_event_is_found(log: dict[str, int]) -> None:
     forged = canonical({"action": "forged", "v": 1})
     with insider():
         sql(
-            "UPDATE trust_audit_event SET seq = seq + 1000 WHERE chain_id = %s AND seq > 2",
+            "UPDATE trust_audit_seal SET seq = seq + 1000 WHERE chain_id = %s AND seq > 2",
             [chain.pk],
         )
         sql(
-            "UPDATE trust_audit_event SET seq = seq - 999 WHERE chain_id = %s AND seq > 1000",
+            "UPDATE trust_audit_seal SET seq = seq - 999 WHERE chain_id = %s AND seq > 1000",
             [chain.pk],
         )
         sql(
-            "INSERT INTO trust_audit_event (chain_id, seq, at, action, object_type, object_id,"
-            " data, hash) VALUES (%s, 3, %s, 'forged', '', '', %s, %s)",
-            [chain.pk, event(log["a"], 1).at, forged, hashlib.sha256(forged).digest()],
+            "INSERT INTO trust_audit_event (id, chain_id, at, action, object_type, object_id,"
+            " data) VALUES (100000, %s, %s, 'forged', '', '', %s)",
+            [chain.pk, event(log["a"], 1).at, forged],
+        )
+        sql(
+            "INSERT INTO trust_audit_seal (event_id, chain_id, seq, hash, sealed)"
+            " VALUES (100000, %s, 3, %s, 100000)",
+            [chain.pk, hashlib.sha256(forged).digest()],
         )
         sql("UPDATE trust_audit_chain SET length = length + 1 WHERE id = %s", [chain.pk])
     found = problems()
@@ -229,14 +247,18 @@ def test_a_truncated_tail_after_a_checkpoint_is_found(log: dict[str, int]) -> No
     first = event(log["a"], 1)
     with insider():
         ids = list(
-            AuditEvent.objects.filter(chain=chain, seq__gt=first.seq).values_list("pk", flat=True)
+            AuditSeal.objects.filter(chain=chain, seq__gt=first.seal.seq).values_list(
+                "event_id", flat=True
+            )
         )
         top = AuditLeaf.objects.filter(event_id__in=ids).order_by("position").first().position
+        marks = ", ".join(["%s"] * len(ids))
         sql("DELETE FROM trust_audit_leaf WHERE position >= %s", [top])
-        sql("DELETE FROM trust_audit_event WHERE chain_id = %s AND seq > %s", [chain.pk, first.seq])
+        sql(f"DELETE FROM trust_audit_seal WHERE event_id IN ({marks})", ids)
+        sql(f"DELETE FROM trust_audit_event WHERE id IN ({marks})", ids)
         sql(
             "UPDATE trust_audit_chain SET length = %s, head = %s WHERE id = %s",
-            [first.seq, bytes(first.hash), chain.pk],
+            [first.seal.seq, bytes(first.seal.hash), chain.pk],
         )
     found = " | ".join(problems())
     assert "cut short" in found
@@ -246,18 +268,16 @@ def test_a_recomputed_chain_is_caught_by_the_signed_checkpoint(log: dict[str, in
     """The insider edits an old event and recomputes the whole chain and its head: the chain
     verifies, the signed root does not."""
     chain = AuditChain.objects.get(key=f"trust:{log['b']}")
-    rows = list(AuditEvent.objects.filter(chain=chain).order_by("seq"))
+    rows = list(AuditEvent.objects.filter(chain=chain).select_related("seal").order_by("seal__seq"))
     previous = bytes(32)
     with insider():
         for row in rows:
             data = bytes(row.data)
-            if row.seq == 2:
+            if row.seal.seq == 2:
                 data = data.replace(b'"reason":"testing"', b'"reason":"rewritten"')
             previous = hashlib.sha256(previous + data).digest()
-            sql(
-                "UPDATE trust_audit_event SET data = %s, hash = %s WHERE id = %s",
-                [data, previous, row.pk],
-            )
+            sql("UPDATE trust_audit_event SET data = %s WHERE id = %s", [data, row.pk])
+            sql("UPDATE trust_audit_seal SET hash = %s WHERE event_id = %s", [previous, row.pk])
         sql("UPDATE trust_audit_chain SET head = %s WHERE id = %s", [previous, chain.pk])
     found = problems()
     assert len(found) == 1 and "do not give its signed root" in found[0]
@@ -298,7 +318,7 @@ def test_writers_of_several_chains_in_any_order_never_deadlock() -> None:
     results = run_together([lambda n=n: writer(n) for n in range(8)])
     assert results == list(range(8)), results
     for key in (f"trust:{a.pk}", f"trust:{b.pk}", "global"):
-        seqs = sorted(AuditEvent.objects.filter(chain__key=key).values_list("seq", flat=True))
+        seqs = sorted(AuditSeal.objects.filter(chain__key=key).values_list("seq", flat=True))
         assert seqs == list(range(1, len(seqs) + 1)), key
         assert AuditEvent.objects.filter(chain__key=key, action="race").count() == 160
     audit_checkpoint()
@@ -380,3 +400,23 @@ def test_the_checkpoint_task_signs(log: dict[str, int]) -> None:
 
     result = audit_checkpoint_task.delay().get()
     assert result["size"] == AuditEvent.objects.count()
+
+
+def test_events_after_an_early_constraint_check_are_sealed_too() -> None:
+    """SET CONSTRAINTS ALL IMMEDIATE part-way through a transaction seals what was written so
+    far; what is written afterwards is sealed at commit, in order."""
+    if connection.vendor != "postgresql":
+        pytest.skip("sealing at commit is PostgreSQL's")
+    trust = TrustFactory()
+    with transaction.atomic():
+        audit_record(action="early", actor=None, trust_id=trust.pk)
+        sql("SET CONSTRAINTS ALL IMMEDIATE")
+        audit_record(action="late", actor=None, trust_id=trust.pk)
+        audit_record(action="late", actor=None, trust_id=trust.pk)
+    seals = list(
+        AuditSeal.objects.filter(chain__key=f"trust:{trust.pk}")
+        .order_by("seq")
+        .values_list("event__action", flat=True)
+    )
+    assert seals[-3:] == ["early", "late", "late"]
+    assert audit_verify().ok

@@ -52,19 +52,18 @@ def change_a_byte(ids: dict[str, int]) -> None:
 def delete_one(ids: dict[str, int]) -> None:
     target = event(ids["a"], 3)
     sql("DELETE FROM trust_audit_leaf WHERE event_id = %s", [target.pk])
+    sql("DELETE FROM trust_audit_seal WHERE event_id = %s", [target.pk])
     sql("DELETE FROM trust_audit_event WHERE id = %s", [target.pk])
 
 
 def recompute_a_chain(ids: dict[str, int]) -> None:
     chain = AuditChain.objects.get(key=f"trust:{ids['b']}")
     previous = bytes(32)
-    for row in AuditEvent.objects.filter(chain=chain).order_by("seq"):
+    for row in AuditEvent.objects.filter(chain=chain).order_by("seal__seq"):
         data = bytes(row.data).replace(b'"reason":"testing"', b'"reason":"rewritten"')
         previous = hashlib.sha256(previous + data).digest()
-        sql(
-            "UPDATE trust_audit_event SET data = %s, hash = %s WHERE id = %s",
-            [data, previous, row.pk],
-        )
+        sql("UPDATE trust_audit_event SET data = %s WHERE id = %s", [data, row.pk])
+        sql("UPDATE trust_audit_seal SET hash = %s WHERE event_id = %s", [previous, row.pk])
     sql("UPDATE trust_audit_chain SET head = %s WHERE id = %s", [previous, chain.pk])
 
 
@@ -72,6 +71,7 @@ def cut_the_tail(ids: dict[str, int]) -> None:
     top = AuditLeaf.objects.order_by("-position").first().position
     target = AuditLeaf.objects.get(position=top).event_id
     sql("DELETE FROM trust_audit_leaf WHERE position = %s", [top])
+    sql("DELETE FROM trust_audit_seal WHERE event_id = %s", [target])
     sql("DELETE FROM trust_audit_event WHERE id = %s", [target])
 
 

@@ -5,6 +5,7 @@ from trust.models.audit import (
     AuditCheckpoint,
     AuditEvent,
     AuditLeaf,
+    AuditSeal,
     AuditVerification,
 )
 from trust.models.ledger import (
@@ -37,6 +38,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "AuditLeaf",
+    "AuditSeal",
     "AuditVerification",
     "Beneficiary",
     "BeneficiaryIdentity",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 
 
 class AuditChain(models.Model):
@@ -33,15 +32,12 @@ class AuditChain(models.Model):
 
 class AuditEvent(models.Model):
     """One state change: ``data`` (canonical JSON, ASCII) says who did what to which object, when,
-    in which trust, with the change and the reason; ``hash`` = SHA-256(previous event's hash in
-    the chain || data), the first event's previous hash being 32 zero bytes."""
+    in which trust, with the change and the reason. Its place in its chain and its hash are in
+    its ``AuditSeal``."""
 
     chain = models.ForeignKey(
         AuditChain, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
-    # Given when the event is sealed into its chain: at insert on SQLite, at commit on PostgreSQL
-    # (a deferred trigger, so that a writer takes its chain's lock last and only for the commit).
-    seq = models.BigIntegerField(null=True, blank=True, help_text="Position in its chain, from 1.")
     at = models.DateTimeField()
     trust_id = models.BigIntegerField(null=True, blank=True)
     actor_id = models.BigIntegerField(null=True, blank=True)
@@ -49,29 +45,49 @@ class AuditEvent(models.Model):
     object_type = models.CharField(max_length=60, blank=True, default="")
     object_id = models.CharField(max_length=200, blank=True, default="")
     data = models.BinaryField()
-    hash = models.BinaryField(max_length=32, null=True, blank=True)
-    # PostgreSQL: the order events were sealed in (a sequence drawn at commit), which the
-    # checkpoint follows when it gives events their leaves. SQLite commits one writer at a time,
-    # so there the id is that order and this stays empty.
-    sealed = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "trust_audit_event"
         ordering = ["id"]
-        constraints = [
-            models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_chain_seq"),
-        ]
         indexes = [
             models.Index(fields=["trust_id", "id"], name="audit_event_trust"),
             models.Index(fields=["action", "id"], name="audit_event_action"),
-            # The commit-time sealing finds its transaction's events through this (tiny) index.
-            models.Index(
-                fields=["id"], condition=Q(hash__isnull=True), name="audit_event_unsealed"
-            ),
         ]
 
     def __str__(self) -> str:
         return f"audit event #{self.pk} {self.action}"
+
+
+class AuditSeal(models.Model):
+    """An event's place in its chain: ``seq`` (from 1) and ``hash`` = SHA-256(the previous
+    event's hash in the chain || the event's data), the first previous hash being 32 zero bytes.
+    Written when the event's transaction commits (PostgreSQL: a deferred trigger, so a writer
+    locks its chain's head only for its commit) or at once (SQLite: one writer at a time), and
+    never changed. ``sealed`` is the order seals were made in; checkpoints follow it."""
+
+    event = models.OneToOneField(
+        AuditEvent,
+        primary_key=True,
+        on_delete=models.PROTECT,
+        related_name="seal",
+        db_constraint=False,
+    )
+    chain = models.ForeignKey(
+        AuditChain, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    seq = models.BigIntegerField()
+    hash = models.BinaryField(max_length=32)
+    sealed = models.BigIntegerField()
+
+    class Meta:
+        db_table = "trust_audit_seal"
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_seal_chain_seq"),
+        ]
+        indexes = [models.Index(fields=["sealed"], name="audit_seal_order")]
+
+    def __str__(self) -> str:
+        return f"seal of event #{self.event_id}: {self.chain_id}/{self.seq}"
 
 
 class AuditLeaf(models.Model):

@@ -16,7 +16,7 @@ import base64
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -30,7 +30,7 @@ from django.utils import timezone
 from moneyed import Money
 
 from trust.merkle import frontier_append, frontier_root, frontier_size, leaf_hash
-from trust.models import AuditChain, AuditCheckpoint, AuditEvent, AuditLeaf, AuditVerification
+from trust.models import AuditChain, AuditCheckpoint, AuditLeaf, AuditVerification
 
 VERSION = 1
 ZERO = bytes(32)
@@ -71,6 +71,14 @@ def canonical(value: Any) -> bytes:
     ).encode("ascii")
 
 
+def canonical_plain(value: Any) -> bytes:
+    """``canonical`` for a value built only of str, int, bool, None, lists and dicts (the
+    posting service's events, on its hot path): the same bytes, without the conversion pass."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
 def actor_ref(actor: Any | None) -> dict[str, Any] | None:
     if not getattr(actor, "pk", None):
         return None
@@ -88,12 +96,13 @@ class AuditSpec:
     object_id: str = ""
     changes: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    plain: bool = False  # changes hold only JSON-native values: skip the conversion pass
 
     def data(self, at: datetime) -> bytes:
-        return canonical(
+        return (canonical_plain if self.plain else canonical)(
             {
                 "v": VERSION,
-                "at": at,
+                "at": jsonable(at),
                 "trust": self.trust_id,
                 "actor": actor_ref(self.actor),
                 "action": self.action,
@@ -108,13 +117,39 @@ def chain_key(trust_id: int | None) -> str:
     return f"trust:{trust_id}" if trust_id else AuditChain.GLOBAL
 
 
-def _chain_ids(keys: Iterable[str]) -> dict[str, int]:
-    keys = set(keys)
-    found = dict(AuditChain.objects.filter(key__in=keys).values_list("key", "pk"))
-    for key in sorted(keys - found.keys()):
-        chain, _ = AuditChain.objects.get_or_create(key=key)
-        found[key] = chain.pk
-    return found
+_ZERO_HEAD = bytes(32)
+
+
+def _chain_heads(cursor: Any, keys: set[str]) -> dict[str, list[Any]]:
+    """Key -> [id, length, head] of each chain, opening the ones that do not exist yet."""
+
+    def read() -> dict[str, list[Any]]:
+        marks = ", ".join(["%s"] * len(keys))
+        cursor.execute(
+            f"SELECT key, id, length, head FROM trust_audit_chain WHERE key IN ({marks})",
+            list(keys),
+        )
+        return {key: [pk, length, bytes(head)] for key, pk, length, head in cursor.fetchall()}
+
+    heads = read()
+    if len(heads) < len(keys):
+        cursor.executemany(
+            "INSERT INTO trust_audit_chain (key, length, head) VALUES (%s, 0, %s)"
+            " ON CONFLICT (key) DO NOTHING",
+            [(key, _ZERO_HEAD) for key in sorted(keys - heads.keys())],
+        )
+        heads = read()
+    return heads
+
+
+_INSERT = (
+    "INSERT INTO trust_audit_event (id, chain_id, at, trust_id, actor_id, action, object_type,"
+    " object_id, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_INSERT_PG = (
+    "INSERT INTO trust_audit_event (chain_id, at, trust_id, actor_id, action, object_type,"
+    " object_id, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
 
 
 # --- writing events ------------------------------------------------------------------------
@@ -122,44 +157,70 @@ def _chain_ids(keys: Iterable[str]) -> dict[str, int]:
 
 def audit_record_many(specs: Sequence[AuditSpec], *, at: datetime | None = None) -> None:
     """Record events, in order, inside the caller's transaction (refused outside one: an event
-    must commit or roll back with its change). ``at`` defaults to now."""
+    must commit or roll back with its change). ``at`` defaults to now.
+
+    Raw SQL, a few statements per call whatever the number of events: this runs inside every
+    ledger posting on SQLite. On PostgreSQL the events go in and the commit-time trigger seals
+    them; on SQLite (one writing
+    transaction at a time, ``transaction_mode`` IMMEDIATE) they are sealed here, from the chain
+    heads read in the same transaction."""
     if not specs:
         return
     if not connection.in_atomic_block:
         raise RuntimeError("audit events are written inside the transaction of their change")
     at = at or timezone.now()
-    chains = _chain_ids(chain_key(s.trust_id) for s in specs)
-    rows = [
-        AuditEvent(
-            chain_id=chains[chain_key(s.trust_id)],
-            at=at,
-            trust_id=s.trust_id,
-            actor_id=getattr(s.actor, "pk", None),
-            action=s.action,
-            object_type=s.object_type,
-            object_id=str(s.object_id),
-            data=s.data(at),
-        )
-        for s in specs
-    ]
-    if connection.vendor == "postgresql":
-        AuditEvent.objects.bulk_create(rows)  # sealed by the commit-time trigger
-        return
-    _seal_sqlite(rows)
-    AuditEvent.objects.bulk_create(rows)
+    stamp = connection.ops.adapt_datetimefield_value(at)
+    with connection.cursor() as cursor:
+        heads = _chain_heads(cursor, {chain_key(s.trust_id) for s in specs})
+        rows = [
+            (
+                heads[chain_key(spec.trust_id)][0],
+                stamp,
+                spec.trust_id,
+                getattr(spec.actor, "pk", None),
+                spec.action,
+                spec.object_type,
+                str(spec.object_id),
+                spec.data(at),
+            )
+            for spec in specs
+        ]
+        if connection.vendor == "postgresql":
+            cursor.executemany(_INSERT_PG, rows)  # sealed by the commit-time trigger
+            return
+        _insert_sealed_sqlite(cursor, heads, rows)
 
 
-def _seal_sqlite(rows: list[AuditEvent]) -> None:
-    """Give each row its place and hash in its chain. SQLite runs one writing transaction at a
-    time (``transaction_mode`` IMMEDIATE), so reading the heads here is safe."""
-    heads = {c.pk: c for c in AuditChain.objects.filter(pk__in={r.chain_id for r in rows})}
-    for row in rows:
-        head = heads[row.chain_id]
-        head.length += 1
-        head.head = hashlib.sha256(bytes(head.head) + row.data).digest()
-        row.seq, row.hash = head.length, head.head
-    for head in heads.values():
-        AuditChain.objects.filter(pk=head.pk).update(length=head.length, head=head.head)
+def _insert_sealed_sqlite(
+    cursor: Any, heads: dict[str, list[Any]], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert the events with ids given here (the next ones: one writer at a time) and their
+    seals, advancing each chain's head."""
+    cursor.execute(
+        "SELECT max(coalesce((SELECT max(id) FROM trust_audit_event), 0),"
+        " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'trust_audit_event'), 0))"
+    )
+    next_id = int(cursor.fetchone()[0]) + 1
+    cursor.execute("SELECT coalesce(max(sealed), 0) FROM trust_audit_seal")
+    next_sealed = int(cursor.fetchone()[0]) + 1
+    by_id = {head[0]: head for head in heads.values()}
+    events, seals = [], []
+    for i, row in enumerate(rows):
+        head = by_id[row[0]]
+        head[1] += 1
+        head[2] = hashlib.sha256(head[2] + row[7]).digest()
+        events.append((next_id + i, *row))
+        seals.append((next_id + i, row[0], head[1], head[2], next_sealed + i))
+    cursor.executemany(_INSERT, events)
+    cursor.executemany(
+        "INSERT INTO trust_audit_seal (event_id, chain_id, seq, hash, sealed)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        seals,
+    )
+    cursor.executemany(
+        "UPDATE trust_audit_chain SET length = %s, head = %s WHERE id = %s",
+        [(length, head, pk) for pk, length, head in heads.values()],
+    )
 
 
 def audit_record(
@@ -257,16 +318,20 @@ def audit_checkpoint() -> AuditCheckpoint:
     order, so each chain stays in its order), and sign the new tree head. One checkpoint at a
     time (the global chain's row is the lock); run hourly by Celery beat and on demand."""
     with transaction.atomic():
-        lock = _chain_ids([AuditChain.GLOBAL])[AuditChain.GLOBAL]
+        with connection.cursor() as cursor:
+            lock = _chain_heads(cursor, {AuditChain.GLOBAL})[AuditChain.GLOBAL][0]
         AuditChain.objects.select_for_update().filter(pk=lock).first()
         last = AuditCheckpoint.objects.order_by("-size", "-id").first()
         frontier = [(int(h), bytes.fromhex(x)) for h, x in (last.frontier if last else [])]
         size = frontier_size(frontier)
-        new = list(
-            AuditEvent.objects.filter(hash__isnull=False, leaf__isnull=True)
-            .order_by("sealed", "id")
-            .values_list("id", "data")
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT e.id, e.data FROM trust_audit_seal s"
+                " JOIN trust_audit_event e ON e.id = s.event_id"
+                " WHERE NOT EXISTS (SELECT 1 FROM trust_audit_leaf l WHERE l.event_id = s.event_id)"
+                " ORDER BY s.sealed"
+            )
+            new = cursor.fetchall()
         AuditLeaf.objects.bulk_create(
             [AuditLeaf(position=size + i, event_id=pk) for i, (pk, _) in enumerate(new)],
             batch_size=5000,

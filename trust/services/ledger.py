@@ -241,13 +241,14 @@ def _audit_spec(trust_id: int, actor: Any | None, p: _Prepared) -> AuditSpec:
         object_type="entry",
         object_id=p.key,
         changes={
-            "date": p.effective_date,
+            "date": p.effective_date.isoformat(),
             "kind": p.kind,
             "memo": p.memo,
             "reverses": p.reverses_id,
             "legs": [list(leg) for leg in p.legs],
         },
         reason=p.reason,
+        plain=True,
     )
 
 
