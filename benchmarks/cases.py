@@ -919,6 +919,14 @@ def audit_fill(total: int, batch: int = 5_000) -> float:
     return time.perf_counter() - start
 
 
+def audit_seal_timed() -> tuple[int, float]:
+    from trust.services.audit import audit_seal_pending
+
+    start = time.perf_counter()
+    sealed = audit_seal_pending()
+    return sealed, time.perf_counter() - start
+
+
 def audit_checkpoint_timed() -> tuple[int, float]:
     from trust.services.audit import audit_checkpoint
 

@@ -183,7 +183,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "trust.tasks.check_ledger_task",
         "schedule": crontab(hour=2, minute=15),
     },
-    # Audit trail (docs/audit.md): a signed tree head every hour, a full verification nightly.
+    # Audit trail (docs/audit.md): events sealed every minute, a signed tree head every hour, a
+    # full verification nightly.
+    "audit-seal-every-minute": {
+        "task": "trust.tasks.audit_seal_task",
+        "schedule": crontab(),
+    },
     "audit-checkpoint-hourly": {
         "task": "trust.tasks.audit_checkpoint_task",
         "schedule": crontab(minute=int(os.environ.get("TRUST_AUDIT_CHECKPOINT_MINUTE", "5"))),

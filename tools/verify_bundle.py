@@ -231,15 +231,17 @@ def verify_bundle(bundle: Path, keys_option: list[str] | None = None) -> Problem
     roots = Roots()
     for e in events(bundle):
         where = f"event #{e['id']} ({e['chain']}, seq {e['seq']})"
-        if e["leaf"] is not None and e["leaf"] != roots.size:
-            problems.add(f"leaf {roots.size}", f"missing (the next leaf is {e['leaf']})")
+        if e["leaf"] is None:  # written, not sealed yet: it must carry no half-made seal
+            if e["seq"] is not None or e["hash"] is not None:
+                problems.add(f"event #{e['id']}", "has part of a seal but no place in the log")
+            continue
+        if e["leaf"] != roots.size:
+            problems.add(
+                f"log position {roots.size + 1}",
+                f"missing (the next sealed event is at {e['leaf'] + 1})",
+            )
             while roots.size < e["leaf"]:
                 roots.add(b"")
-        if e["data"] is None:
-            problems.add(f"leaf {e['leaf']}", "names an event that does not exist")
-            if e["leaf"] is not None:
-                roots.add(b"")
-            continue
         data = e["data"].encode("ascii")
         seq, stored = e["seq"], e["hash"]
         prev_seq, prev_hash = chains.get(e["chain"], (0, ZERO))
@@ -254,20 +256,19 @@ def verify_bundle(bundle: Path, keys_option: list[str] | None = None) -> Problem
             if sha256(prev_hash + data).hex() != stored:
                 problems.add(where, "its hash does not match its bytes and the chain before it")
             chains[e["chain"]] = (seq, bytes.fromhex(stored))
-        if e["leaf"] is not None:
-            roots.add(leaf_of(data))
-            for cp in wanted.get(roots.size, []):
-                if roots.root().hex() != cp["root"]:
-                    problems.add(
-                        f"checkpoint #{cp['id']} (size {cp['size']})",
-                        "the log's first events do not give its signed root: they were changed",
-                    )
+        roots.add(leaf_of(data))
+        for cp in wanted.get(roots.size, []):
+            if roots.root().hex() != cp["root"]:
+                problems.add(
+                    f"checkpoint #{cp['id']} (size {cp['size']})",
+                    "the log's first events do not give its signed root: they were changed",
+                )
     for size, cps in sorted(wanted.items()):
         if size > roots.size:
             for cp in cps:
                 problems.add(
                     f"checkpoint #{cp['id']} (size {size})",
-                    f"the log has only {roots.size} events in its order: it was cut short",
+                    f"the log has only {roots.size} sealed events: it was cut short",
                 )
     for key, head in sorted(meta["chains"].items()):
         last_seq, last_hash = chains.get(key, (0, ZERO))

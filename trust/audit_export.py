@@ -3,9 +3,9 @@ database (``tools/verify_bundle.py`` does it with the standard library and ``cry
 
 Files (docs/audit.md describes each field):
 
-- ``events.jsonl``: one event per line, in log order (leaf order, then the events sealed since
-  the last checkpoint, in sealing order): leaf, chain, seq, id, data (the exact hashed bytes, as
-  ASCII text) and hash;
+- ``events.jsonl``: one event per line, in log order (the sealed events by their place in the
+  log, then those not sealed yet): leaf (the place, from 0), chain, seq, id, data (the exact
+  hashed bytes, as ASCII text) and hash;
 - ``checkpoints.json``: every signed tree head: size, root, time, the signed statement, the
   signature and the public key that made it;
 - ``chains.json``: each chain's head (length and hash);
@@ -108,20 +108,12 @@ def audit_export(out: Path) -> dict[str, Any]:
     chains = dict(_rows("SELECT id, key FROM trust_audit_chain"))
     count = 0
     with (out / "events.jsonl").open("w", encoding="ascii", newline="\n") as f:
-        for leaf, event_id, chain_id, seq, data, stored in _rows(
-            "SELECT l.position, e.id, e.chain_id, s.seq, e.data, s.hash"
-            " FROM trust_audit_leaf l LEFT JOIN trust_audit_event e ON e.id = l.event_id"
-            " LEFT JOIN trust_audit_seal s ON s.event_id = l.event_id ORDER BY l.position"
+        for sealed, event_id, chain_id, seq, data, stored in _rows(
+            "SELECT sealed, id, chain_id, seq, data, hash FROM trust_audit_event"
+            " ORDER BY sealed IS NULL, sealed, id"
         ):
+            leaf = None if sealed is None else sealed - 1
             f.write(_line(leaf, event_id, chains.get(chain_id), seq, data, stored))
-            count += 1
-        for event_id, chain_id, seq, data, stored in _rows(
-            "SELECT e.id, e.chain_id, s.seq, e.data, s.hash FROM trust_audit_event e"
-            " LEFT JOIN trust_audit_seal s ON s.event_id = e.id"
-            " WHERE NOT EXISTS (SELECT 1 FROM trust_audit_leaf l WHERE l.event_id = e.id)"
-            " ORDER BY s.sealed IS NULL, s.sealed, e.id"
-        ):
-            f.write(_line(None, event_id, chains.get(chain_id), seq, data, stored))
             count += 1
     checkpoints = [checkpoint_json(c) for c in AuditCheckpoint.objects.order_by("size", "id")]
     (out / "checkpoints.json").write_text(json.dumps(checkpoints, indent=1) + "\n")
@@ -179,8 +171,8 @@ def _leaf_hashes(size: int) -> list[bytes]:
     return [
         leaf_hash(bytes(data))
         for (data,) in _rows(
-            "SELECT e.data FROM trust_audit_leaf l JOIN trust_audit_event e ON e.id = l.event_id"
-            f" WHERE l.position < {int(size)} ORDER BY l.position"
+            "SELECT data FROM trust_audit_event"
+            f" WHERE sealed IS NOT NULL AND sealed <= {int(size)} ORDER BY sealed"
         )
     ]
 
@@ -198,15 +190,11 @@ def inclusion_proof_for(event_id: int, size: int | None = None) -> dict[str, Any
     default): the event's bytes, its leaf, the audit path and the checkpoint."""
     checkpoint = _checkpoint_at(size)
     row = next(
-        _rows(
-            "SELECT l.position, e.data FROM trust_audit_leaf l JOIN trust_audit_event e"
-            f" ON e.id = l.event_id WHERE e.id = {int(event_id)}"
-        ),
-        None,
+        _rows(f"SELECT sealed, data FROM trust_audit_event WHERE id = {int(event_id)}"), None
     )
-    if row is None or row[0] >= checkpoint.size:
+    if row is None or row[0] is None or row[0] > checkpoint.size:
         raise LookupError(f"event {event_id} is not in the log of size {checkpoint.size}")
-    position, data = row
+    position, data = row[0] - 1, row[1]
     path = inclusion_proof(position, _leaf_hashes(checkpoint.size))
     return {
         "type": "inclusion",

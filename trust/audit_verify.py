@@ -3,7 +3,7 @@ signature. Used by ``manage.py verify_audit``, the nightly task and the auditor'
 standalone ``tools/verify_bundle.py`` does the same from an exported bundle.
 
 What it proves (docs/audit.md): each event's hash is SHA-256(previous hash || its stored bytes),
-with no gap or repeat in any chain; the events in the global log, in leaf order, give every
+with no gap or repeat in any chain; the events in the global log, in sealing order, give every
 checkpoint's Merkle root; every checkpoint is signed by a trusted key and says what its columns
 say; each chain's head is its last event. An edit, a deletion, a reordering or an insertion
 breaks a chain; one hidden by recomputing the chains changes a root that a signed checkpoint
@@ -43,8 +43,8 @@ class AuditProblem:
 @dataclass
 class AuditReport:
     events: int = 0
-    leaves: int = 0
-    pending: int = 0  # sealed, not yet given a leaf by a checkpoint
+    leaves: int = 0  # sealed events: the log's size
+    pending: int = 0  # written, not sealed yet
     checkpoints: int = 0
     chains: int = 0
     problems: list[AuditProblem] = field(default_factory=list)
@@ -68,24 +68,21 @@ def _rows(sql: str, params: list[object] | None = None) -> Iterator[tuple[Any, .
             yield from batch
 
 
-LEAVES_SQL = (
-    "SELECT l.position, e.id, e.chain_id, s.seq, e.data, s.hash, s.chain_id"
-    " FROM trust_audit_leaf l LEFT JOIN trust_audit_event e ON e.id = l.event_id"
-    " LEFT JOIN trust_audit_seal s ON s.event_id = l.event_id"
+LOG_SQL = (
+    "SELECT sealed, id, chain_id, seq, data, hash FROM trust_audit_event WHERE sealed IS NOT NULL"
 )
 CHUNK = 50_000
 
 
-def _leaf_batches(last: int) -> Iterator[list[tuple[Any, ...]]]:
-    """The global log's rows (leaf, event, seal) in leaf order, up to position ``last``, in
-    batches, read in the caller's snapshot.
+def _log_batches(last: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The sealed events in log order (``sealed``), in batches, read in the caller's snapshot.
 
     On PostgreSQL the reading overlaps the hashing: a second connection, in the same snapshot
-    (``pg_export_snapshot``), fetches the next range of leaves in binary (bytea as bytes) while
-    this thread checks the previous one, so the join runs on the server while Python hashes."""
+    (``pg_export_snapshot``), fetches the next range of the log in binary (bytea as bytes) while
+    this thread checks the previous one."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(LEAVES_SQL + " ORDER BY l.position")
+            cursor.execute(LOG_SQL + " ORDER BY sealed")
             while batch := cursor.fetchmany(FETCH):
                 yield batch
         return
@@ -110,15 +107,12 @@ def _leaf_batches(last: int) -> Iterator[list[tuple[Any, ...]]]:
             with psycopg.connect(**params) as conn, conn.cursor() as cursor:
                 cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
                 cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-                cursor.execute("SET LOCAL work_mem = '256MB'")
-                cursor.execute("SET LOCAL enable_sort = off")
                 cursor.execute("SET LOCAL jit = off")
-                for start in range(0, last + 1, CHUNK):
+                for start in range(1, last + 1, CHUNK):
                     if stop.is_set():
                         break
                     cursor.execute(
-                        LEAVES_SQL + " WHERE l.position >= %s AND l.position < %s"
-                        " ORDER BY l.position",
+                        LOG_SQL + " AND sealed >= %s AND sealed < %s ORDER BY sealed",
                         [start, start + CHUNK],
                         binary=True,
                     )
@@ -227,56 +221,50 @@ def _verify(
         seq: int | None,
         data: bytes,
         stored: bytes | None,
-        sealed_in: int | None,
     ) -> None:
-        """One event against its chain (the slow path: only where something is wrong, and for
-        the events not yet in the global log)."""
+        """One event against its chain: the slow path, taken only where something is wrong."""
         prev_seq, prev_hash = chains.get(chain_id, (0, ZERO))
         where = f"event #{event_id} ({keys_of.get(chain_id, chain_id)}, seq {seq})"
         if stored is None or seq is None:
             bad(where, "was never sealed into its chain")
             return
-        if sealed_in != chain_id:
-            bad(where, "its seal names another chain")
         if seq != prev_seq + 1:
             bad(where, f"follows seq {prev_seq} of its chain: an event is missing or out of order")
         if sha256(prev_hash + data).digest() != stored:
             bad(where, "its hash does not match its bytes and the chain before it")
         chains[chain_id] = (seq, stored)
 
-    # The global log, in leaf order. The loop is written for speed (it is the 250,000 events/s
+    # The global log, in sealing order. The loop is written for speed (the 250,000 events/s
     # of docs/audit.md): the common case checks the chain and grows the tree inline, and only a
-    # row that fails any test goes through ``walk`` to be named.
+    # row that fails a test goes through ``walk`` to be named.
     sizes = sorted(wanted)
     next_size = sizes.pop(0) if sizes else -1
     chains_get = chains.get
-    last = next(_rows("SELECT coalesce(max(position), -1) FROM trust_audit_leaf"))[0]
-    for batch in _leaf_batches(last):
-        for index, event_id, chain_id, seq, data, stored, sealed_in in batch:
-            if index != expected_index:
-                bad(f"leaf {expected_index}", f"missing (the next leaf is {index})")
-                while expected_index < index:  # hold their places: later roots cannot match
+    last = next(_rows("SELECT coalesce(max(sealed), 0) FROM trust_audit_event"))[0]
+    for batch in _log_batches(last):
+        for position, event_id, chain_id, seq, data, stored in batch:
+            if position != expected_index + 1:
+                bad(
+                    f"log position {expected_index + 1}",
+                    f"missing (the next sealed event is at {position})",
+                )
+                while expected_index + 1 < position:  # hold their places: roots cannot match
                     frontier_append(frontier, b"")
                     expected_index += 1
-            if event_id is None:
-                bad(f"leaf {index}", "names an event that does not exist")
-                node = b""  # keep the position; the root will not match
+            if type(data) is not bytes:
+                data = bytes(data)
+                stored = None if stored is None else bytes(stored)
+            prev_seq, prev_hash = chains_get(chain_id, (0, ZERO))
+            if (
+                stored is not None
+                and seq == prev_seq + 1
+                and sha256(prev_hash + data).digest() == stored
+            ):
+                chains[chain_id] = (seq, stored)
             else:
-                if type(data) is not bytes:
-                    data = bytes(data)
-                    stored = None if stored is None else bytes(stored)
-                prev_seq, prev_hash = chains_get(chain_id, (0, ZERO))
-                if (
-                    stored is not None
-                    and seq == prev_seq + 1
-                    and sealed_in == chain_id
-                    and sha256(prev_hash + data).digest() == stored
-                ):
-                    chains[chain_id] = (seq, stored)
-                else:
-                    walk(chain_id, event_id, seq, data, stored, sealed_in)
-                node = sha256(b"\x00" + data).digest()
+                walk(chain_id, event_id, seq, data, stored)
             # frontier_append, inlined
+            node = sha256(b"\x00" + data).digest()
             height = 0
             while frontier and frontier[-1][0] == height:
                 node = sha256(b"\x01" + frontier.pop()[1] + node).digest()
@@ -300,33 +288,21 @@ def _verify(
             for cid, _ in heads:
                 bad(
                     f"checkpoint #{cid} (size {size})",
-                    f"the log has only {expected_index} events in its order: it was cut short",
+                    f"the log has only {expected_index} sealed events: it was cut short",
                 )
         if size == 0:
             for cid, root in heads:
                 if frontier_root([]) != root:
                     bad(f"checkpoint #{cid} (size 0)", "its root is not the empty tree's")
 
-    # Events not yet in the global log: sealed after the last checkpoint (in sealing order),
-    # and any that were never sealed (a committed event always is).
-    for event_id, chain_id, seq, data, stored, sealed_in in _rows(
-        "SELECT e.id, e.chain_id, s.seq, e.data, s.hash, s.chain_id FROM trust_audit_event e"
-        " LEFT JOIN trust_audit_seal s ON s.event_id = e.id"
-        " WHERE NOT EXISTS (SELECT 1 FROM trust_audit_leaf l WHERE l.event_id = e.id)"
-        " ORDER BY s.sealed IS NULL, s.sealed, e.id"
+    # Events not sealed yet (the sealer runs every minute): nothing to check but that they have
+    # no seal half-made.
+    for event_id, seq, stored in _rows(
+        "SELECT id, seq, hash FROM trust_audit_event WHERE sealed IS NULL ORDER BY id"
     ):
         report.pending += 1
-        walk(
-            chain_id,
-            event_id,
-            seq,
-            bytes(data),
-            None if stored is None else bytes(stored),
-            sealed_in,
-        )
-        done += 1
-        if progress and done % 10_000 == 0:
-            progress(done, total)
+        if seq is not None or stored is not None:
+            bad(f"event #{event_id}", "has part of a seal but no place in the log")
 
     # Chain heads.
     seen = set()

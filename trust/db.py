@@ -41,19 +41,12 @@ PG_FUNCTIONS = [
     "ledger_post_batch",
 ]
 # The audit trail (trust/models/audit.py): append-only; events sealed into their chain at commit.
-AUDIT_TABLES = [
-    "trust_audit_event",
-    "trust_audit_seal",
-    "trust_audit_leaf",
-    "trust_audit_checkpoint",
-]
+AUDIT_TABLES = ["trust_audit_event", "trust_audit_checkpoint"]
 PG_AUDIT_TRIGGERS = {
-    "trust_audit_event": ["trust_audit_event_immutable", "trust_audit_event_seal"],
-    "trust_audit_seal": ["trust_audit_seal_immutable"],
-    "trust_audit_leaf": ["trust_audit_leaf_immutable"],
+    "trust_audit_event": ["trust_audit_event_immutable"],
     "trust_audit_checkpoint": ["trust_audit_checkpoint_immutable"],
 }
-PG_AUDIT_FUNCTIONS = ["audit_refuse_change", "audit_seal"]
+PG_AUDIT_FUNCTIONS = ["audit_refuse_change"]
 SQLITE_AUDIT_TRIGGERS = [
     f"{table}_no_{op}" for table in AUDIT_TABLES for op in ("update", "delete")
 ]
@@ -240,13 +233,15 @@ $fn$
     # version without audit events is dropped (a new argument makes a new function).
     "DROP FUNCTION IF EXISTS ledger_post_batch(bigint, bigint, timestamptz, text[], date[],"
     " text[], text[], text[], bigint[], text[], int[], bigint[], bigint[], text[])",
+    "DROP FUNCTION IF EXISTS ledger_post_batch(bigint, bigint, timestamptz, text[], date[],"
+    " text[], text[], text[], bigint[], text[], int[], bigint[], bigint[], text[], bytea[])",
     r"""
 CREATE OR REPLACE FUNCTION ledger_post_batch(
   p_trust bigint, p_actor bigint, p_recorded timestamptz,
   e_keys text[], e_dates date[], e_memos text[], e_kinds text[], e_hashes text[],
   e_reverses bigint[], e_reasons text[],
   l_entry int[], l_accounts bigint[], l_amounts bigint[], l_currencies text[],
-  a_data bytea[] DEFAULT NULL)
+  a_frame bytea[] DEFAULT NULL, a_entries bytea[] DEFAULT NULL)
 RETURNS TABLE(idx int, entry_id bigint, created boolean)
 LANGUAGE plpgsql
 -- Plan each statement once per session, not on every call: planning cost more than executing.
@@ -394,8 +389,10 @@ BEGIN
    ORDER BY lg.acc, lg.day
   ON CONFLICT (account_id, day) DO UPDATE SET net_minor = ad.net_minor + EXCLUDED.net_minor;
 
-  -- One audit event per new entry, in batch order, on the trust's chain (sealed at commit).
-  IF a_data IS NOT NULL THEN
+  -- One audit event for the call: the entries it wrote, in batch order, on the trust's chain.
+  -- Its bytes are the caller's canonical frame around the new entries' canonical fragments
+  -- (a retried entry wrote nothing, so it is left out).
+  IF a_entries IS NOT NULL THEN
     SELECT c.id INTO cid FROM trust_audit_chain c WHERE c.key = 'trust:' || p_trust;
     IF NOT FOUND THEN
       INSERT INTO trust_audit_chain (key, length, head)
@@ -405,10 +402,11 @@ BEGIN
     END IF;
     INSERT INTO trust_audit_event (chain_id, at, trust_id, actor_id, action, object_type,
                                    object_id, data)
-    SELECT cid, p_recorded, p_trust, p_actor, 'entry.posted', 'entry', e_keys[i], a_data[i]
+    SELECT cid, p_recorded, p_trust, p_actor, 'entries.posted', 'entries', '',
+           a_frame[1] || string_agg(a_entries[i], ','::bytea ORDER BY i) || a_frame[2]
       FROM generate_subscripts(e_keys, 1) AS i
      WHERE eid[i] IS NOT NULL
-     ORDER BY i;
+    HAVING count(*) > 0;
   END IF;
 
   -- Tell the commit-time checks that these entries form one range (when their ids are
@@ -423,93 +421,41 @@ $fn$
 ]
 
 PG_AUDIT_SQL = [
-    "CREATE SEQUENCE IF NOT EXISTS trust_audit_seal_seq",
     r"""
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
+  -- The one change allowed: sealing an event, once, by the sealer (its place in its chain, its
+  -- hash and its place in the log; nothing else). A forged seal would still fail verification.
+  -- (Nested: the inner test names columns only events have.)
+  IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'trust_audit_event' THEN
+    IF OLD.hash IS NULL AND NEW.hash IS NOT NULL
+       AND current_setting('audit.sealing', true) = 'on'
+       AND (NEW.id, NEW.chain_id, NEW.at, NEW.trust_id, NEW.actor_id, NEW.action,
+            NEW.object_type, NEW.object_id, NEW.data)
+           IS NOT DISTINCT FROM
+           (OLD.id, OLD.chain_id, OLD.at, OLD.trust_id, OLD.actor_id, OLD.action,
+            OLD.object_type, OLD.object_id, OLD.data)
+    THEN
+      RETURN NEW;
+    END IF;
+  END IF;
   RAISE EXCEPTION 'the audit trail is append-only: % on % refused', TG_OP, TG_TABLE_NAME
     USING ERRCODE = '23001';
 END
 $fn$
 """,
-    # Deferred to the commit. The first firing of a transaction is for its first event (firings
-    # follow insertion order, and ids grow within a session): it seals every event of the
-    # transaction at once. Those are the unsealed events it can see from that id on (other
-    # transactions' events are invisible until they commit, and sealed by then). It locks their
-    # chains in key order (two writers of several chains never deadlock), walks each chain's
-    # new events in id order computing SHA-256(head || data), and writes all the seals in one
-    # statement and each head once. Later firings see how far it went and return. A writer holds a
-    # chain's lock only while it commits; trusts never wait on each other.
-    r"""
-CREATE OR REPLACE FUNCTION audit_seal() RETURNS trigger LANGUAGE plpgsql AS $fn$
-DECLARE
-  ev record;
-  cur bigint := NULL;
-  n bigint;
-  h bytea;
-  ids bigint[] := '{}';
-  chs bigint[] := '{}';
-  seqs bigint[] := '{}';
-  hashes bytea[] := '{}';
-BEGIN
-  IF NEW.id <= coalesce(nullif(current_setting('audit.sealed_to', true), '')::bigint, 0) THEN
-    RETURN NULL;
-  END IF;
-  PERFORM 1 FROM trust_audit_chain c
-   WHERE c.id IN (SELECT e.chain_id FROM trust_audit_event e
-                   WHERE e.id >= NEW.id
-                     AND NOT EXISTS (SELECT 1 FROM trust_audit_seal s WHERE s.event_id = e.id))
-   ORDER BY c.key FOR UPDATE;
-  FOR ev IN SELECT e.id, e.chain_id, e.data FROM trust_audit_event e
-             WHERE e.id >= NEW.id
-               AND NOT EXISTS (SELECT 1 FROM trust_audit_seal s WHERE s.event_id = e.id)
-             ORDER BY e.chain_id, e.id LOOP
-    IF cur IS DISTINCT FROM ev.chain_id THEN
-      IF cur IS NOT NULL THEN
-        UPDATE trust_audit_chain SET length = n, head = h WHERE id = cur;
-      END IF;
-      SELECT c.length, c.head INTO n, h FROM trust_audit_chain c WHERE c.id = ev.chain_id;
-      cur := ev.chain_id;
-    END IF;
-    n := n + 1;
-    h := sha256(h || ev.data);
-    ids := ids || ev.id;
-    chs := chs || ev.chain_id;
-    seqs := seqs || n;
-    hashes := hashes || h;
-  END LOOP;
-  IF cur IS NOT NULL THEN
-    UPDATE trust_audit_chain SET length = n, head = h WHERE id = cur;
-    INSERT INTO trust_audit_seal (event_id, chain_id, seq, hash, sealed)
-    SELECT u.id, u.ch, u.seq, u.h, nextval('trust_audit_seal_seq')
-      FROM unnest(ids, chs, seqs, hashes) WITH ORDINALITY AS u(id, ch, seq, h, ord)
-     ORDER BY u.ord;
-  END IF;
-  -- Sealed up to here: later firings of this commit return at once. (Up to an id, not a flag:
-  -- after a SET CONSTRAINTS ... IMMEDIATE, events written later are sealed in their turn.)
-  PERFORM set_config('audit.sealed_to',
-                     greatest(NEW.id, (SELECT max(x) FROM unnest(ids) AS x))::text, true);
-  RETURN NULL;
-END
-$fn$
-""",
     *[
         sql
-        for table in (
-            "trust_audit_event",
-            "trust_audit_seal",
-            "trust_audit_leaf",
-            "trust_audit_checkpoint",
-        )
+        for table in AUDIT_TABLES
         for sql in (
             f"DROP TRIGGER IF EXISTS {table}_immutable ON {table}",
             f"""CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table}
                 FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()""",
         )
     ],
+    # Versions of the trail that sealed at commit: gone.
     "DROP TRIGGER IF EXISTS trust_audit_event_seal ON trust_audit_event",
-    """CREATE CONSTRAINT TRIGGER trust_audit_event_seal AFTER INSERT ON trust_audit_event
-       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_seal()""",
+    "DROP FUNCTION IF EXISTS audit_seal()",
 ]
 
 _GUARD = "WHEN NOT ledger_guard_off()"
@@ -542,12 +488,27 @@ SQLITE_SQL = [
           'posting refused: account of another trust, wrong currency or wrong date'); END""",
 ]
 
+_SEALING = (
+    "OLD.hash IS NULL AND NEW.hash IS NOT NULL AND audit_sealing()"
+    " AND NEW.id IS OLD.id AND NEW.chain_id IS OLD.chain_id AND NEW.at IS OLD.at"
+    " AND NEW.trust_id IS OLD.trust_id AND NEW.actor_id IS OLD.actor_id"
+    " AND NEW.action IS OLD.action AND NEW.object_type IS OLD.object_type"
+    " AND NEW.object_id IS OLD.object_id AND NEW.data IS OLD.data"
+)
 SQLITE_AUDIT_SQL = [
-    f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op} BEFORE {op.upper()} ON {table} {_GUARD}
-        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: {op.upper()} on {table} refused');
+    *[f"DROP TRIGGER IF EXISTS {table}_no_{op}" for table in AUDIT_TABLES for op in ("update",)],
+    *[
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op} BEFORE {op.upper()} ON {table}
+        WHEN NOT ledger_guard_off(){
+            f" AND NOT ({_SEALING})" if (table, op) == ("trust_audit_event", "update") else ""
+        }
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: {op.upper()} on {
+            table
+        } refused');
         END"""
-    for table in AUDIT_TABLES
-    for op in ("update", "delete")
+        for table in AUDIT_TABLES
+        for op in ("update", "delete")
+    ],
 ]
 
 # --- SQLite's escape hatch for test teardown --------------------------------------------------
@@ -572,9 +533,24 @@ def ledger_guard_suspended() -> Iterator[None]:
         _guard.off = False
 
 
+def _sealing() -> int:
+    return 1 if getattr(_guard, "sealing", False) else 0
+
+
+@contextlib.contextmanager
+def sqlite_sealing() -> Iterator[None]:
+    """The sealer's one permitted update of events on SQLite (PostgreSQL: ``audit.sealing``)."""
+    _guard.sealing = True
+    try:
+        yield
+    finally:
+        _guard.sealing = False
+
+
 def register_sqlite_functions(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     if connection.vendor == "sqlite":
         connection.connection.create_function("ledger_guard_off", 0, _guard_off)
+        connection.connection.create_function("audit_sealing", 0, _sealing)
 
 
 def install_ledger_database_objects(connection: BaseDatabaseWrapper) -> None:

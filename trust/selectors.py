@@ -10,9 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Least
@@ -282,7 +280,7 @@ def audit_event_list(
 
     from trust.models import AuditEvent
 
-    events = AuditEvent.objects.select_related("chain", "seal").order_by("-id")
+    events = AuditEvent.objects.select_related("chain").order_by("-id")
     if trust_id:
         events = events.filter(trust_id=trust_id)
     if action:
@@ -304,19 +302,12 @@ def audit_rows(events: Iterable) -> list[AuditRow]:
         AuditRow(
             id=e.pk,
             chain=e.chain.key,
-            seq=_seal(e).seq if _seal(e) else None,
-            sealed=_seal(e) is not None,
+            seq=e.seq,
+            sealed=e.hash is not None,
             data=json.loads(bytes(e.data)),
         )
         for e in events
     ]
-
-
-def _seal(event: Any) -> Any:
-    try:
-        return event.seal
-    except ObjectDoesNotExist:
-        return None
 
 
 def audit_actions() -> list[str]:

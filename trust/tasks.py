@@ -9,7 +9,11 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 
 from trust.models import Trust
-from trust.services.audit import audit_checkpoint, audit_verification_run
+from trust.services.audit import (
+    audit_checkpoint,
+    audit_seal_pending,
+    audit_verification_run,
+)
 from trust.services.checks import ledger_check_run
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,13 @@ def check_ledger_task(
                 recipient_list=recipients,
             )
     return {"operation_id": check.operation_id, "ok": check.ok, **check.summary}
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def audit_seal_task() -> dict:
+    """Seal the events written since the last run (Celery beat, every minute). Running twice
+    seals nothing twice: an event is sealed once, under one lock."""
+    return {"sealed": audit_seal_pending()}
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)

@@ -1,6 +1,6 @@
-"""The audit trail: events sealed into per-trust hash chains in their change's transaction,
-signed checkpoints, and verification that catches every kind of tampering, on SQLite and (in the
-PostgreSQL pass) on PostgreSQL with the triggers switched off the way an insider would."""
+"""The audit trail: events written in their change's transaction, sealed into per-trust hash
+chains, signed checkpoints, and verification that catches every kind of tampering, on SQLite and
+(in the PostgreSQL pass) on PostgreSQL with the triggers switched off the way an insider would."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from tests.factories import TrustFactory
 from tests.trust.test_receipts_concurrency import run_together
 from trust.audit_verify import audit_verify
 from trust.db import ledger_guard_suspended
-from trust.models import AuditChain, AuditCheckpoint, AuditEvent, AuditLeaf, AuditSeal
+from trust.models import AuditChain, AuditCheckpoint, AuditEvent
 from trust.services.audit import (
     audit_checkpoint,
     audit_record,
+    audit_seal_pending,
     canonical,
     public_key_bytes,
     verify_signature,
@@ -84,40 +85,34 @@ def log() -> dict[str, int]:
 def event(trust_id: int | None, n: int) -> AuditEvent:
     """The ``n``-th test event of a chain (a trust's chain starts with its creation)."""
     key = f"trust:{trust_id}" if trust_id else "global"
-    return (
-        AuditEvent.objects.filter(chain__key=key, action="test.event")
-        .select_related("seal")
-        .order_by("seal__seq")[n - 1]
-    )
+    return AuditEvent.objects.filter(chain__key=key, action="test.event").order_by("id")[n - 1]
 
 
 # --- what is written ------------------------------------------------------------------------
 
 
 def test_events_are_chained_per_trust_and_verify(log: dict[str, int]) -> None:
-    created = AuditEvent.objects.get(chain__key=f"trust:{log['a']}", seal__seq=1)
+    report = audit_verify()
+    assert report.ok, report.problems
+    # Two events written after the checkpoint wait for the sealer.
+    assert (report.events, report.leaves, report.pending, report.checkpoints) == (13, 11, 2, 1)
+    assert event(log["a"], 6).hash is None
+    assert audit_seal_pending() == 2 and audit_seal_pending() == 0
+    created = AuditEvent.objects.get(chain__key=f"trust:{log['a']}", seq=1)
     assert json.loads(bytes(created.data))["action"] == "trust.created"
-    assert bytes(created.seal.hash) == hashlib.sha256(bytes(32) + bytes(created.data)).digest()
+    assert bytes(created.hash) == hashlib.sha256(bytes(32) + bytes(created.data)).digest()
     first = event(log["a"], 1)
-    assert first.seal.seq == 2
-    assert (
-        bytes(first.seal.hash)
-        == hashlib.sha256(bytes(created.seal.hash) + bytes(first.data)).digest()
-    )
+    assert first.seq == 2
+    assert bytes(first.hash) == hashlib.sha256(bytes(created.hash) + bytes(first.data)).digest()
     second = event(log["a"], 2)
-    assert (
-        bytes(second.seal.hash)
-        == hashlib.sha256(bytes(first.seal.hash) + bytes(second.data)).digest()
-    )
+    assert bytes(second.hash) == hashlib.sha256(bytes(first.hash) + bytes(second.data)).digest()
     said = json.loads(bytes(first.data))
     assert said["action"] == "test.event" and said["trust"] == log["a"]
     assert said["changes"] == {"n": 0} and said["reason"] == "testing"
     assert bytes(first.data) == canonical(said)  # canonical: re-serialising gives the same bytes
     chain = AuditChain.objects.get(key=f"trust:{log['a']}")
-    assert chain.length == 7 and bytes(chain.head) == bytes(event(log["a"], 6).seal.hash)
-    report = audit_verify()
-    assert report.ok, report.problems
-    assert (report.events, report.leaves, report.pending, report.checkpoints) == (13, 11, 2, 1)
+    assert chain.length == 7 and bytes(chain.head) == bytes(event(log["a"], 6).hash)
+    assert audit_verify().ok
 
 
 def test_an_event_outside_a_transaction_is_refused() -> None:
@@ -144,7 +139,7 @@ def test_the_checkpoint_signs_the_tree_head(log: dict[str, int]) -> None:
     said = json.loads(bytes(checkpoint.statement))
     assert said["size"] == 11 and said["root"] == bytes(checkpoint.root).hex()
     later = audit_checkpoint()
-    assert later.size == 13 and AuditLeaf.objects.count() == 13
+    assert later.size == 13 and AuditEvent.objects.filter(sealed__isnull=False).count() == 13
     assert audit_verify().ok
 
 
@@ -153,10 +148,8 @@ def test_events_leaves_and_checkpoints_refuse_change(log: dict[str, int]) -> Non
     for statement in (
         "UPDATE trust_audit_event SET action = 'x'",
         "DELETE FROM trust_audit_event",
-        "UPDATE trust_audit_seal SET seq = seq + 1",
-        "DELETE FROM trust_audit_seal",
-        "UPDATE trust_audit_leaf SET event_id = event_id",
-        "DELETE FROM trust_audit_leaf",
+        # sealing without being the sealer
+        "UPDATE trust_audit_event SET seq = 1, hash = data, sealed = 999 WHERE hash IS NULL",
         "UPDATE trust_audit_checkpoint SET size = 0",
         "DELETE FROM trust_audit_checkpoint",
     ):
@@ -196,8 +189,6 @@ def test_one_changed_byte_is_found(log: dict[str, int]) -> None:
 def test_a_deleted_event_is_found(log: dict[str, int]) -> None:
     target = event(log["a"], 3)
     with insider():
-        sql("DELETE FROM trust_audit_leaf WHERE event_id = %s", [target.pk])
-        sql("DELETE FROM trust_audit_seal WHERE event_id = %s", [target.pk])
         sql("DELETE FROM trust_audit_event WHERE id = %s", [target.pk])
     found = " | ".join(problems())
     assert "missing" in found
@@ -206,9 +197,9 @@ def test_a_deleted_event_is_found(log: dict[str, int]) -> None:
 def test_two_reordered_events_are_found(log: dict[str, int]) -> None:
     one, two = event(log["b"], 1), event(log["b"], 2)
     with insider():
-        sql("UPDATE trust_audit_seal SET seq = -1 WHERE event_id = %s", [one.pk])
-        sql("UPDATE trust_audit_seal SET seq = %s WHERE event_id = %s", [one.seal.seq, two.pk])
-        sql("UPDATE trust_audit_seal SET seq = %s WHERE event_id = %s", [two.seal.seq, one.pk])
+        sql("UPDATE trust_audit_event SET seq = -1 WHERE id = %s", [one.pk])
+        sql("UPDATE trust_audit_event SET seq = %s WHERE id = %s", [one.seq, two.pk])
+        sql("UPDATE trust_audit_event SET seq = %s WHERE id = %s", [two.seq, one.pk])
     assert any("out of order" in p or "hash does not match" in p for p in problems())
 
 
@@ -218,22 +209,17 @@ def test_an_inserted_event_is_found(log: dict[str, int]) -> None:
     forged = canonical({"action": "forged", "v": 1})
     with insider():
         sql(
-            "UPDATE trust_audit_seal SET seq = seq + 1000 WHERE chain_id = %s AND seq > 2",
+            "UPDATE trust_audit_event SET seq = seq + 1000 WHERE chain_id = %s AND seq > 2",
             [chain.pk],
         )
         sql(
-            "UPDATE trust_audit_seal SET seq = seq - 999 WHERE chain_id = %s AND seq > 1000",
+            "UPDATE trust_audit_event SET seq = seq - 999 WHERE chain_id = %s AND seq > 1000",
             [chain.pk],
         )
         sql(
-            "INSERT INTO trust_audit_event (id, chain_id, at, action, object_type, object_id,"
-            " data) VALUES (100000, %s, %s, 'forged', '', '', %s)",
-            [chain.pk, event(log["a"], 1).at, forged],
-        )
-        sql(
-            "INSERT INTO trust_audit_seal (event_id, chain_id, seq, hash, sealed)"
-            " VALUES (100000, %s, 3, %s, 100000)",
-            [chain.pk, hashlib.sha256(forged).digest()],
+            "INSERT INTO trust_audit_event (chain_id, seq, at, action, object_type, object_id,"
+            " data, hash, sealed) VALUES (%s, 3, %s, 'forged', '', '', %s, %s, 100000)",
+            [chain.pk, event(log["a"], 1).at, forged, hashlib.sha256(forged).digest()],
         )
         sql("UPDATE trust_audit_chain SET length = length + 1 WHERE id = %s", [chain.pk])
     found = problems()
@@ -241,43 +227,40 @@ def test_an_inserted_event_is_found(log: dict[str, int]) -> None:
 
 
 def test_a_truncated_tail_after_a_checkpoint_is_found(log: dict[str, int]) -> None:
-    """Everything of trust a after its first event removed, leaves and head made to agree."""
+    """The last two events of the signed log removed, and their chain's head put back."""
     audit_checkpoint()
-    chain = AuditChain.objects.get(key=f"trust:{log['a']}")
-    first = event(log["a"], 1)
+    tail = list(AuditEvent.objects.filter(sealed__isnull=False).order_by("-sealed")[:2])
+    assert {e.chain_id for e in tail} == {AuditChain.objects.get(key=f"trust:{log['a']}").pk}
+    before = AuditEvent.objects.get(chain_id=tail[0].chain_id, seq=tail[-1].seq - 1)
     with insider():
-        ids = list(
-            AuditSeal.objects.filter(chain=chain, seq__gt=first.seal.seq).values_list(
-                "event_id", flat=True
-            )
-        )
-        top = AuditLeaf.objects.filter(event_id__in=ids).order_by("position").first().position
-        marks = ", ".join(["%s"] * len(ids))
-        sql("DELETE FROM trust_audit_leaf WHERE position >= %s", [top])
-        sql(f"DELETE FROM trust_audit_seal WHERE event_id IN ({marks})", ids)
-        sql(f"DELETE FROM trust_audit_event WHERE id IN ({marks})", ids)
+        sql("DELETE FROM trust_audit_event WHERE id IN (%s, %s)", [tail[0].pk, tail[1].pk])
         sql(
             "UPDATE trust_audit_chain SET length = %s, head = %s WHERE id = %s",
-            [first.seal.seq, bytes(first.seal.hash), chain.pk],
+            [before.seq, bytes(before.hash), before.chain_id],
         )
-    found = " | ".join(problems())
-    assert "cut short" in found
+    found = problems()
+    assert found == [
+        f"checkpoint #{AuditCheckpoint.objects.last().pk} (size 13): the log has only"
+        " 11 sealed events: it was cut short"
+    ]
 
 
 def test_a_recomputed_chain_is_caught_by_the_signed_checkpoint(log: dict[str, int]) -> None:
     """The insider edits an old event and recomputes the whole chain and its head: the chain
     verifies, the signed root does not."""
     chain = AuditChain.objects.get(key=f"trust:{log['b']}")
-    rows = list(AuditEvent.objects.filter(chain=chain).select_related("seal").order_by("seal__seq"))
+    rows = list(AuditEvent.objects.filter(chain=chain).order_by("seq"))
     previous = bytes(32)
     with insider():
         for row in rows:
             data = bytes(row.data)
-            if row.seal.seq == 2:
+            if row.seq == 2:
                 data = data.replace(b'"reason":"testing"', b'"reason":"rewritten"')
             previous = hashlib.sha256(previous + data).digest()
-            sql("UPDATE trust_audit_event SET data = %s WHERE id = %s", [data, row.pk])
-            sql("UPDATE trust_audit_seal SET hash = %s WHERE event_id = %s", [previous, row.pk])
+            sql(
+                "UPDATE trust_audit_event SET data = %s, hash = %s WHERE id = %s",
+                [data, previous, row.pk],
+            )
         sql("UPDATE trust_audit_chain SET head = %s WHERE id = %s", [previous, chain.pk])
     found = problems()
     assert len(found) == 1 and "do not give its signed root" in found[0]
@@ -303,7 +286,7 @@ def test_writers_of_several_chains_in_any_order_never_deadlock() -> None:
     """Eight threads, each writing to two chains in opposite orders, many times: all commit,
     every chain is gapless, the log verifies."""
     if connection.vendor != "postgresql":
-        pytest.skip("sealing at commit is PostgreSQL's; SQLite runs one writer at a time")
+        pytest.skip("concurrent writers: PostgreSQL (SQLite runs one writer at a time)")
     a, b = TrustFactory(), TrustFactory()
 
     def writer(n: int) -> int:
@@ -317,8 +300,9 @@ def test_writers_of_several_chains_in_any_order_never_deadlock() -> None:
 
     results = run_together([lambda n=n: writer(n) for n in range(8)])
     assert results == list(range(8)), results
+    audit_seal_pending()
     for key in (f"trust:{a.pk}", f"trust:{b.pk}", "global"):
-        seqs = sorted(AuditSeal.objects.filter(chain__key=key).values_list("seq", flat=True))
+        seqs = sorted(AuditEvent.objects.filter(chain__key=key).values_list("seq", flat=True))
         assert seqs == list(range(1, len(seqs) + 1)), key
         assert AuditEvent.objects.filter(chain__key=key, action="race").count() == 160
     audit_checkpoint()
@@ -402,21 +386,39 @@ def test_the_checkpoint_task_signs(log: dict[str, int]) -> None:
     assert result["size"] == AuditEvent.objects.count()
 
 
-def test_events_after_an_early_constraint_check_are_sealed_too() -> None:
-    """SET CONSTRAINTS ALL IMMEDIATE part-way through a transaction seals what was written so
-    far; what is written afterwards is sealed at commit, in order."""
-    if connection.vendor != "postgresql":
-        pytest.skip("sealing at commit is PostgreSQL's")
+def test_a_posting_call_is_one_canonical_event_listing_the_entries_it_wrote() -> None:
+    from datetime import date
+
+    from moneyed import Money
+
+    from trust.models import Account
+    from trust.services.ledger import EntrySpec, Leg, entries_post
+    from trust.services.people import beneficiary_create
+
     trust = TrustFactory()
-    with transaction.atomic():
-        audit_record(action="early", actor=None, trust_id=trust.pk)
-        sql("SET CONSTRAINTS ALL IMMEDIATE")
-        audit_record(action="late", actor=None, trust_id=trust.pk)
-        audit_record(action="late", actor=None, trust_id=trust.pk)
-    seals = list(
-        AuditSeal.objects.filter(chain__key=f"trust:{trust.pk}")
-        .order_by("seq")
-        .values_list("event__action", flat=True)
-    )
-    assert seals[-3:] == ["early", "late", "late"]
+    bank = trust.accounts.get(role=Account.Role.BANK)
+    sub = beneficiary_create(trust=trust, pseudonym="MV-1").accounts.get()
+
+    def spec(key: str) -> EntrySpec:
+        return EntrySpec(
+            date(2026, 1, 5),
+            [Leg(bank, Money("1.00", "USD")), Leg(sub, Money("-1.00", "USD"))],
+            key,
+            memo="Receipt (test)",
+            kind="receipt",
+        )
+
+    entries_post(trust=trust, actor=None, entries=[spec("k1")])
+    entries_post(trust=trust, actor=None, entries=[spec("k1"), spec("k2"), spec("k3")])
+    events = list(AuditEvent.objects.filter(action="entries.posted").order_by("id"))
+    assert len(events) == 2
+    said = [json.loads(bytes(e.data)) for e in events]
+    assert [[x["key"] for x in s["changes"]["entries"]] for s in said] == [["k1"], ["k2", "k3"]]
+    for e, s in zip(events, said, strict=True):
+        assert bytes(e.data) == canonical(s)  # the joined fragments are canonical JSON
+    assert said[1]["changes"]["entries"][0]["legs"] == [
+        [bank.pk, 100, "USD"],
+        [sub.pk, -100, "USD"],
+    ]
+    audit_checkpoint()
     assert audit_verify().ok

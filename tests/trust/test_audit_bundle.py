@@ -18,7 +18,7 @@ from django.core.management import call_command
 
 from tests.trust.test_audit import event, insider, log, record, sql  # noqa: F401 (fixture)
 from trust.audit_verify import audit_verify
-from trust.models import AuditChain, AuditCheckpoint, AuditEvent, AuditLeaf
+from trust.models import AuditChain, AuditCheckpoint, AuditEvent
 from trust.services.audit import audit_checkpoint, public_key_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,27 +51,24 @@ def change_a_byte(ids: dict[str, int]) -> None:
 
 def delete_one(ids: dict[str, int]) -> None:
     target = event(ids["a"], 3)
-    sql("DELETE FROM trust_audit_leaf WHERE event_id = %s", [target.pk])
-    sql("DELETE FROM trust_audit_seal WHERE event_id = %s", [target.pk])
     sql("DELETE FROM trust_audit_event WHERE id = %s", [target.pk])
 
 
 def recompute_a_chain(ids: dict[str, int]) -> None:
     chain = AuditChain.objects.get(key=f"trust:{ids['b']}")
     previous = bytes(32)
-    for row in AuditEvent.objects.filter(chain=chain).order_by("seal__seq"):
+    for row in AuditEvent.objects.filter(chain=chain).order_by("seq"):
         data = bytes(row.data).replace(b'"reason":"testing"', b'"reason":"rewritten"')
         previous = hashlib.sha256(previous + data).digest()
-        sql("UPDATE trust_audit_event SET data = %s WHERE id = %s", [data, row.pk])
-        sql("UPDATE trust_audit_seal SET hash = %s WHERE event_id = %s", [previous, row.pk])
+        sql(
+            "UPDATE trust_audit_event SET data = %s, hash = %s WHERE id = %s",
+            [data, previous, row.pk],
+        )
     sql("UPDATE trust_audit_chain SET head = %s WHERE id = %s", [previous, chain.pk])
 
 
 def cut_the_tail(ids: dict[str, int]) -> None:
-    top = AuditLeaf.objects.order_by("-position").first().position
-    target = AuditLeaf.objects.get(position=top).event_id
-    sql("DELETE FROM trust_audit_leaf WHERE position = %s", [top])
-    sql("DELETE FROM trust_audit_seal WHERE event_id = %s", [target])
+    target = AuditEvent.objects.filter(sealed__isnull=False).order_by("-sealed").first().pk
     sql("DELETE FROM trust_audit_event WHERE id = %s", [target])
 
 
@@ -143,7 +140,7 @@ def test_inclusion_of_every_event_is_proved_by_the_tool(
 ) -> None:
     audit_checkpoint()
     bundle = export(tmp_path)
-    for event_id in AuditLeaf.objects.values_list("event_id", flat=True):
+    for event_id in AuditEvent.objects.filter(sealed__isnull=False).values_list("pk", flat=True):
         args = ["inclusion", str(bundle), "--event", str(event_id), "--trusted-key", key()[0]]
         assert tool.main(args) == 0, capsys.readouterr().out
 
@@ -152,7 +149,7 @@ def test_app_proofs_verify_in_the_tool(log: dict[str, int], tmp_path: Path) -> N
     first = AuditCheckpoint.objects.get()
     record(log["b"], 5)
     audit_checkpoint()
-    some_event = AuditLeaf.objects.get(position=3).event_id
+    some_event = AuditEvent.objects.get(sealed=4).pk
     for kind, extra in (
         ("inclusion", ["--event", str(some_event)]),
         ("consistency", ["--old", str(first.size)]),
@@ -198,7 +195,6 @@ def test_a_rewrite_is_proved_against_a_checkpoint_the_auditor_kept(
     with insider():
         recompute_a_chain(log)
         sql("DELETE FROM trust_audit_checkpoint")
-        sql("DELETE FROM trust_audit_leaf")
     audit_checkpoint()  # the insider re-signs a fresh log over the rewritten events
     rewritten = export(tmp_path, "rewritten")
     assert tool.verify_bundle(rewritten, key()) == []  # self-consistent...

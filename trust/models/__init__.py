@@ -4,8 +4,6 @@ from trust.models.audit import (
     AuditChain,
     AuditCheckpoint,
     AuditEvent,
-    AuditLeaf,
-    AuditSeal,
     AuditVerification,
 )
 from trust.models.ledger import (
@@ -37,8 +35,6 @@ __all__ = [
     "AuditChain",
     "AuditCheckpoint",
     "AuditEvent",
-    "AuditLeaf",
-    "AuditSeal",
     "AuditVerification",
     "Beneficiary",
     "BeneficiaryIdentity",

@@ -1,15 +1,17 @@
 """The audit trail: events in hash chains (one per trust, one for events of no trust), their global
-order as Merkle-tree leaves, and signed tree heads (checkpoints). docs/audit.md explains the design.
+order (the Merkle tree's leaves), and signed tree heads (checkpoints). docs/audit.md explains it.
 
-Events, leaves and checkpoints refuse UPDATE and DELETE in the database (trust/db.py). An event's
-``data`` is its canonical serialisation, the bytes that are hashed; the other columns repeat parts
-of it for filtering and are checked against it by ``verify_audit --deep``.
+Events and checkpoints refuse UPDATE and DELETE in the database (trust/db.py), except the one
+update that seals an event. An event's ``data`` is its canonical serialisation, the bytes that are
+hashed; the other columns repeat parts of it for filtering and are checked against it by
+``verify_audit --deep``.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class AuditChain(models.Model):
@@ -32,8 +34,16 @@ class AuditChain(models.Model):
 
 class AuditEvent(models.Model):
     """One state change: ``data`` (canonical JSON, ASCII) says who did what to which object, when,
-    in which trust, with the change and the reason. Its place in its chain and its hash are in
-    its ``AuditSeal``."""
+    in which trust, with the change and the reason. Written in the change's own transaction,
+    unsealed.
+
+    The sealer (``trust.services.audit.audit_seal_pending``: one at a time, every minute and
+    before each checkpoint) then gives each committed event, in the order it finds them:
+    ``seq``, its place in its chain (from 1), ``hash`` = SHA-256(the previous event's hash in
+    the chain || data) (the first previous hash being 32 zero bytes), and ``sealed``, its place
+    in the global log (from 1, without gaps): the Merkle tree's leaves are the events in
+    ``sealed`` order. Writers lock nothing of the trail, so no writer waits for another.
+    """
 
     chain = models.ForeignKey(
         AuditChain, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
@@ -45,66 +55,29 @@ class AuditEvent(models.Model):
     object_type = models.CharField(max_length=60, blank=True, default="")
     object_id = models.CharField(max_length=200, blank=True, default="")
     data = models.BinaryField()
+    seq = models.BigIntegerField(null=True, blank=True)
+    hash = models.BinaryField(max_length=32, null=True, blank=True)
+    sealed = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "trust_audit_event"
         ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sealed"], condition=Q(sealed__isnull=False), name="audit_event_sealed"
+            ),
+        ]
         indexes = [
             models.Index(fields=["trust_id", "id"], name="audit_event_trust"),
             models.Index(fields=["action", "id"], name="audit_event_action"),
+            # The sealer's work list: small, as everything older is sealed.
+            models.Index(
+                fields=["id"], condition=Q(hash__isnull=True), name="audit_event_unsealed"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"audit event #{self.pk} {self.action}"
-
-
-class AuditSeal(models.Model):
-    """An event's place in its chain: ``seq`` (from 1) and ``hash`` = SHA-256(the previous
-    event's hash in the chain || the event's data), the first previous hash being 32 zero bytes.
-    Written when the event's transaction commits (PostgreSQL: a deferred trigger, so a writer
-    locks its chain's head only for its commit) or at once (SQLite: one writer at a time), and
-    never changed. ``sealed`` is the order seals were made in; checkpoints follow it."""
-
-    event = models.OneToOneField(
-        AuditEvent,
-        primary_key=True,
-        on_delete=models.PROTECT,
-        related_name="seal",
-        db_constraint=False,
-    )
-    chain = models.ForeignKey(
-        AuditChain, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
-    )
-    seq = models.BigIntegerField()
-    hash = models.BinaryField(max_length=32)
-    sealed = models.BigIntegerField()
-
-    class Meta:
-        db_table = "trust_audit_seal"
-        constraints = [
-            models.UniqueConstraint(fields=["chain", "seq"], name="audit_seal_chain_seq"),
-        ]
-        indexes = [models.Index(fields=["sealed"], name="audit_seal_order")]
-
-    def __str__(self) -> str:
-        return f"seal of event #{self.event_id}: {self.chain_id}/{self.seq}"
-
-
-class AuditLeaf(models.Model):
-    """An event's place in the global log: leaf ``position`` of the Merkle tree (from 0). Given by the
-    checkpoint in commit order (events of one chain in chain order)."""
-
-    position = models.BigIntegerField(primary_key=True)
-    event = models.OneToOneField(
-        AuditEvent, on_delete=models.PROTECT, related_name="leaf", db_constraint=False
-    )
-
-    class Meta:
-        db_table = "trust_audit_leaf"
-        ordering = ["position"]
-
-    def __str__(self) -> str:
-        return f"leaf {self.position} = event #{self.event_id}"
 
 
 class AuditCheckpoint(models.Model):

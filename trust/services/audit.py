@@ -1,13 +1,15 @@
-"""Writing the audit trail: events in the transaction of the change they record, and signed
-checkpoints. docs/audit.md has the design; ``trust.audit_verify`` checks it all.
+"""Writing the audit trail: events in the transaction of the change they record, the sealer that
+chains them, and signed checkpoints. docs/audit.md has the design; ``trust.audit_verify`` checks
+it all.
 
 An event's ``data`` is canonical JSON (sorted keys, no spaces, ASCII): version, time, trust,
 actor, action, object, changes and reason. It never holds identifying data about a child or
 anyone else (pseudonyms and ids only): the log is exported to auditors.
 
-Sealing (an event's place and hash in its chain): on PostgreSQL a deferred trigger seals every
-event of a transaction at its commit, locking only the chains it writes to, in key order; on
-SQLite, where one transaction writes at a time, this module seals at insert.
+Writers only insert events (nothing of the trail is locked: no writer waits for another). The
+sealer (``audit_seal_pending``), one at a time, gives the committed events their place and hash
+in their chain and their place in the global log; it runs every minute and before every
+checkpoint.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from moneyed import Money
 
+from trust.db import sqlite_sealing
 from trust.merkle import frontier_append, frontier_root, frontier_size, leaf_hash
-from trust.models import AuditChain, AuditCheckpoint, AuditLeaf, AuditVerification
+from trust.models import AuditChain, AuditCheckpoint, AuditVerification
 
 VERSION = 1
 ZERO = bytes(32)
@@ -143,10 +146,6 @@ def _chain_heads(cursor: Any, keys: set[str]) -> dict[str, list[Any]]:
 
 
 _INSERT = (
-    "INSERT INTO trust_audit_event (id, chain_id, at, trust_id, actor_id, action, object_type,"
-    " object_id, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
-_INSERT_PG = (
     "INSERT INTO trust_audit_event (chain_id, at, trust_id, actor_id, action, object_type,"
     " object_id, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
@@ -157,13 +156,8 @@ _INSERT_PG = (
 
 def audit_record_many(specs: Sequence[AuditSpec], *, at: datetime | None = None) -> None:
     """Record events, in order, inside the caller's transaction (refused outside one: an event
-    must commit or roll back with its change). ``at`` defaults to now.
-
-    Raw SQL, a few statements per call whatever the number of events: this runs inside every
-    ledger posting on SQLite. On PostgreSQL the events go in and the commit-time trigger seals
-    them; on SQLite (one writing
-    transaction at a time, ``transaction_mode`` IMMEDIATE) they are sealed here, from the chain
-    heads read in the same transaction."""
+    must commit or roll back with its change). ``at`` defaults to now. Raw SQL, two statements
+    whatever the number of events (this runs inside every ledger posting on SQLite)."""
     if not specs:
         return
     if not connection.in_atomic_block:
@@ -172,55 +166,133 @@ def audit_record_many(specs: Sequence[AuditSpec], *, at: datetime | None = None)
     stamp = connection.ops.adapt_datetimefield_value(at)
     with connection.cursor() as cursor:
         heads = _chain_heads(cursor, {chain_key(s.trust_id) for s in specs})
-        rows = [
-            (
-                heads[chain_key(spec.trust_id)][0],
-                stamp,
-                spec.trust_id,
-                getattr(spec.actor, "pk", None),
-                spec.action,
-                spec.object_type,
-                str(spec.object_id),
-                spec.data(at),
-            )
-            for spec in specs
-        ]
-        if connection.vendor == "postgresql":
-            cursor.executemany(_INSERT_PG, rows)  # sealed by the commit-time trigger
-            return
-        _insert_sealed_sqlite(cursor, heads, rows)
+        cursor.executemany(
+            _INSERT,
+            [
+                (
+                    heads[chain_key(spec.trust_id)][0],
+                    stamp,
+                    spec.trust_id,
+                    getattr(spec.actor, "pk", None),
+                    spec.action,
+                    spec.object_type,
+                    str(spec.object_id),
+                    spec.data(at),
+                )
+                for spec in specs
+            ],
+        )
 
 
-def _insert_sealed_sqlite(
-    cursor: Any, heads: dict[str, list[Any]], rows: list[tuple[Any, ...]]
+def audit_insert_raw(
+    *,
+    trust_id: int | None,
+    actor_id: int | None,
+    at: datetime,
+    action: str,
+    object_type: str,
+    data: bytes,
+    object_id: str = "",
 ) -> None:
-    """Insert the events with ids given here (the next ones: one writer at a time) and their
-    seals, advancing each chain's head."""
-    cursor.execute(
-        "SELECT max(coalesce((SELECT max(id) FROM trust_audit_event), 0),"
-        " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'trust_audit_event'), 0))"
-    )
-    next_id = int(cursor.fetchone()[0]) + 1
-    cursor.execute("SELECT coalesce(max(sealed), 0) FROM trust_audit_seal")
-    next_sealed = int(cursor.fetchone()[0]) + 1
-    by_id = {head[0]: head for head in heads.values()}
-    events, seals = [], []
-    for i, row in enumerate(rows):
-        head = by_id[row[0]]
-        head[1] += 1
-        head[2] = hashlib.sha256(head[2] + row[7]).digest()
-        events.append((next_id + i, *row))
-        seals.append((next_id + i, row[0], head[1], head[2], next_sealed + i))
-    cursor.executemany(_INSERT, events)
-    cursor.executemany(
-        "INSERT INTO trust_audit_seal (event_id, chain_id, seq, hash, sealed)"
-        " VALUES (%s, %s, %s, %s, %s)",
-        seals,
-    )
-    cursor.executemany(
-        "UPDATE trust_audit_chain SET length = %s, head = %s WHERE id = %s",
-        [(length, head, pk) for pk, length, head in heads.values()],
-    )
+    """One event whose canonical bytes the caller built (the posting service, whose PostgreSQL
+    function writes the same bytes itself)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit events are written inside the transaction of their change")
+    with connection.cursor() as cursor:
+        chain = _chain_heads(cursor, {chain_key(trust_id)})[chain_key(trust_id)][0]
+        cursor.execute(
+            _INSERT,
+            [
+                chain,
+                connection.ops.adapt_datetimefield_value(at),
+                trust_id,
+                actor_id,
+                action,
+                object_type,
+                object_id,
+                data,
+            ],
+        )
+
+
+# --- sealing ---------------------------------------------------------------------------------
+
+SEAL_BATCH = 5_000
+
+
+def _lock_the_log(cursor: Any) -> None:
+    """One sealer or checkpoint at a time: the global chain's row is the lock (SQLite has one
+    writer anyway)."""
+    gid = _chain_heads(cursor, {AuditChain.GLOBAL})[AuditChain.GLOBAL][0]
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT id FROM trust_audit_chain WHERE id = %s FOR UPDATE", [gid])
+
+
+def audit_seal_pending(*, limit: int | None = None) -> int:
+    """Seal the committed events that are not sealed yet, oldest first (at most ``limit``):
+    each gets the next place in its chain and the hash linking it to the one before, and the
+    next place in the global log. Returns how many were sealed. Events of transactions still
+    running are invisible and sealed by a later run, after the ones sealed now."""
+    sealed_now = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _lock_the_log(cursor)
+            size = limit - sealed_now if limit is not None else SEAL_BATCH
+            cursor.execute(
+                "SELECT id, chain_id, data FROM trust_audit_event WHERE hash IS NULL"
+                " ORDER BY id LIMIT %s",
+                [min(size, SEAL_BATCH)],
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                return sealed_now
+            cursor.execute("SELECT coalesce(max(sealed), 0) FROM trust_audit_event")
+            position = int(cursor.fetchone()[0])
+            chain_ids = sorted({chain_id for _, chain_id, _ in rows})
+            marks = ", ".join(["%s"] * len(chain_ids))
+            cursor.execute(
+                f"SELECT id, length, head FROM trust_audit_chain WHERE id IN ({marks})"
+                + (" ORDER BY id FOR UPDATE" if connection.vendor == "postgresql" else ""),
+                chain_ids,
+            )
+            heads = {pk: [length, bytes(head)] for pk, length, head in cursor.fetchall()}
+            seals = []
+            sha256 = hashlib.sha256
+            for event_id, chain_id, data in rows:
+                head = heads[chain_id]
+                head[0] += 1
+                head[1] = sha256(head[1] + bytes(data)).digest()
+                position += 1
+                seals.append((head[0], head[1], position, event_id))
+            _write_seals(cursor, seals)
+            cursor.executemany(
+                "UPDATE trust_audit_chain SET length = %s, head = %s WHERE id = %s",
+                [(length, head, pk) for pk, (length, head) in heads.items()],
+            )
+        sealed_now += len(rows)
+        if limit is not None and sealed_now >= limit:
+            return sealed_now
+
+
+def _write_seals(cursor: Any, seals: list[tuple[int, bytes, int, int]]) -> None:
+    """(seq, hash, sealed, event id) for each event: the one update the append-only trail
+    allows (trust/db.py), once per event."""
+    if connection.vendor == "postgresql":
+        cursor.execute("SET LOCAL audit.sealing = 'on'")
+        for start in range(0, len(seals), 1_000):
+            chunk = seals[start : start + 1_000]
+            values = ", ".join(["(%s, %s::bytea, %s, %s)"] * len(chunk))
+            cursor.execute(
+                "UPDATE trust_audit_event e SET seq = v.seq, hash = v.h, sealed = v.sealed"
+                f" FROM (VALUES {values}) AS v(seq, h, sealed, id) WHERE e.id = v.id",
+                [x for seal in chunk for x in seal],
+            )
+        cursor.execute("SET LOCAL audit.sealing = 'off'")
+        return
+    with sqlite_sealing():
+        cursor.executemany(
+            "UPDATE trust_audit_event SET seq = %s, hash = %s, sealed = %s WHERE id = %s", seals
+        )
 
 
 def audit_record(
@@ -314,31 +386,22 @@ def tree_head_statement(size: int, root: bytes, signed_at: datetime) -> bytes:
 
 
 def audit_checkpoint() -> AuditCheckpoint:
-    """Give the sealed events that have no place in the global log yet their leaves (in sealing
-    order, so each chain stays in its order), and sign the new tree head. One checkpoint at a
-    time (the global chain's row is the lock); run hourly by Celery beat and on demand."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            lock = _chain_heads(cursor, {AuditChain.GLOBAL})[AuditChain.GLOBAL][0]
-        AuditChain.objects.select_for_update().filter(pk=lock).first()
+    """Seal what is pending, then sign the tree head of every sealed event (the leaves are the
+    events in ``sealed`` order). The previous checkpoint's frontier means only the events sealed
+    since are read. Run hourly by Celery beat and on demand; one at a time."""
+    audit_seal_pending()
+    with transaction.atomic(), connection.cursor() as cursor:
+        _lock_the_log(cursor)
         last = AuditCheckpoint.objects.order_by("-size", "-id").first()
         frontier = [(int(h), bytes.fromhex(x)) for h, x in (last.frontier if last else [])]
         size = frontier_size(frontier)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT e.id, e.data FROM trust_audit_seal s"
-                " JOIN trust_audit_event e ON e.id = s.event_id"
-                " WHERE NOT EXISTS (SELECT 1 FROM trust_audit_leaf l WHERE l.event_id = s.event_id)"
-                " ORDER BY s.sealed"
-            )
-            new = cursor.fetchall()
-        AuditLeaf.objects.bulk_create(
-            [AuditLeaf(position=size + i, event_id=pk) for i, (pk, _) in enumerate(new)],
-            batch_size=5000,
+        cursor.execute(
+            "SELECT data FROM trust_audit_event WHERE sealed > %s ORDER BY sealed", [size]
         )
-        for _, data in new:
-            frontier_append(frontier, leaf_hash(bytes(data)))
-        size += len(new)
+        while batch := cursor.fetchmany(10_000):
+            for (data,) in batch:
+                frontier_append(frontier, leaf_hash(bytes(data)))
+                size += 1
         root = frontier_root(frontier)
         signed_at = timezone.now()
         statement = tree_head_statement(size, root, signed_at)

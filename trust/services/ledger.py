@@ -28,7 +28,7 @@ from moneyed import Money
 
 from trust.models import Account, EntryKind, JournalEntry, Trust
 from trust.money import MoneyError, format_money, from_minor, to_minor
-from trust.services.audit import AuditSpec, audit_record_many
+from trust.services.audit import AuditSpec, audit_insert_raw, canonical_plain
 
 MAX_KEY_LENGTH = 200
 _KINDS = frozenset(EntryKind.values)  # built once: the enum rebuilds the list on each access
@@ -231,24 +231,40 @@ def entries_post(
     return _post(trust, actor, prepared)
 
 
-def _audit_spec(trust_id: int, actor: Any | None, p: _Prepared) -> AuditSpec:
-    """The audit event of a posted entry: everything that makes it, named by its key (its id is
-    not known before it is written)."""
-    return AuditSpec(
-        action="entry.posted",
+# The audit event of a posting call is one event, "entries.posted", listing every entry it
+# wrote (one event per call, not per entry: a batch of 500 entries writes one audit row). Its
+# bytes are a canonical frame around the entries' canonical fragments, joined with commas: on
+# PostgreSQL the posting function joins the fragments of the entries it actually wrote.
+_HOLE = "\x00entries\x00"
+
+
+def _audit_frame(trust_id: int, actor: Any | None, at: datetime) -> tuple[bytes, bytes]:
+    data = AuditSpec(
+        action="entries.posted",
         trust_id=trust_id,
         actor=actor,
-        object_type="entry",
-        object_id=p.key,
-        changes={
+        object_type="entries",
+        changes={"entries": [_HOLE]},
+        plain=True,
+    ).data(at)
+    hole = canonical_plain(_HOLE)
+    before, after = data.split(hole)
+    return before, after
+
+
+def _audit_fragment(p: _Prepared) -> bytes:
+    """An entry as its posting event records it: everything that makes it, named by its key
+    (its id is not known before it is written)."""
+    return canonical_plain(
+        {
+            "key": p.key,
             "date": p.effective_date.isoformat(),
             "kind": p.kind,
             "memo": p.memo,
             "reverses": p.reverses_id,
+            "reason": p.reason,
             "legs": [list(leg) for leg in p.legs],
-        },
-        reason=p.reason,
-        plain=True,
+        }
     )
 
 
@@ -258,7 +274,10 @@ def _post(trust: Trust, actor: Any | None, prepared: list[_Prepared]) -> list[Po
     recorded_at = timezone.now()
     try:
         if connection.vendor == "postgresql":
-            audit = [_audit_spec(trust.pk, actor, p).data(recorded_at) for p in prepared]
+            audit = (
+                list(_audit_frame(trust.pk, actor, recorded_at)),
+                [_audit_fragment(p) for p in prepared],
+            )
             if not connection.in_atomic_block:
                 # One statement in autocommit is its own transaction (the deferred checks run at
                 # its end): one round trip instead of BEGIN, SELECT and COMMIT.
@@ -270,14 +289,17 @@ def _post(trust: Trust, actor: Any | None, prepared: list[_Prepared]) -> list[Po
                 return posted
         with transaction.atomic():
             posted = _post_sqlite(trust.pk, actor_id, recorded_at, prepared)
-            audit_record_many(
-                [
-                    _audit_spec(trust.pk, actor, p)
-                    for p, done in zip(prepared, posted, strict=True)
-                    if done.created
-                ],
-                at=recorded_at,
-            )
+            new = [p for p, done in zip(prepared, posted, strict=True) if done.created]
+            if new:
+                before, after = _audit_frame(trust.pk, actor, recorded_at)
+                audit_insert_raw(
+                    trust_id=trust.pk,
+                    actor_id=actor_id,
+                    at=recorded_at,
+                    action="entries.posted",
+                    object_type="entries",
+                    data=before + b",".join(_audit_fragment(p) for p in new) + after,
+                )
             return posted
     except DatabaseError as exc:
         raise _translate(exc) from exc
@@ -351,7 +373,7 @@ def entry_reverse(
 _PG_CALL = (
     "SELECT idx, entry_id, created FROM ledger_post_batch("
     "%s, %s, %s, %s::text[], %s::date[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
-    " %s::text[], %s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::bytea[])"
+    " %s::text[], %s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::bytea[], %s::bytea[])"
 )
 
 
@@ -377,7 +399,7 @@ def _post_postgresql(
     actor_id: int | None,
     recorded_at: datetime,
     prepared: list[_Prepared],
-    audit: list[bytes],
+    audit: tuple[list[bytes], list[bytes]],
 ) -> list[PostedEntry]:
     l_entry: list[int] = []
     l_accounts: list[int] = []
@@ -404,7 +426,8 @@ def _post_postgresql(
         _pg_int_array(l_accounts),
         _pg_int_array(l_amounts),
         _pg_text_array(l_currencies),
-        audit,
+        audit[0],
+        audit[1],
     ]
     connection.ensure_connection()
     # A server-side-binding cursor with a prepared statement: the call is parsed and planned once
