@@ -159,12 +159,14 @@ class Migration(migrations.Migration):
 
 
 def _install(apps, schema_editor):
-    """PostgreSQL: the audit trail's append-only triggers. (SQLite gets its triggers after every
-    migrate: see 0002.)"""
+    """PostgreSQL: event bytes stored as they are (no compression: they are written once and
+    read, whole, by every verification), and the audit trail's append-only triggers. (SQLite
+    gets its triggers after every migrate: see 0002.)"""
     if schema_editor.connection.vendor != "postgresql":
         return
     from trust.db import install_ledger_database_objects
 
+    schema_editor.execute("ALTER TABLE trust_audit_event ALTER COLUMN data SET STORAGE EXTERNAL")
     install_ledger_database_objects(schema_editor.connection)
 
 

@@ -28,7 +28,8 @@ from moneyed import Money
 
 from trust.models import Account, EntryKind, JournalEntry, Trust
 from trust.money import MoneyError, format_money, from_minor, to_minor
-from trust.services.audit import AuditSpec, audit_insert_raw, canonical_plain
+from trust.services.audit import VERSION as AUDIT_VERSION
+from trust.services.audit import actor_ref, audit_insert_raw, canonical_plain, jsonable
 
 MAX_KEY_LENGTH = 200
 _KINDS = frozenset(EntryKind.values)  # built once: the enum rebuilds the list on each access
@@ -235,37 +236,35 @@ def entries_post(
 # wrote (one event per call, not per entry: a batch of 500 entries writes one audit row). Its
 # bytes are a canonical frame around the entries' canonical fragments, joined with commas: on
 # PostgreSQL the posting function joins the fragments of the entries it actually wrote.
-_HOLE = "\x00entries\x00"
-
-
 def _audit_frame(trust_id: int, actor: Any | None, at: datetime) -> tuple[bytes, bytes]:
-    data = AuditSpec(
-        action="entries.posted",
-        trust_id=trust_id,
-        actor=actor,
-        object_type="entries",
-        changes={"entries": [_HOLE]},
-        plain=True,
-    ).data(at)
-    hole = canonical_plain(_HOLE)
-    before, after = data.split(hole)
+    """The event's canonical bytes before and after its list of entries: what
+    ``AuditSpec(...).data(at)`` gives, written out by hand (this runs on every posting; a test
+    checks the bytes are canonical)."""
+    who = canonical_plain(actor_ref(actor)).decode("ascii")
+    when = jsonable(at)
+    before = (
+        f'{{"action":"entries.posted","actor":{who},"at":"{when}","changes":{{"entries":['
+    ).encode("ascii")
+    after = (
+        f']}},"object":{{"id":"","type":"entries"}},"reason":"","trust":{int(trust_id)},'
+        f'"v":{AUDIT_VERSION}}}'
+    ).encode("ascii")
     return before, after
 
 
 def _audit_fragment(p: _Prepared) -> bytes:
     """An entry as its posting event records it: everything that makes it, named by its key
-    (its id is not known before it is written)."""
-    return canonical_plain(
-        {
-            "key": p.key,
-            "date": p.effective_date.isoformat(),
-            "kind": p.kind,
-            "memo": p.memo,
-            "reverses": p.reverses_id,
-            "reason": p.reason,
-            "legs": [list(leg) for leg in p.legs],
-        }
-    )
+    (its id is not known before it is written). Canonical JSON, keys in order, by hand."""
+    legs = ",".join(f'[{acc},{minor},"{cur}"]' for acc, minor, cur in p.legs)
+    return (
+        f'{{"date":"{p.effective_date.isoformat()}","key":{_json(p.key)},"kind":{_json(p.kind)},'
+        f'"legs":[{legs}],"memo":{_json(p.memo)},"reason":{_json(p.reason)},'
+        f'"reverses":{"null" if p.reverses_id is None else int(p.reverses_id)}}}'
+    ).encode("ascii")
+
+
+def _json(text: str) -> str:
+    return json.dumps(text, ensure_ascii=True)
 
 
 def _post(trust: Trust, actor: Any | None, prepared: list[_Prepared]) -> list[PostedEntry]:
