@@ -70,9 +70,14 @@ def test_rotation_reencrypts_only_tokens_under_old_keys(users, keys, batch_size)
 
 
 def test_second_rotation_finds_nothing_to_do(users, keys):
+    from trust.models import AuditEvent
+
     ring = Keyring(list(keys))
     rotate_encrypted_fields(models=[User], keyring=ring)
     assert rotate_encrypted_fields(models=[User], keyring=ring)[User._meta.label].rotated == 0
+    # The rotation is a configuration change in the audit trail; the run that did nothing is not.
+    [event] = AuditEvent.objects.filter(action="config.field_key_rotated")
+    assert event.object_type == User._meta.label and b'"rows":3' in bytes(event.data)
 
 
 def test_dry_run_counts_and_writes_nothing(users, keys):

@@ -21,6 +21,7 @@ from trust.crypto import (
     rotate_token,
     token_is_current,
 )
+from trust.services.audit import audit_record
 
 ContextOf = Callable[[Model], str]
 
@@ -122,6 +123,7 @@ def rotate_encrypted_fields(
         after_pk: object | None = None
         while True:
             with transaction.atomic(durable=True):
+                rotated_before = result.rotated
                 last_pk = _rotate_batch(
                     model,
                     fields,
@@ -131,6 +133,18 @@ def rotate_encrypted_fields(
                     keyring=keyring,
                     result=result,
                 )
+                if result.rotated > rotated_before and not dry_run:
+                    # A configuration change: which rows now use which key (never a value).
+                    audit_record(
+                        action="config.field_key_rotated",
+                        actor=None,
+                        object_type=model._meta.label,
+                        object_id=f"up to {last_pk}",
+                        changes={
+                            "rows": result.rotated - rotated_before,
+                            "key": keyring.primary_key_id,
+                        },
+                    )
             if last_pk is None:
                 break
             after_pk = last_pk
