@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(PY) manage.py seed_demo
 	$(PY) manage.py demo_users
 	$(PY) manage.py demo_disbursements
+	$(PY) manage.py audit_checkpoint
 	$(PY) scripts/run_demo.py --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
