@@ -297,11 +297,11 @@ def _verify(
 
     # Events not sealed yet (the sealer runs every minute): nothing to check but that they have
     # no seal half-made.
-    for event_id, seq, stored in _rows(
-        "SELECT id, seq, hash FROM trust_audit_event WHERE sealed IS NULL ORDER BY id"
+    for event_id, seq, stored, chain_id in _rows(
+        "SELECT id, seq, hash, chain_id FROM trust_audit_event WHERE sealed IS NULL ORDER BY id"
     ):
         report.pending += 1
-        if seq is not None or stored is not None:
+        if seq is not None or stored is not None or chain_id is not None:
             bad(f"event #{event_id}", "has part of a seal but no place in the log")
 
     # Chain heads.

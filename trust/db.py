@@ -257,7 +257,6 @@ DECLARE
   new_idx int[];
   new_ids bigint[];
   eid bigint[];  -- entry id by position in the batch; NULL where the key already existed
-  cid bigint;
 BEGIN
   SELECT status, lock_date INTO t FROM trust_trust WHERE id = p_trust;
   IF NOT FOUND THEN
@@ -393,16 +392,8 @@ BEGIN
   -- Its bytes are the caller's canonical frame around the new entries' canonical fragments
   -- (a retried entry wrote nothing, so it is left out).
   IF a_entries IS NOT NULL THEN
-    SELECT c.id INTO cid FROM trust_audit_chain c WHERE c.key = 'trust:' || p_trust;
-    IF NOT FOUND THEN
-      INSERT INTO trust_audit_chain (key, length, head)
-      VALUES ('trust:' || p_trust, 0, decode(repeat('00', 32), 'hex'))
-      ON CONFLICT (key) DO NOTHING;
-      SELECT c.id INTO cid FROM trust_audit_chain c WHERE c.key = 'trust:' || p_trust;
-    END IF;
-    INSERT INTO trust_audit_event (chain_id, at, trust_id, actor_id, action, object_type,
-                                   object_id, data)
-    SELECT cid, p_recorded, p_trust, p_actor, 'entries.posted', 'entries', '',
+    INSERT INTO trust_audit_event (at, trust_id, actor_id, action, object_type, object_id, data)
+    SELECT p_recorded, p_trust, p_actor, 'entries.posted', 'entries', '',
            a_frame[1] || string_agg(a_entries[i], ','::bytea ORDER BY i) || a_frame[2]
       FROM generate_subscripts(e_keys, 1) AS i
      WHERE eid[i] IS NOT NULL
@@ -428,12 +419,12 @@ BEGIN
   -- hash and its place in the log; nothing else). A forged seal would still fail verification.
   -- (Nested: the inner test names columns only events have.)
   IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'trust_audit_event' THEN
-    IF OLD.hash IS NULL AND NEW.hash IS NOT NULL
+    IF OLD.hash IS NULL AND OLD.chain_id IS NULL AND NEW.hash IS NOT NULL
        AND current_setting('audit.sealing', true) = 'on'
-       AND (NEW.id, NEW.chain_id, NEW.at, NEW.trust_id, NEW.actor_id, NEW.action,
+       AND (NEW.id, NEW.at, NEW.trust_id, NEW.actor_id, NEW.action,
             NEW.object_type, NEW.object_id, NEW.data)
            IS NOT DISTINCT FROM
-           (OLD.id, OLD.chain_id, OLD.at, OLD.trust_id, OLD.actor_id, OLD.action,
+           (OLD.id, OLD.at, OLD.trust_id, OLD.actor_id, OLD.action,
             OLD.object_type, OLD.object_id, OLD.data)
     THEN
       RETURN NEW;
@@ -489,8 +480,8 @@ SQLITE_SQL = [
 ]
 
 _SEALING = (
-    "OLD.hash IS NULL AND NEW.hash IS NOT NULL AND audit_sealing()"
-    " AND NEW.id IS OLD.id AND NEW.chain_id IS OLD.chain_id AND NEW.at IS OLD.at"
+    "OLD.hash IS NULL AND OLD.chain_id IS NULL AND NEW.hash IS NOT NULL AND audit_sealing()"
+    " AND NEW.id IS OLD.id AND NEW.at IS OLD.at"
     " AND NEW.trust_id IS OLD.trust_id AND NEW.actor_id IS OLD.actor_id"
     " AND NEW.action IS OLD.action AND NEW.object_type IS OLD.object_type"
     " AND NEW.object_id IS OLD.object_id AND NEW.data IS OLD.data"

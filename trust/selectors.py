@@ -280,7 +280,7 @@ def audit_event_list(
 
     from trust.models import AuditEvent
 
-    events = AuditEvent.objects.select_related("chain").order_by("-id")
+    events = AuditEvent.objects.order_by("-id")
     if trust_id:
         events = events.filter(trust_id=trust_id)
     if action:
@@ -301,7 +301,7 @@ def audit_rows(events: Iterable) -> list[AuditRow]:
     return [
         AuditRow(
             id=e.pk,
-            chain=e.chain.key,
+            chain=f"trust:{e.trust_id}" if e.trust_id else "global",
             seq=e.seq,
             sealed=e.hash is not None,
             data=json.loads(bytes(e.data)),

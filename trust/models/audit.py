@@ -39,14 +39,21 @@ class AuditEvent(models.Model):
 
     The sealer (``trust.services.audit.audit_seal_pending``: one at a time, every minute and
     before each checkpoint) then gives each committed event, in the order it finds them:
-    ``seq``, its place in its chain (from 1), ``hash`` = SHA-256(the previous event's hash in
+    ``chain`` (the trust's, or the global one), ``seq``, its place in it (from 1), ``hash`` = SHA-256(the previous event's hash in
     the chain || data) (the first previous hash being 32 zero bytes), and ``sealed``, its place
     in the global log (from 1, without gaps): the Merkle tree's leaves are the events in
     ``sealed`` order. Writers lock nothing of the trail, so no writer waits for another.
     """
 
+    # The chain is the trust's ("trust:<id>") or the global one; set by the sealer.
     chain = models.ForeignKey(
-        AuditChain, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+        AuditChain,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     at = models.DateTimeField()
     trust_id = models.BigIntegerField(null=True, blank=True)

@@ -146,8 +146,8 @@ def _chain_heads(cursor: Any, keys: set[str]) -> dict[str, list[Any]]:
 
 
 _INSERT = (
-    "INSERT INTO trust_audit_event (chain_id, at, trust_id, actor_id, action, object_type,"
-    " object_id, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    "INSERT INTO trust_audit_event (at, trust_id, actor_id, action, object_type, object_id, data)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -156,8 +156,8 @@ _INSERT = (
 
 def audit_record_many(specs: Sequence[AuditSpec], *, at: datetime | None = None) -> None:
     """Record events, in order, inside the caller's transaction (refused outside one: an event
-    must commit or roll back with its change). ``at`` defaults to now. Raw SQL, two statements
-    whatever the number of events (this runs inside every ledger posting on SQLite)."""
+    must commit or roll back with its change). ``at`` defaults to now. One raw statement,
+    whatever the number of events: the sealer finds the chain from the trust."""
     if not specs:
         return
     if not connection.in_atomic_block:
@@ -165,12 +165,10 @@ def audit_record_many(specs: Sequence[AuditSpec], *, at: datetime | None = None)
     at = at or timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(at)
     with connection.cursor() as cursor:
-        heads = _chain_heads(cursor, {chain_key(s.trust_id) for s in specs})
         cursor.executemany(
             _INSERT,
             [
                 (
-                    heads[chain_key(spec.trust_id)][0],
                     stamp,
                     spec.trust_id,
                     getattr(spec.actor, "pk", None),
@@ -199,11 +197,9 @@ def audit_insert_raw(
     if not connection.in_atomic_block:
         raise RuntimeError("audit events are written inside the transaction of their change")
     with connection.cursor() as cursor:
-        chain = _chain_heads(cursor, {chain_key(trust_id)})[chain_key(trust_id)][0]
         cursor.execute(
             _INSERT,
             [
-                chain,
                 connection.ops.adapt_datetimefield_value(at),
                 trust_id,
                 actor_id,
@@ -239,7 +235,7 @@ def audit_seal_pending(*, limit: int | None = None) -> int:
             _lock_the_log(cursor)
             size = limit - sealed_now if limit is not None else SEAL_BATCH
             cursor.execute(
-                "SELECT id, chain_id, data FROM trust_audit_event WHERE hash IS NULL"
+                "SELECT id, trust_id, data FROM trust_audit_event WHERE hash IS NULL"
                 " ORDER BY id LIMIT %s",
                 [min(size, SEAL_BATCH)],
             )
@@ -248,50 +244,56 @@ def audit_seal_pending(*, limit: int | None = None) -> int:
                 return sealed_now
             cursor.execute("SELECT coalesce(max(sealed), 0) FROM trust_audit_event")
             position = int(cursor.fetchone()[0])
-            chain_ids = sorted({chain_id for _, chain_id, _ in rows})
-            marks = ", ".join(["%s"] * len(chain_ids))
-            cursor.execute(
-                f"SELECT id, length, head FROM trust_audit_chain WHERE id IN ({marks})"
-                + (" ORDER BY id FOR UPDATE" if connection.vendor == "postgresql" else ""),
-                chain_ids,
-            )
-            heads = {pk: [length, bytes(head)] for pk, length, head in cursor.fetchall()}
+            found = _chain_heads(cursor, {chain_key(trust_id) for _, trust_id, _ in rows})
+            ids = sorted(head[0] for head in found.values())
+            if connection.vendor == "postgresql":
+                marks = ", ".join(["%s"] * len(ids))
+                cursor.execute(  # their heads are the sealer's alone while it works
+                    f"SELECT id FROM trust_audit_chain WHERE id IN ({marks}) ORDER BY id"
+                    " FOR UPDATE",
+                    ids,
+                )
+                found = _chain_heads(cursor, set(found))  # read again under the lock
+            heads = {key: [pk, length, head] for key, (pk, length, head) in found.items()}
             seals = []
             sha256 = hashlib.sha256
-            for event_id, chain_id, data in rows:
-                head = heads[chain_id]
-                head[0] += 1
-                head[1] = sha256(head[1] + bytes(data)).digest()
+            for event_id, trust_id, data in rows:
+                head = heads[chain_key(trust_id)]
+                head[1] += 1
+                head[2] = sha256(head[2] + bytes(data)).digest()
                 position += 1
-                seals.append((head[0], head[1], position, event_id))
+                seals.append((head[0], head[1], head[2], position, event_id))
             _write_seals(cursor, seals)
             cursor.executemany(
                 "UPDATE trust_audit_chain SET length = %s, head = %s WHERE id = %s",
-                [(length, head, pk) for pk, (length, head) in heads.items()],
+                [(length, head, pk) for pk, length, head in heads.values()],
             )
         sealed_now += len(rows)
         if limit is not None and sealed_now >= limit:
             return sealed_now
 
 
-def _write_seals(cursor: Any, seals: list[tuple[int, bytes, int, int]]) -> None:
-    """(seq, hash, sealed, event id) for each event: the one update the append-only trail
+def _write_seals(cursor: Any, seals: list[tuple[int, int, bytes, int, int]]) -> None:
+    """(chain, seq, hash, sealed, event id) for each event: the one update the append-only trail
     allows (trust/db.py), once per event."""
     if connection.vendor == "postgresql":
         cursor.execute("SET LOCAL audit.sealing = 'on'")
         for start in range(0, len(seals), 1_000):
             chunk = seals[start : start + 1_000]
-            values = ", ".join(["(%s, %s::bytea, %s, %s)"] * len(chunk))
+            values = ", ".join(["(%s, %s, %s::bytea, %s, %s)"] * len(chunk))
             cursor.execute(
-                "UPDATE trust_audit_event e SET seq = v.seq, hash = v.h, sealed = v.sealed"
-                f" FROM (VALUES {values}) AS v(seq, h, sealed, id) WHERE e.id = v.id",
+                "UPDATE trust_audit_event e SET chain_id = v.chain, seq = v.seq, hash = v.h,"
+                f" sealed = v.sealed FROM (VALUES {values}) AS v(chain, seq, h, sealed, id)"
+                " WHERE e.id = v.id",
                 [x for seal in chunk for x in seal],
             )
         cursor.execute("SET LOCAL audit.sealing = 'off'")
         return
     with sqlite_sealing():
         cursor.executemany(
-            "UPDATE trust_audit_event SET seq = %s, hash = %s, sealed = %s WHERE id = %s", seals
+            "UPDATE trust_audit_event SET chain_id = %s, seq = %s, hash = %s, sealed = %s"
+            " WHERE id = %s",
+            seals,
         )
 
 
