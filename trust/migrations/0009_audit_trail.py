@@ -6,84 +6,155 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('trust', '0008_payment_roles_kinds'),
+        ("trust", "0008_payment_roles_kinds"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditChain',
+            name="AuditChain",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(help_text='"trust:<id>" or "global".', max_length=40, unique=True)),
-                ('length', models.BigIntegerField(default=0)),
-                ('head', models.BinaryField(default=b'\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00', max_length=32)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "key",
+                    models.CharField(
+                        help_text='"trust:<id>" or "global".', max_length=40, unique=True
+                    ),
+                ),
+                ("length", models.BigIntegerField(default=0)),
+                (
+                    "head",
+                    models.BinaryField(
+                        default=b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+                        max_length=32,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'trust_audit_chain',
+                "db_table": "trust_audit_chain",
             },
         ),
         migrations.CreateModel(
-            name='AuditCheckpoint',
+            name="AuditCheckpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('size', models.BigIntegerField()),
-                ('root', models.BinaryField(max_length=32)),
-                ('signed_at', models.DateTimeField()),
-                ('statement', models.BinaryField()),
-                ('signature', models.BinaryField(max_length=64)),
-                ('public_key', models.BinaryField(max_length=32)),
-                ('frontier', models.JSONField(default=list)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("size", models.BigIntegerField()),
+                ("root", models.BinaryField(max_length=32)),
+                ("signed_at", models.DateTimeField()),
+                ("statement", models.BinaryField()),
+                ("signature", models.BinaryField(max_length=64)),
+                ("public_key", models.BinaryField(max_length=32)),
+                ("frontier", models.JSONField(default=list)),
             ],
             options={
-                'db_table': 'trust_audit_checkpoint',
-                'ordering': ['size', 'id'],
+                "db_table": "trust_audit_checkpoint",
+                "ordering": ["size", "id"],
             },
         ),
         migrations.CreateModel(
-            name='AuditVerification',
+            name="AuditVerification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('operation_id', models.CharField(max_length=64, unique=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done')], default='queued', max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('done', models.BigIntegerField(default=0)),
-                ('total', models.BigIntegerField(default=0)),
-                ('ok', models.BooleanField(null=True)),
-                ('summary', models.JSONField(default=dict)),
-                ('problems', models.JSONField(default=list)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("operation_id", models.CharField(max_length=64, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("queued", "Queued"), ("running", "Running"), ("done", "Done")],
+                        default="queued",
+                        max_length=8,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("done", models.BigIntegerField(default=0)),
+                ("total", models.BigIntegerField(default=0)),
+                ("ok", models.BooleanField(null=True)),
+                ("summary", models.JSONField(default=dict)),
+                ("problems", models.JSONField(default=list)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'trust_audit_verification',
-                'ordering': ['-created_at', '-id'],
+                "db_table": "trust_audit_verification",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField()),
-                ('trust_id', models.BigIntegerField(blank=True, null=True)),
-                ('actor_id', models.BigIntegerField(blank=True, null=True)),
-                ('action', models.CharField(max_length=60)),
-                ('object_type', models.CharField(blank=True, default='', max_length=60)),
-                ('object_id', models.CharField(blank=True, default='', max_length=200)),
-                ('data', models.BinaryField()),
-                ('seq', models.BigIntegerField(blank=True, null=True)),
-                ('hash', models.BinaryField(blank=True, max_length=32, null=True)),
-                ('sealed', models.BigIntegerField(blank=True, null=True)),
-                ('chain', models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='trust.auditchain')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("trust_id", models.BigIntegerField(blank=True, null=True)),
+                ("actor_id", models.BigIntegerField(blank=True, null=True)),
+                ("action", models.CharField(max_length=60)),
+                ("object_type", models.CharField(blank=True, default="", max_length=60)),
+                ("object_id", models.CharField(blank=True, default="", max_length=200)),
+                ("data", models.BinaryField()),
+                ("seq", models.BigIntegerField(blank=True, null=True)),
+                ("hash", models.BinaryField(blank=True, max_length=32, null=True)),
+                ("sealed", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "chain",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="trust.auditchain",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'trust_audit_event',
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['trust_id', 'id'], name='audit_event_trust'), models.Index(fields=['action', 'id'], name='audit_event_action'), models.Index(condition=models.Q(('hash__isnull', True)), fields=['id'], name='audit_event_unsealed')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('sealed__isnull', False)), fields=('sealed',), name='audit_event_sealed')],
+                "db_table": "trust_audit_event",
+                "ordering": ["id"],
+                "indexes": [
+                    models.Index(fields=["trust_id", "id"], name="audit_event_trust"),
+                    models.Index(fields=["action", "id"], name="audit_event_action"),
+                    models.Index(
+                        condition=models.Q(("hash__isnull", True)),
+                        fields=["id"],
+                        name="audit_event_unsealed",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("sealed__isnull", False)),
+                        fields=("sealed",),
+                        name="audit_event_sealed",
+                    )
+                ],
             },
         ),
     ]
