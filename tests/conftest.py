@@ -176,6 +176,12 @@ def _tasks_inline_unless_a_real_worker(request: pytest.FixtureRequest) -> Iterat
     """Tasks queued by services (``transaction.on_commit(... .delay())``) run inline in tests,
     so that no message is left on the developer's own queue for the demo worker to pick up.
     Tests marked ``worker`` send to a real worker process on a private queue instead."""
+    from celery._state import _set_task_join_will_block
+
+    # Celery marks "inside a task" with one process-wide flag that each inline run sets and puts
+    # back: threads that queue tasks at once (the concurrency tests) can leave it set, and then
+    # every later ``result.get()`` in this process is refused. Start each test with it clear.
+    _set_task_join_will_block(False)
     if request.node.get_closest_marker("worker"):
         yield
         return
@@ -187,3 +193,4 @@ def _tasks_inline_unless_a_real_worker(request: pytest.FixtureRequest) -> Iterat
         yield
     finally:
         app.conf.task_always_eager = before
+        _set_task_join_will_block(False)
