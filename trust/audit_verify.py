@@ -108,6 +108,10 @@ def _log_batches(last: int) -> Iterator[list[tuple[Any, ...]]]:
                 cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
                 cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
                 cursor.execute("SET LOCAL jit = off")
+                # The log's order is an index: never a sort spilling to disk, whatever the
+                # statistics say (a freshly sealed table has none until it is analysed).
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute("SET LOCAL enable_sort = off")
                 for start in range(1, last + 1, CHUNK):
                     if stop.is_set():
                         break
