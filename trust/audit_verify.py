@@ -74,7 +74,7 @@ LOG_SQL = (
 CHUNK = 50_000
 
 
-def _log_batches(last: int) -> Iterator[list[tuple[Any, ...]]]:
+def _log_batches(last: int, *, pipelined: bool = True) -> Iterator[list[tuple[Any, ...]]]:
     """The sealed events in log order (``sealed``), in batches, read in the caller's snapshot.
 
     On PostgreSQL the reading overlaps the hashing: a second connection, in the same snapshot
@@ -86,10 +86,19 @@ def _log_batches(last: int) -> Iterator[list[tuple[Any, ...]]]:
             while batch := cursor.fetchmany(FETCH):
                 yield batch
         return
+    import psycopg
+
+    if not pipelined:
+        # Inside a caller's transaction: its own uncommitted rows are invisible to another
+        # connection, even in an exported snapshot, so read on this one.
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(LOG_SQL + " ORDER BY sealed", binary=True)
+            while batch := cursor.fetchmany(FETCH):
+                yield batch
+        return
     import queue
     import threading
-
-    import psycopg
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_export_snapshot()")
@@ -161,7 +170,13 @@ def audit_verify(
         if outermost and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        return _verify(trusted_keys=trusted_keys, deep=deep, progress=progress, limit=limit)
+        return _verify(
+            trusted_keys=trusted_keys,
+            deep=deep,
+            progress=progress,
+            limit=limit,
+            pipelined=outermost,
+        )
 
 
 def _verify(
@@ -170,6 +185,7 @@ def _verify(
     deep: bool,
     progress: Callable[[int, int], None] | None,
     limit: int,
+    pipelined: bool,
 ) -> AuditReport:
     from trust.services.audit import trusted_public_keys, verify_signature
 
@@ -245,7 +261,7 @@ def _verify(
     next_size = sizes.pop(0) if sizes else -1
     chains_get = chains.get
     last = next(_rows("SELECT coalesce(max(sealed), 0) FROM trust_audit_event"))[0]
-    for batch in _log_batches(last):
+    for batch in _log_batches(last, pipelined=pipelined):
         for position, event_id, chain_id, seq, data, stored in batch:
             if position != expected_index + 1:
                 bad(

@@ -424,3 +424,15 @@ def test_a_posting_call_is_one_canonical_event_listing_the_entries_it_wrote() ->
     ]
     audit_checkpoint()
     assert audit_verify().ok
+
+
+@pytest.mark.django_db(transaction=False)
+def test_verification_inside_a_transaction_sees_its_uncommitted_events() -> None:
+    """Called inside a transaction (a test, a caller's atomic block), verification reads on the
+    caller's own connection: another one would not see the uncommitted events."""
+    trust = TrustFactory()
+    record(trust.pk, 3)
+    audit_checkpoint()
+    report = audit_verify()
+    assert report.ok, report.problems
+    assert report.leaves == AuditEvent.objects.filter(sealed__isnull=False).count() >= 4
