@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
+from trust.audit_verify import stream_rows
 from trust.merkle import consistency_proof, inclusion_proof, leaf_hash
 from trust.models import AuditCheckpoint
 
@@ -58,16 +58,6 @@ Each event's `data` is the exact byte string that was hashed (canonical JSON, AS
 is SHA-256(previous hash in its chain || data), the first previous hash being 32 zero bytes. The
 Merkle tree is RFC 9162's: leaf = SHA-256(0x00 || data), node = SHA-256(0x01 || left || right).
 """
-
-
-def _rows(sql: str) -> Any:
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        while True:
-            batch = cursor.fetchmany(10_000)
-            if not batch:
-                return
-            yield from batch
 
 
 def checkpoint_json(checkpoint: AuditCheckpoint) -> dict[str, Any]:
@@ -105,10 +95,10 @@ def audit_export(out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty")
-    chains = dict(_rows("SELECT id, key FROM trust_audit_chain"))
+    chains = dict(stream_rows("SELECT id, key FROM trust_audit_chain"))
     count = 0
     with (out / "events.jsonl").open("w", encoding="ascii", newline="\n") as f:
-        for sealed, event_id, chain_id, seq, data, stored in _rows(
+        for sealed, event_id, chain_id, seq, data, stored in stream_rows(
             "SELECT sealed, id, chain_id, seq, data, hash FROM trust_audit_event"
             " ORDER BY sealed IS NULL, sealed, id"
         ):
@@ -119,7 +109,7 @@ def audit_export(out: Path) -> dict[str, Any]:
     (out / "checkpoints.json").write_text(json.dumps(checkpoints, indent=1) + "\n")
     heads = {
         key: {"length": length, "head": bytes(head).hex()}
-        for key, length, head in _rows("SELECT key, length, head FROM trust_audit_chain")
+        for key, length, head in stream_rows("SELECT key, length, head FROM trust_audit_chain")
     }
     (out / "chains.json").write_text(json.dumps(heads, indent=1, sort_keys=True) + "\n")
     (out / "keys.json").write_text(json.dumps(trusted_keys_json(), indent=1) + "\n")
@@ -170,7 +160,7 @@ def _line(
 def _leaf_hashes(size: int) -> list[bytes]:
     return [
         leaf_hash(bytes(data))
-        for (data,) in _rows(
+        for (data,) in stream_rows(
             "SELECT data FROM trust_audit_event"
             f" WHERE sealed IS NOT NULL AND sealed <= {int(size)} ORDER BY sealed"
         )
@@ -190,7 +180,7 @@ def inclusion_proof_for(event_id: int, size: int | None = None) -> dict[str, Any
     default): the event's bytes, its leaf, the audit path and the checkpoint."""
     checkpoint = _checkpoint_at(size)
     row = next(
-        _rows(f"SELECT sealed, data FROM trust_audit_event WHERE id = {int(event_id)}"), None
+        stream_rows(f"SELECT sealed, data FROM trust_audit_event WHERE id = {int(event_id)}"), None
     )
     if row is None or row[0] is None or row[0] > checkpoint.size:
         raise LookupError(f"event {event_id} is not in the log of size {checkpoint.size}")

@@ -58,7 +58,8 @@ class AuditReport:
         return self.problems[0] if self.problems else None
 
 
-def _rows(sql: str, params: list[object] | None = None) -> Iterator[tuple[Any, ...]]:
+def stream_rows(sql: str, params: list[object] | None = None) -> Iterator[tuple[Any, ...]]:
+    """The rows of a query, fetched in batches (long reads of the audit tables)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params or [])
         while True:
@@ -197,12 +198,12 @@ def _verify(
         if len(problems) < limit:
             problems.append(AuditProblem(where, what))
 
-    total = next(_rows("SELECT COUNT(*) FROM trust_audit_event"))[0]
+    total = next(stream_rows("SELECT COUNT(*) FROM trust_audit_event"))[0]
     report.events = total
 
     # Checkpoints: signature, statement, in order of size.
     checkpoints = list(
-        _rows(
+        stream_rows(
             "SELECT id, size, root, statement, signature, public_key FROM trust_audit_checkpoint"
             " ORDER BY size, id"
         )
@@ -229,7 +230,7 @@ def _verify(
         wanted.setdefault(size, []).append((cid, root))
 
     sha256 = hashlib.sha256
-    keys_of = dict(_rows("SELECT id, key FROM trust_audit_chain"))
+    keys_of = dict(stream_rows("SELECT id, key FROM trust_audit_chain"))
     chains: dict[int, tuple[int, bytes]] = {}
     frontier: list[tuple[int, bytes]] = []
     expected_index = 0
@@ -260,7 +261,7 @@ def _verify(
     sizes = sorted(wanted)
     next_size = sizes.pop(0) if sizes else -1
     chains_get = chains.get
-    last = next(_rows("SELECT coalesce(max(sealed), 0) FROM trust_audit_event"))[0]
+    last = next(stream_rows("SELECT coalesce(max(sealed), 0) FROM trust_audit_event"))[0]
     for batch in _log_batches(last, pipelined=pipelined):
         for position, event_id, chain_id, seq, data, stored in batch:
             if position != expected_index + 1:
@@ -317,7 +318,7 @@ def _verify(
 
     # Events not sealed yet (the sealer runs every minute): nothing to check but that they have
     # no seal half-made.
-    for event_id, seq, stored, chain_id in _rows(
+    for event_id, seq, stored, chain_id in stream_rows(
         "SELECT id, seq, hash, chain_id FROM trust_audit_event WHERE sealed IS NULL ORDER BY id"
     ):
         report.pending += 1
@@ -326,7 +327,7 @@ def _verify(
 
     # Chain heads.
     seen = set()
-    for chain_id, key, length, head in _rows(
+    for chain_id, key, length, head in stream_rows(
         "SELECT id, key, length, head FROM trust_audit_chain ORDER BY id"
     ):
         seen.add(chain_id)
@@ -349,7 +350,7 @@ def _verify(
 
 def _deep(bad: Callable[[str, str], None]) -> None:
     """The filtering columns against the bytes."""
-    for event_id, trust_id, actor_id, action, object_type, object_id, data in _rows(
+    for event_id, trust_id, actor_id, action, object_type, object_id, data in stream_rows(
         "SELECT id, trust_id, actor_id, action, object_type, object_id, data"
         " FROM trust_audit_event ORDER BY id"
     ):

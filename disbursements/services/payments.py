@@ -26,7 +26,7 @@ what the first did; with other facts it is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -58,10 +58,6 @@ from trust.services.trusts import role_accounts
 FeeBearer = DisbursementPolicy.FeeBearer
 
 
-def _money(minor: int, currency: str) -> Money:
-    return from_minor(minor, currency)
-
-
 IN_TRANSIT, TRADING, ADMINISTRATION = (
     Account.Role.IN_TRANSIT,
     Account.Role.TRADING,
@@ -83,8 +79,8 @@ def _books(
 
 
 def _date(value: Any, field: str, *, not_before: date | None, what: str) -> date:
-    if not isinstance(value, date):
-        raise field_error(field, "A date is required.", code="required")
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise field_error(field, "A date (not a time) is required.", code="required")
     if value > timezone.localdate():
         raise field_error(field, "The date is in the future.", code="future_date")
     if not_before is not None and value < not_before:
@@ -245,10 +241,10 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
         free = sub_ledger.balance_minor - reserved_minor(sub_ledger.pk, excluding=locked.pk)
         if charge > free:
             raise ValidationError(
-                f"This payment costs {format_money(_money(charge, currency))} but"
-                f" {locked.beneficiary} has {format_money(_money(max(free, 0), currency))}"
+                f"This payment costs {format_money(from_minor(charge, currency))} but"
+                f" {locked.beneficiary} has {format_money(from_minor(max(free, 0), currency))}"
                 f" available with this request's reservation of"
-                f" {format_money(_money(locked.reserve_minor or 0, currency))}.",
+                f" {format_money(from_minor(locked.reserve_minor or 0, currency))}.",
                 code="insufficient_funds",
             )
         trust = locked.trust
@@ -261,26 +257,26 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
         )
         if payout_currency == currency:
             legs = [
-                Leg(sub_ledger.pk, _money(sent, currency)),
-                Leg(acc[(IN_TRANSIT, currency)], _money(-sent, currency)),
+                Leg(sub_ledger.pk, from_minor(sent, currency)),
+                Leg(acc[(IN_TRANSIT, currency)], from_minor(-sent, currency)),
             ]
-            memo = f"Payment of {label} to {partner}: {format_money(_money(sent, currency))}"
+            memo = f"Payment of {label} to {partner}: {format_money(from_minor(sent, currency))}"
         else:
             legs = [
-                Leg(sub_ledger.pk, _money(sent, currency)),
-                Leg(acc[(TRADING, currency)], _money(-sent, currency)),
+                Leg(sub_ledger.pk, from_minor(sent, currency)),
+                Leg(acc[(TRADING, currency)], from_minor(-sent, currency)),
                 Leg(
                     acc[(TRADING, payout_currency)],
-                    _money(payout, payout_currency),
+                    from_minor(payout, payout_currency),
                 ),
                 Leg(
                     acc[(IN_TRANSIT, payout_currency)],
-                    _money(-payout, payout_currency),
+                    from_minor(-payout, payout_currency),
                 ),
             ]
             memo = (
-                f"Payment of {label} to {partner}: {format_money(_money(sent, currency))} sent"
-                f" for {format_money(_money(payout, payout_currency))}"
+                f"Payment of {label} to {partner}: {format_money(from_minor(sent, currency))} sent"
+                f" for {format_money(from_minor(payout, payout_currency))}"
             )
         specs = [
             EntrySpec(
@@ -301,18 +297,18 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
                     raise field_error(
                         "fee",
                         f"The trust's policy charges bank fees to its administration fund,"
-                        f" which holds {format_money(_money(fund, currency))}: less than the fee"
-                        f" of {format_money(_money(fee, currency))}.",
+                        f" which holds {format_money(from_minor(fund, currency))}: less than the fee"
+                        f" of {format_money(from_minor(fee, currency))}.",
                         code="administration_fund_short",
                     )
             specs.append(
                 EntrySpec(
                     effective_date=value_date,
                     legs=[
-                        Leg(payer, _money(fee, currency)),
+                        Leg(payer, from_minor(fee, currency)),
                         Leg(
                             acc[(IN_TRANSIT, currency)],
-                            _money(-fee, currency),
+                            from_minor(-fee, currency),
                         ),
                     ],
                     idempotency_key=f"payment-fee:{locked.uid}",
@@ -374,18 +370,18 @@ def _clearing_legs(
     currency = payment.currency
     in_transit = acc[(IN_TRANSIT, currency)]
     out = payment.sent_minor + payment.fee_minor - withheld
-    legs = [Leg(payment.bank_account_id, _money(-out, currency))]
+    legs = [Leg(payment.bank_account_id, from_minor(-out, currency))]
     if payment.cross_currency:
         legs.append(
             Leg(
                 acc[(TRADING, currency)],
-                _money(payment.sent_minor, currency),
+                from_minor(payment.sent_minor, currency),
             )
         )
         if payment.fee_minor:
-            legs.append(Leg(in_transit, _money(payment.fee_minor, currency)))
+            legs.append(Leg(in_transit, from_minor(payment.fee_minor, currency)))
     else:
-        legs.append(Leg(in_transit, _money(out, currency)))
+        legs.append(Leg(in_transit, from_minor(out, currency)))
     return legs
 
 
@@ -455,7 +451,7 @@ def payment_acknowledge(
         if shortfall and not note:
             raise field_error(
                 "note",
-                f"{format_money(_money(shortfall, payment.payout_currency))} is missing: say what"
+                f"{format_money(from_minor(shortfall, payment.payout_currency))} is missing: say what"
                 " the bank's advice says about it.",
                 code="note_required",
             )
@@ -466,8 +462,8 @@ def payment_acknowledge(
         if payment.cross_currency:
             legs = [
                 *_clearing_legs(payment, acc),
-                Leg(acc[(IN_TRANSIT, ccy)], _money(minor, ccy)),
-                Leg(acc[(TRADING, ccy)], _money(-minor, ccy)),
+                Leg(acc[(IN_TRANSIT, ccy)], from_minor(minor, ccy)),
+                Leg(acc[(TRADING, ccy)], from_minor(-minor, ccy)),
             ]
         else:  # the bank leg of a shortfall goes in its own entry below
             legs = _clearing_legs(payment, acc, withheld=shortfall)
@@ -476,7 +472,7 @@ def payment_acknowledge(
                 effective_date=on,
                 legs=legs,
                 idempotency_key=f"payment-settled:{locked.uid}",
-                memo=f"Payment of {label} arrived: {format_money(_money(minor, ccy))}"
+                memo=f"Payment of {label} arrived: {format_money(from_minor(minor, ccy))}"
                 f" (transfer {payment.transfer_reference})",
                 kind=EntryKind.SETTLEMENT,
             )
@@ -484,13 +480,13 @@ def payment_acknowledge(
         if shortfall:
             if payment.cross_currency:
                 short_legs = [
-                    Leg(acc[(IN_TRANSIT, ccy)], _money(shortfall, ccy)),
-                    Leg(acc[(TRADING, ccy)], _money(-shortfall, ccy)),
+                    Leg(acc[(IN_TRANSIT, ccy)], from_minor(shortfall, ccy)),
+                    Leg(acc[(TRADING, ccy)], from_minor(-shortfall, ccy)),
                 ]
             else:
                 short_legs = [
-                    Leg(acc[(IN_TRANSIT, ccy)], _money(shortfall, ccy)),
-                    Leg(payment.bank_account_id, _money(-shortfall, ccy)),
+                    Leg(acc[(IN_TRANSIT, ccy)], from_minor(shortfall, ccy)),
+                    Leg(payment.bank_account_id, from_minor(-shortfall, ccy)),
                 ]
             specs.append(
                 EntrySpec(
@@ -498,7 +494,7 @@ def payment_acknowledge(
                     legs=short_legs,
                     idempotency_key=f"payment-shortfall:{locked.uid}",
                     memo=f"Shortfall on the payment of {label}:"
-                    f" {format_money(_money(shortfall, ccy))} of"
+                    f" {format_money(from_minor(shortfall, ccy))} of"
                     f" {format_money(payment.payout)} did not arrive, borne by the beneficiary"
                     f" ({note})",
                     kind=EntryKind.SHORTFALL,
@@ -594,19 +590,19 @@ def payment_return(
             back_legs = [
                 Leg(
                     acc[(IN_TRANSIT, ccy)],
-                    _money(payment.payout_minor, ccy),
+                    from_minor(payment.payout_minor, ccy),
                 ),
-                Leg(acc[(TRADING, ccy)], _money(-payment.payout_minor, ccy)),
-                Leg(bank, _money(minor, currency)),
-                Leg(sub_ledger.pk, _money(-payment.sent_minor, currency)),
+                Leg(acc[(TRADING, ccy)], from_minor(-payment.payout_minor, ccy)),
+                Leg(bank, from_minor(minor, currency)),
+                Leg(sub_ledger.pk, from_minor(-payment.sent_minor, currency)),
             ]
             if difference:
-                back_legs.append(Leg(trading, _money(difference, currency)))
+                back_legs.append(Leg(trading, from_minor(difference, currency)))
         else:
             difference = 0
             back_legs = [
-                Leg(bank, _money(minor, currency)),
-                Leg(sub_ledger.pk, _money(-minor, currency)),
+                Leg(bank, from_minor(minor, currency)),
+                Leg(sub_ledger.pk, from_minor(-minor, currency)),
             ]
         specs = [
             cleared,
@@ -614,7 +610,7 @@ def payment_return(
                 effective_date=on,
                 legs=back_legs,
                 idempotency_key=f"payment-returned:{locked.uid}",
-                memo=f"Payment of {label} returned: {format_money(_money(minor, currency))}"
+                memo=f"Payment of {label} returned: {format_money(from_minor(minor, currency))}"
                 f" came back for {format_money(payment.payout)} sent"
                 f" (transfer {payment.transfer_reference}): {reason}",
                 kind=EntryKind.RETURN,
@@ -626,13 +622,13 @@ def payment_return(
                 EntrySpec(
                     effective_date=on,
                     legs=[
-                        Leg(sub_ledger.pk, _money(difference, currency)),
-                        Leg(trading, _money(-difference, currency)),
+                        Leg(sub_ledger.pk, from_minor(difference, currency)),
+                        Leg(trading, from_minor(-difference, currency)),
                     ],
                     idempotency_key=f"payment-fx:{locked.uid}",
                     memo=f"Realised exchange {gain_or_loss} on the returned payment of {label}:"
                     f" {format_money(payment.sent)} sent,"
-                    f" {format_money(_money(minor, currency))} came back",
+                    f" {format_money(from_minor(minor, currency))} came back",
                     kind=EntryKind.FX,
                 )
             )

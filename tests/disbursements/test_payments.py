@@ -347,6 +347,7 @@ def test_payment_refuses_bad_dates_and_references(world: World) -> None:
     refused("future_date", with_(value_date=TODAY() + timedelta(days=1)))
     refused("too_early", with_(value_date=TODAY() - timedelta(days=1)))  # approved today
     refused("required", with_(value_date=None))
+    refused("required", with_(value_date=timezone.now()))  # a datetime is not a value date
     refused("required", with_(reference="   "))
     pay(world, approved(world, key="first"), "300.00", "15000.00", reference="R-1")
     refused("duplicate_reference", with_(reference=" R-1 "))
