@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(PY) manage.py demo_users
 	$(PY) manage.py demo_disbursements
 	$(PY) manage.py audit_checkpoint
+	$(PY) manage.py demo_reports
 	$(PY) scripts/run_demo.py --host $(HOST) --port $(PORT)
 
 test: $(STAMP)

@@ -136,7 +136,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
-MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_ROOT = Path(os.environ.get("TRUST_MEDIA_ROOT", VAR_DIR / "media"))
 # Supporting documents of disbursement requests (PDF, JPEG, PNG): the largest accepted.
 UPLOAD_MAX_BYTES = int(os.environ.get("TRUST_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
 STORAGES = {
@@ -196,6 +196,18 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify-nightly": {
         "task": "trust.tasks.audit_verify_task",
         "schedule": crontab(hour=2, minute=45),
+    },
+    # Reports (docs/reports.md): each beneficiary's statement for the month before, on the 1st;
+    # each trust's account to the court for the quarter before, on the 1st of a quarter.
+    "statements-monthly": {
+        "task": "reports.tasks.schedule_statements_task",
+        "schedule": crontab(day_of_month=1, hour=3, minute=0),
+        "kwargs": {"kind": "beneficiary_statement"},
+    },
+    "court-accounts-quarterly": {
+        "task": "reports.tasks.schedule_statements_task",
+        "schedule": crontab(month_of_year="1,4,7,10", day_of_month=1, hour=3, minute=30),
+        "kwargs": {"kind": "court_account"},
     },
 }
 

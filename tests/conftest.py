@@ -134,6 +134,8 @@ def celery_worker(transactional_db: None, broker: str, tmp_path: Path) -> Iterat
         "CELERY_BROKER_URL": broker,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # Files the worker stores (reports) land where this test process reads them.
+        "TRUST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
     env.pop("TEST_DATABASE_NAME", None)
     log = tmp_path / "worker.log"

@@ -1,0 +1,195 @@
+"""Pages of the reports app: ask for documents, watch a batch, download, check a printed code.
+Thin: they parse input, call a service or selector, and render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from reports.access import can_request, reports_visible_to
+from reports.models import Kind, Report, ReportBatch
+from reports.periods import PeriodError, parse_period
+from reports.services import (
+    batch_progress,
+    report_batch_create,
+    report_downloaded,
+    report_request,
+    report_verify_code,
+)
+from trust.models import Beneficiary, Trust
+
+ALL_BENEFICIARIES = "all"
+
+
+@login_required
+def report_list(request: HttpRequest) -> HttpResponse:
+    reports = reports_visible_to(request.user).select_related("trust", "beneficiary")
+    trust_id = request.GET.get("trust", "")
+    if trust_id.isdigit():
+        reports = reports.filter(trust_id=int(trust_id))
+    trusts = Trust.objects.order_by("caption") if can_request(request.user) else []
+    return render(
+        request,
+        "reports/report_list.html",
+        {
+            "reports": reports[:100],
+            "batches": ReportBatch.objects.select_related("trust")[:10]
+            if can_request(request.user)
+            else [],
+            "trusts": trusts,
+            "beneficiaries": Beneficiary.objects.filter(trust__in=trusts).order_by(
+                "trust_id", "pseudonym"
+            )
+            if trusts
+            else [],
+            "kinds": [(k.value, k.label) for k in Kind if k != Kind.REMITTANCE_ADVICE],
+            "can_request": can_request(request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def report_create(request: HttpRequest) -> HttpResponse:
+    """The request form: one document, or every beneficiary's statement as a batch."""
+    if not can_request(request.user):
+        raise PermissionDenied("Trustees and auditors ask for reports.")
+    form = request.POST
+    trust = Trust.objects.filter(
+        pk=form.get("trust", "0") if form.get("trust", "").isdigit() else 0
+    ).first()
+    kind = form.get("kind", "")
+    try:
+        if trust is None:
+            raise ValidationError("Choose a trust.")
+        period = None
+        if kind in (Kind.BENEFICIARY_STATEMENT, Kind.COURT_ACCOUNT):
+            try:
+                period = parse_period(form.get("period", ""))
+            except PeriodError as exc:
+                raise ValidationError(str(exc)) from exc
+        token = form.get("token", "")[:64] or None  # one submission, one report (double click)
+        who = form.get("beneficiary", "")
+        if kind == Kind.BENEFICIARY_STATEMENT and who == ALL_BENEFICIARIES:
+            batch = report_batch_create(
+                trust=trust, period=period, actor=request.user, operation_id=token
+            )
+            return redirect("report-batch", operation_id=batch.operation_id)
+        beneficiary = None
+        if kind == Kind.BENEFICIARY_STATEMENT:
+            beneficiary = Beneficiary.objects.filter(
+                trust=trust, pk=int(who) if who.isdigit() else 0
+            ).first()
+            if beneficiary is None:
+                raise ValidationError("Choose a beneficiary of this trust.")
+        report = report_request(
+            kind=kind,
+            trust=trust,
+            actor=request.user,
+            period=period,
+            beneficiary=beneficiary,
+            operation_id=token,
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("report-list")
+    messages.success(request, f"{report.get_kind_display()} requested.")
+    return redirect("report-detail", uid=report.uid)
+
+
+def _visible(request: HttpRequest, uid: str) -> Report:
+    report = (
+        reports_visible_to(request.user)
+        .select_related("trust", "beneficiary")
+        .filter(uid=uid)
+        .first()
+    )
+    if report is None:  # the same answer whether it does not exist or is someone else's
+        raise Http404("No such report.")
+    return report
+
+
+@login_required
+def report_detail(request: HttpRequest, uid: str) -> HttpResponse:
+    report = _visible(request, uid)
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse({"status": report.status, "error": report.error})
+    return render(request, "reports/report_detail.html", {"report": report})
+
+
+@login_required
+def report_download(request: HttpRequest, uid: str) -> FileResponse:
+    report = _visible(request, uid)
+    if report.status != Report.Status.DONE:
+        raise Http404("This report is not ready.")
+    report_downloaded(report=report, actor=request.user)
+    subject = report.beneficiary.pseudonym if report.beneficiary else f"trust-{report.trust_id}"
+    response = FileResponse(
+        report.file.open("rb"),
+        as_attachment=request.GET.get("inline") != "1",
+        filename=f"{report.kind}-{subject}-{report.period_start}-{report.period_end}.pdf",
+        content_type="application/pdf",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+def report_batch(request: HttpRequest, operation_id: str) -> HttpResponse:
+    if not can_request(request.user):
+        raise Http404("No such batch.")
+    batch = get_object_or_404(
+        ReportBatch.objects.select_related("trust"), operation_id=operation_id
+    )
+    progress = batch_progress(batch)
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse(
+            {
+                "total": progress.total,
+                "done": progress.done,
+                "failed": progress.failed,
+                "percent": progress.percent,
+                "finished": progress.finished,
+            }
+        )
+    reports = batch.reports.select_related("beneficiary").order_by("beneficiary__pseudonym", "pk")
+    return render(
+        request,
+        "reports/batch.html",
+        {"batch": batch, "progress": progress, "reports": reports[:500]},
+    )
+
+
+@login_required
+def report_verify(request: HttpRequest) -> HttpResponse:
+    """Type the code printed on a document: the books say whether its figures still hold."""
+    if not can_request(request.user):
+        raise PermissionDenied("Trustees and auditors check documents.")
+    result = None
+    code = request.POST.get("code", "") if request.method == "POST" else ""
+    if request.method == "POST":
+        result = report_verify_code(code=code, actor=request.user)
+    return render(request, "reports/verify.html", {"result": result, "code": code})
+
+
+@login_required
+@require_POST
+def payment_advice(request: HttpRequest, payment_id: int) -> HttpResponse:
+    """A remittance advice for one payment (from the payment's page, later the partner's)."""
+    from disbursements.models import Payment
+
+    if not can_request(request.user):
+        raise PermissionDenied("Trustees and auditors ask for reports.")
+    payment = get_object_or_404(
+        Payment.objects.select_related("trust", "request__partner"), pk=payment_id
+    )
+    report = report_request(
+        kind=Kind.REMITTANCE_ADVICE, trust=payment.trust, actor=request.user, payment=payment
+    )
+    return redirect("report-detail", uid=report.uid)
