@@ -35,7 +35,7 @@ from benchmarks.scratch import REPO_DIR, Scratch, ServerUrl, bench_dir, prepare_
 
 if TYPE_CHECKING:
     from benchmarks.cases import Book, Latency, Throughput
-    from trust.models import Account
+    from trust.models import Account, Trust
 
 WRITERS = 8
 BULK_BATCH = 500  # entries of two postings per entries_post call: 1,000 postings
@@ -135,7 +135,13 @@ def _pgbench(
 
 
 def _setup_django(scratch: Scratch) -> None:
+    import shutil
+
     os.environ["DATABASE_URL"] = scratch.url
+    # Reports the run generates are stored here, replaced by the next run.
+    media = bench_dir() / "media"
+    shutil.rmtree(media, ignore_errors=True)
+    os.environ["TRUST_MEDIA_ROOT"] = str(media)
     os.environ["DJANGO_DEBUG"] = "0"  # DEBUG keeps every query in memory
     # Tasks the services queue (notifications of each request's steps) go to an in-process
     # queue that nothing reads and that ends with the run: never to the developer's own queue,
@@ -788,8 +794,107 @@ def _audit(bench: Bench, plan: Plan, tag: str, notes: list[str]) -> None:
         notes.append(f"the benchmark's audit trail does not verify: {report.first}")
 
 
+def _reports(
+    bench: Bench, plan: Plan, tag: str, notes: list[str], big: Trust, small: Trust, broker: str
+) -> None:
+    """Issue 6: statements on one core, a batch through real workers, and the account to the
+    court of the large ledger (its last quarter, last year and whole history)."""
+    from benchmarks import reports
+
+    wanted = 100 if plan.quick else 400
+    _step(f"reports: {wanted} monthly statements of the small trust, one process")
+    one = reports.statements_one_core(small, wanted)
+    bench.add(
+        Row(
+            key="statements_one_core",
+            operation="beneficiary statements, 1 process",
+            backend=bench.backend,
+            size=one.count,
+            count=one.count,
+            seconds=one.seconds,
+            rate=one.rate,
+            unit="statements/s",
+            target=f">= {targets.STATEMENTS_PER_S}/s",
+            verdict=MET if one.rate >= targets.STATEMENTS_PER_S and not one.failed else MISSED,
+            note=(
+                f"report_generate end to end: figures, checkpoint, verification code, PDF"
+                f" (reportlab), storage, audit event, commit; {one.pages:,} pages"
+                f" ({one.pages / max(1, one.count):.2f} per statement), {one.failed} failed"
+            ),
+        )
+    )
+    count = 1_000 if plan.quick else 10_000
+    workers = os.cpu_count() or 2
+    _step(f"reports: a batch of {count:,} statements through {workers} Celery worker processes")
+    trust, period = reports.statement_trust(tag, count)
+    try:
+        batch = reports.batch_through_workers(trust, period, broker, workers)
+        bench.add(
+            Row(
+                key="statements_celery_batch",
+                operation=f"batch of {count:,} statements, {workers} Celery workers",
+                backend=bench.backend,
+                size=count,
+                count=batch.count,
+                seconds=batch.seconds,
+                rate=batch.rate,
+                unit="statements/s",
+                note=(
+                    f"broker {broker.split('://')[0]}, prefork -c {workers}, acks_late; from the"
+                    f" first message sent to the last statement committed; {batch.failed} failed,"
+                    f" {batch.pages:,} pages"
+                ),
+            )
+        )
+    except RuntimeError as exc:
+        notes.append(f"the Celery batch could not run: {exc}")
+    span = reports.trust_span(big)
+    postings = cases_postings(big)
+    for key, label, period in (
+        ("court_account_quarter", "last quarter", reports.last_quarter(span)),
+        ("court_account_year", "last year", reports.last_year(span)),
+        ("court_account_all", "whole history", span),
+    ):
+        _step(f"reports: account to the court of the large trust, {label} ({period})")
+        run = reports.court_account_timed(big, period)
+        bench.add(
+            Row(
+                key=key,
+                operation=f"court account, {postings:,} postings, {label}",
+                backend=bench.backend,
+                size=postings,
+                count=1,
+                seconds=run.seconds,
+                rate=run.postings_in_period / run.seconds if run.seconds else 0.0,
+                unit="postings/s",
+                target=f"< {targets.COURT_ACCOUNT_SECONDS:.0f} s",
+                verdict=MET if run.ok and run.seconds < targets.COURT_ACCOUNT_SECONDS else MISSED,
+                note=(
+                    f"{period.label}: {run.postings_in_period:,} postings in the period,"
+                    f" {run.items:,} schedule items, {run.pages:,} pages"
+                    + ("" if run.ok else f"; FAILED: {run.error}")
+                ),
+            )
+        )
+
+
+def cases_postings(trust: Trust) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM trust_posting p JOIN trust_account a ON a.id = p.account_id"
+            " WHERE a.trust_id = %s",
+            [trust.pk],
+        )
+        return int(cursor.fetchone()[0])
+
+
 def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
     started = time.perf_counter()
+    # The Celery batch row sends to the configured broker (Redis in production); the rest of the
+    # run queues nothing anywhere (see _setup_django).
+    broker = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
     plan = Plan.make(quick, seconds)
     user_url = os.environ.get("DATABASE_URL") or None
     server = ServerUrl(user_url) if user_url else None
@@ -844,6 +949,7 @@ def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
     _csv_import(bench, plan, tag, notes)
     _approvals(bench, plan, tag, notes)
     _audit(bench, plan, tag, notes)
+    _reports(bench, plan, tag, notes, big_bank.trust, small, broker)
 
     if server is not None and c1 is not None:
         again = _pgbench(server, plan.seconds, ((1, 1),), notes)
@@ -879,6 +985,8 @@ def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
             "read_noise_us": targets.READ_NOISE_US,
             "allocate_claims": targets.ALLOCATE_CLAIMS,
             "allocate_seconds": targets.ALLOCATE_SECONDS,
+            "statements_per_s": targets.STATEMENTS_PER_S,
+            "court_account_seconds": targets.COURT_ACCOUNT_SECONDS,
         },
         "notes": notes,
         "load_average": {"start": load_start, "end": load_end},

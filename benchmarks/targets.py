@@ -29,3 +29,8 @@ def read_median_allowed_us(reference_median_us: float) -> float:
 # claims already in memory) takes under a second. Judged at that size only (not with --quick).
 ALLOCATE_CLAIMS = 100_000
 ALLOCATE_SECONDS = 1.0
+
+# Issue 6: one-page beneficiary statements generated one after another in one process (figures,
+# PDF, storage, audit event), and the account to the court of a trust with 1,000,000 postings.
+STATEMENTS_PER_S = 80
+COURT_ACCOUNT_SECONDS = 10.0
