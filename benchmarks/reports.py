@@ -24,7 +24,7 @@ from reports.services import (
     report_generate,
     report_request,
 )
-from trust.models import Account, Beneficiary, Trust
+from trust.models import Account, Trust
 from trust.money import from_minor
 from trust.services.ledger import EntrySpec, Leg, entries_post
 from trust.services.trusts import trust_create
@@ -43,37 +43,26 @@ class Generated:
 
 
 def statements_one_core(trust: Trust, wanted: int) -> Generated:
-    """Monthly statements of ``trust``'s beneficiaries, newest months first, generated one after
-    another in this process (figures, checkpoint, code, PDF, storage, audit event, commit)."""
+    """Monthly statements of ``trust``'s beneficiaries, as batches (one per month, newest first)
+    generated one after another in this process, as a worker does: figures, checkpoint, code,
+    PDF, storage, audit event, commit."""
     last = trust.entries.order_by("-effective_date").values_list("effective_date", flat=True)[0]
-    beneficiaries = list(
-        Beneficiary.objects.filter(trust=trust, accounts__role=Account.Role.SUB_LEDGER)
-        .distinct()
-        .order_by("pk")
-    )
-    ids: list[int] = []
+    jobs: list[tuple[int, int]] = []
     year, number = last.year, last.month
-    while len(ids) < wanted:
-        period = month(year, number)
-        for beneficiary in beneficiaries:
-            if len(ids) == wanted:
-                break
-            ids.append(
-                report_request(
-                    kind=Kind.BENEFICIARY_STATEMENT,
-                    trust=trust,
-                    actor=None,
-                    period=period,
-                    beneficiary=beneficiary,
-                    enqueue=False,
-                ).pk
-            )
+    while len(jobs) < wanted:
+        batch = report_batch_create(
+            trust=trust, period=month(year, number), actor=None, enqueue=False
+        )
+        jobs += [(pk, batch.pk) for pk in batch.reports.values_list("pk", flat=True)]
         year, number = (year, number - 1) if number > 1 else (year - 1, 12)
-    report_generate(report_id=ids.pop())  # warm-up: imports, fonts, prepared statements
+    jobs = jobs[:wanted]
+    report_generate(report_id=jobs[-1][0], batch_id=jobs[-1][1])  # warm-up
+    jobs.pop()
     start = time.perf_counter()
-    for report_id in ids:
-        report_generate(report_id=report_id)
+    for report_id, batch_id in jobs:
+        report_generate(report_id=report_id, batch_id=batch_id)
     seconds = time.perf_counter() - start
+    ids = [pk for pk, _ in jobs]
     done = Report.objects.filter(pk__in=ids, status=Report.Status.DONE)
     pages = sum(done.values_list("pages", flat=True))
     return Generated(done.count(), seconds, pages, len(ids) - done.count())
@@ -167,7 +156,7 @@ def batch_through_workers(trust: Trust, period: Period, broker: str, workers: in
         with _publisher(broker) as connection:
             producer_options = {"connection": connection, "queue": queue}
             for report_id in ids:
-                generate_report_task.apply_async(args=[report_id], **producer_options)
+                generate_report_task.apply_async(args=[report_id, batch.pk], **producer_options)
         while not batch_progress(batch).finished:
             if process.poll() is not None:
                 raise RuntimeError(f"worker died: {log.read_text()[-2000:]}")

@@ -113,6 +113,9 @@ def database_from_env() -> dict:
 
 
 DATABASES = {"default": database_from_env()}
+# The reports' hot reads use server-side prepared statements on PostgreSQL (reports/db.py); off
+# behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21).
+REPORTS_PREPARED_STATEMENTS = env_bool("TRUST_PG_PREPARE", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------------------

@@ -70,7 +70,12 @@ class Report(models.Model):
         Beneficiary, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     partner = models.ForeignKey(
-        CarePartner, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        CarePartner,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     payment = models.ForeignKey(
         Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -81,7 +86,12 @@ class Report(models.Model):
         ReportBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="reports"
     )
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     requested_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
@@ -94,7 +104,12 @@ class Report(models.Model):
     pages = models.PositiveIntegerField(null=True, blank=True)
     verification_code = models.CharField(max_length=64, blank=True, default="", db_index=True)
     checkpoint = models.ForeignKey(
-        AuditCheckpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        AuditCheckpoint,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     closed_period = models.BooleanField(
         default=False, help_text="Built on a closed period: generating it again gives the same."
@@ -107,7 +122,6 @@ class Report(models.Model):
         ordering = ["-requested_at", "-id"]
         indexes = [
             models.Index(fields=["trust", "kind", "period_end"], name="report_trust_kind"),
-            models.Index(fields=["batch", "status"], name="report_batch_status"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -54,7 +54,9 @@ def natural_key(text: str) -> tuple:
     )
 
 
-def _chunks(ids: Sequence[int], size: int = _CHUNK) -> Iterable[Sequence[int]]:
+def _chunks(ids: Sequence[int], size: int = 0) -> Iterable[Sequence[int]]:
+    # PostgreSQL takes up to 65,535 parameters a statement: fewer, larger reads there.
+    size = size or (_CHUNK * 10 if connection.vendor == "postgresql" else _CHUNK)
     for i in range(0, len(ids), size):
         yield ids[i : i + size]
 
@@ -142,9 +144,9 @@ class _PaymentRow:
 
 
 def _rows(sql: str, params: Sequence[Any]) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(params))
-        return cursor.fetchall()
+    from reports.db import rows
+
+    return rows(sql, params)
 
 
 def _receipts_by_entry(ids: Sequence[int]) -> dict[int, _ReceiptRow]:
@@ -180,7 +182,7 @@ def _payments_by_entry(ids: Sequence[int]) -> dict[int, tuple[str, _PaymentRow]]
 
     found: dict[int, tuple[str, _PaymentRow]] = {}
     columns = ", ".join(f"p.{role}_entry_id" for role in PAYMENT_ROLES)
-    for chunk in _chunks(ids, 150):
+    for chunk in _chunks(ids, 1_500 if connection.vendor == "postgresql" else 150):
         marks = _marks(len(chunk))
         where = " OR ".join(f"p.{role}_entry_id IN ({marks})" for role in PAYMENT_ROLES)
         for row in _rows(
@@ -224,16 +226,14 @@ def entry_infos(
 
     def load(ids: Sequence[int]) -> None:
         for chunk in _chunks(ids):
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT id, kind, effective_date, memo, reverses_id, reason FROM trust_entry"
-                    f" WHERE id IN ({_marks(len(chunk))})",
-                    list(chunk),
-                )
-                for pk, kind, day, memo, reverses, reason in cursor.fetchall():
-                    if not isinstance(day, date):
-                        day = date.fromisoformat(str(day))
-                    rows[pk] = (kind, day, memo, reverses, reason)
+            for pk, kind, day, memo, reverses, reason in _rows(
+                "SELECT id, kind, effective_date, memo, reverses_id, reason FROM trust_entry"
+                f" WHERE id IN ({_marks(len(chunk))})",
+                chunk,
+            ):
+                if not isinstance(day, date):
+                    day = date.fromisoformat(str(day))
+                rows[pk] = (kind, day, memo, reverses, reason)
 
     load([pk for pk in wanted if pk not in rows])
     reversed_ids = sorted({r[3] for r in rows.values() if r[3] and r[3] not in rows})
@@ -364,14 +364,12 @@ def balances_at(account_ids: Sequence[int], day: date) -> dict[int, int]:
     """Account id -> balance (normal side) at the end of ``day``, from the daily totals."""
     result = dict.fromkeys(account_ids, 0)
     for chunk in _chunks(list(account_ids)):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT account_id, COALESCE(SUM(net_minor), 0) FROM trust_account_day"
-                f" WHERE account_id IN ({_marks(len(chunk))}) AND day <= %s GROUP BY account_id",
-                [*chunk, day],
-            )
-            for pk, total in cursor.fetchall():
-                result[pk] = int(total)
+        for pk, total in _rows(
+            "SELECT account_id, COALESCE(SUM(net_minor), 0) FROM trust_account_day"
+            f" WHERE account_id IN ({_marks(len(chunk))}) AND day <= %s GROUP BY account_id",
+            [*chunk, day],
+        ):
+            result[pk] = int(total)
     return result
 
 
@@ -382,14 +380,15 @@ def _period_movements(
     accounts within the period, in (date, entry) order."""
     out: list[tuple[int, int, date, int]] = []
     for chunk in _chunks(list(account_ids)):
-        with connection.cursor() as cursor:
-            cursor.execute(
+        out.extend(
+            (e, a, _day(d), int(m))
+            for e, a, d, m in _rows(
                 "SELECT entry_id, account_id, effective_date, amount_minor FROM trust_posting"
                 f" WHERE account_id IN ({_marks(len(chunk))})"
                 " AND effective_date >= %s AND effective_date <= %s",
                 [*chunk, period.start, period.end],
             )
-            out.extend((e, a, _day(d), int(m)) for e, a, d, m in cursor.fetchall())
+        )
     out.sort(key=lambda row: (row[2], row[0]))
     return out
 
@@ -596,15 +595,20 @@ def beneficiary_statement_figures(
     per currency."""
     accounts: list[_SubLedger] = []
     opening: dict[int, int] = {}
-    for pk, code, currency, balance in _rows(
+    with_requests: list[int] = []  # sub-ledgers that ever had money reserved
+    for pk, code, currency, balance, reserving in _rows(
         "SELECT a.id, a.code, a.currency, (SELECT COALESCE(SUM(d.net_minor), 0)"
-        " FROM trust_account_day d WHERE d.account_id = a.id AND d.day <= %s)"
+        " FROM trust_account_day d WHERE d.account_id = a.id AND d.day <= %s),"
+        " EXISTS (SELECT 1 FROM disbursements_request q WHERE q.sub_ledger_id = a.id"
+        " AND q.reserve_minor IS NOT NULL)"
         " FROM trust_account a WHERE a.beneficiary_id = %s AND a.role = %s"
         " ORDER BY a.currency, a.code",
         [period.day_before, beneficiary.pk, Account.Role.SUB_LEDGER],
     ):
         accounts.append(_SubLedger(pk, code, currency))
         opening[pk] = int(balance)
+        if reserving:
+            with_requests.append(pk)
     ids = [a.pk for a in accounts]
     movements: list[tuple[int, int, date, int]] = []
     known: dict[int, EntryRow] = {}
@@ -622,7 +626,7 @@ def beneficiary_statement_figures(
             known[entry_id] = (kind, day, memo, reverses, reason)
     movements.sort(key=lambda row: (row[2], row[0]))
     infos = entry_infos(known, known=known)
-    reserved = reservations_at(ids, period.end)
+    reserved = reservations_at(with_requests, period.end)
     sections: list[StatementSection] = []
     for account in accounts:
         balance = opening[account.pk]

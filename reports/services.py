@@ -14,9 +14,9 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -28,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from disbursements.models import CarePartner, Payment
+from reports.db import one
 from reports.documents import DOCUMENTS, render_document
 from reports.models import Kind, Report, ReportBatch
 from reports.periods import Period
@@ -169,7 +170,7 @@ def _operation_id(asked: _Asked, given: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def _enqueue(report_ids: Sequence[int]) -> None:
+def _enqueue(report_ids: Sequence[int], batch_id: int | None = None) -> None:
     ids = list(report_ids)
 
     def send() -> None:
@@ -177,7 +178,7 @@ def _enqueue(report_ids: Sequence[int]) -> None:
 
         for report_id in ids:
             try:
-                generate_report_task.delay(report_id)
+                generate_report_task.delay(report_id, batch_id)
             except Exception:  # the request stands; `generate_statements --resume` requeues
                 logger.exception("could not queue report %s", report_id)
 
@@ -345,7 +346,7 @@ def report_batch_create(
             ]
         )
         if enqueue:
-            _enqueue(list(batch.reports.values_list("pk", flat=True)))
+            _enqueue(list(batch.reports.values_list("pk", flat=True)), batch.pk)
     return batch
 
 
@@ -396,7 +397,7 @@ def batch_requeue(*, batch: ReportBatch) -> int:
         status=Report.Status.QUEUED
     )
     with transaction.atomic():
-        _enqueue(ids)
+        _enqueue(ids, batch.pk)
     return len(ids)
 
 
@@ -409,113 +410,238 @@ def _storage_name(report: Report) -> str:
 
 
 @lru_cache(maxsize=64)
-def _batch_checkpoint(batch_id: int) -> tuple[AuditCheckpoint | None, bool]:
-    """A batch's checkpoint, read once per worker process: both rows are never changed."""
+def _batch_checkpoint(batch_id: int) -> tuple[AuditCheckpoint | None, bool, str]:
+    """A batch's checkpoint, whether its period was closed, and its kind, read once per worker
+    process: the batch and checkpoint rows never change."""
     batch = ReportBatch.objects.select_related("checkpoint").get(pk=batch_id)
-    return batch.checkpoint, batch.closed_period
+    return batch.checkpoint, batch.closed_period, batch.kind
+
+
+class _Stale(Exception):
+    """The batch's period was closed after the batch was made: pick the checkpoint again."""
 
 
 @dataclass(frozen=True)
 class _Head:
     status: str
+    kind: str
     batch_id: int | None
     period: Period
-    trust_id: int
-    closed: bool
+    trust: Trust  # id and lock date only
+    latest: AuditCheckpoint | None  # id, size, root and signing time only
+
+    @property
+    def closed(self) -> bool:
+        return period_closed(self.trust, self.period)
+
+
+_HEAD = (
+    "SELECT r.status, r.kind, r.batch_id, r.period_start, r.period_end, r.trust_id, t.lock_date,"
+    " c.id, c.size, c.root, c.signed_at"
+    " FROM reports_report r JOIN trust_trust t ON t.id = r.trust_id"
+    " LEFT JOIN trust_audit_checkpoint c ON c.id = (SELECT id FROM trust_audit_checkpoint"
+    " ORDER BY size DESC, id DESC LIMIT 1)"
+    " WHERE r.id = %s"
+)
 
 
 def _head(report_id: int) -> _Head:
-    """What a report is, before its transaction: one cheap read."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT r.status, r.batch_id, r.period_start, r.period_end, r.trust_id, t.lock_date"
-            " FROM reports_report r JOIN trust_trust t ON t.id = r.trust_id WHERE r.id = %s",
-            [report_id],
-        )
-        row = cursor.fetchone()
+    """What a report is and the latest checkpoint, before its transaction: one cheap read."""
+    row = one(_HEAD, [report_id])
     if row is None:
         raise Report.DoesNotExist(f"report {report_id} does not exist")
-    status, batch_id, start, end, trust_id, lock_date = row
-    period = Period(_as_date(start), _as_date(end))
-    closed = lock_date is not None and period.end <= _as_date(lock_date)
-    return _Head(status, batch_id, period, trust_id, closed)
+    status, kind, batch_id, start, end, trust_id, lock_date, cp_id, size, root, signed_at = row
+    latest = None
+    if cp_id is not None:
+        if not isinstance(signed_at, datetime):
+            signed_at = datetime.fromisoformat(str(signed_at))
+        if signed_at.tzinfo is None:
+            signed_at = signed_at.replace(tzinfo=UTC)
+        latest = AuditCheckpoint(pk=cp_id, size=size, root=bytes(root), signed_at=signed_at)
+    return _Head(
+        status,
+        kind,
+        batch_id,
+        Period(_as_date(start), _as_date(end)),
+        Trust(pk=trust_id, lock_date=_as_date(lock_date) if lock_date else None),
+        latest,
+    )
 
 
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def report_generate(*, report_id: int, checkpoint: AuditCheckpoint | None = None) -> Report:
+def report_generate(
+    *, report_id: int, checkpoint: AuditCheckpoint | None = None, batch_id: int | None = None
+) -> Report:
     """Generate report ``report_id`` (the task's one call). Returns the report as it is when
     done already. A refusal (the subject is gone, the books do not reconcile) marks the report
     failed with the reason; a transient database or broker error is raised for the task to
-    retry, leaving the report queued for the next attempt."""
+    retry, leaving the report queued for the next attempt.
+
+    ``batch_id`` (the batch's tasks pass it) lets the batch's checkpoint and kind, read once per
+    process, stand in for the first read of the report."""
+    if batch_id is not None and checkpoint is None:
+        chosen, closed, kind = _batch_checkpoint(batch_id)
+        if chosen is not None:
+            try:
+                return _attempt(
+                    report_id,
+                    lambda: _generate(
+                        report_id,
+                        chosen,
+                        snapshot=kind != Kind.BENEFICIARY_STATEMENT,
+                        expect_closed=closed,
+                    ),
+                )
+            except _Stale:
+                pass
     head = _head(report_id)
     if head.status == Report.Status.DONE:
         return Report.objects.get(pk=report_id)
     try:
         if checkpoint is None and head.batch_id is not None:
-            chosen, batch_closed = _batch_checkpoint(head.batch_id)
+            chosen, batch_closed, _ = _batch_checkpoint(head.batch_id)
             if batch_closed == head.closed:
                 # For a closed period this is the checkpoint report_checkpoint would pick.
                 checkpoint = chosen
+        if checkpoint is None and not head.closed and head.latest is not None:
+            checkpoint = head.latest
         if checkpoint is None:
-            trust = Trust.objects.get(pk=head.trust_id)
-            checkpoint, _ = report_checkpoint(trust=trust, period=head.period)
-        for attempt in range(3):
-            try:
-                return _generate(report_id, checkpoint)
-            except OperationalError as exc:
-                # Another worker generated it while this one read its snapshot (PostgreSQL's
-                # REPEATABLE READ refuses to lock a row changed since): read again, find it done.
-                if getattr(exc.__cause__, "sqlstate", None) != "40001" or attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+            checkpoint, _ = report_checkpoint(trust=head.trust, period=head.period)
     except TRANSIENT:
         raise
     except (ValidationError, DatabaseError, ValueError, LookupError) as exc:
-        if isinstance(exc, DatabaseError):
-            logger.exception("report %s failed", report_id)
-        message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        with transaction.atomic():
-            failed = (
-                Report.objects.filter(pk=report_id)
-                .exclude(status=Report.Status.DONE)
-                .update(
-                    status=Report.Status.FAILED, error=message[:2000], attempts=F("attempts") + 1
-                )
+        return _failed(report_id, exc)
+    snapshot = head.kind != Kind.BENEFICIARY_STATEMENT
+    return _attempt(report_id, lambda: _generate(report_id, checkpoint, snapshot=snapshot))
+
+
+def _attempt(report_id: int, generate: Callable[[], Report]) -> Report:
+    """Run ``generate``: again when PostgreSQL's REPEATABLE READ found the row changed since the
+    snapshot (another worker made the document: the next read finds it done); a refusal marks
+    the report failed; transient errors go to the task's retry."""
+    try:
+        for attempt in range(3):
+            try:
+                return generate()
+            except OperationalError as exc:
+                if getattr(exc.__cause__, "sqlstate", None) != "40001" or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+    except (_Stale, *TRANSIENT):
+        raise
+    except (ValidationError, DatabaseError, ValueError, LookupError) as exc:
+        return _failed(report_id, exc)
+
+
+def _failed(report_id: int, exc: Exception) -> Report:
+    if isinstance(exc, DatabaseError):
+        logger.exception("report %s failed", report_id)
+    message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    with transaction.atomic():
+        failed = (
+            Report.objects.filter(pk=report_id)
+            .exclude(status=Report.Status.DONE)
+            .update(status=Report.Status.FAILED, error=message[:2000], attempts=F("attempts") + 1)
+        )
+        report = Report.objects.get(pk=report_id)
+        if failed:
+            audit_record(
+                action="report.failed",
+                actor=None,
+                trust_id=report.trust_id,
+                object_type="report",
+                object_id=report.uid,
+                changes={"kind": report.kind, "error": message[:500]},
             )
-            report = Report.objects.get(pk=report_id)
-            if failed:
-                audit_record(
-                    action="report.failed",
-                    actor=None,
-                    trust_id=report.trust_id,
-                    object_type="report",
-                    object_id=report.uid,
-                    changes={"kind": report.kind, "error": message[:500]},
-                )
-        return report
+    return report
 
 
-def _generate(report_id: int, checkpoint: AuditCheckpoint) -> Report:
+_LOCKED = (
+    "SELECT r.status, r.kind, r.uid, r.beneficiary_id, r.payment_id, r.period_start,"
+    " r.period_end, r.requested_by_id, r.attempts, t.id, t.caption, t.court, t.case_number,"
+    " t.base_currency, t.lock_date, t.status, b.pseudonym, b.kind, b.care_partner_id"
+    " FROM reports_report r JOIN trust_trust t ON t.id = r.trust_id"
+    " LEFT JOIN trust_beneficiary b ON b.id = r.beneficiary_id WHERE r.id = %s"
+)
+
+
+def _locked(report_id: int, postgres: bool) -> Report:
+    """The report with its trust and beneficiary, its row locked: one raw read (the ORM's
+    compiler cost more than the read on this hot path)."""
+    (
+        status, kind, uid, beneficiary_id, payment_id, start, end, requester, attempts,
+        trust_id, caption, court, case_number, currency, lock_date, trust_status,
+        pseudonym, victim_kind, partner_id,
+    ) = one(_LOCKED + (" FOR UPDATE OF r" if postgres else ""), [report_id])  # fmt: skip
+    trust = Trust(
+        pk=trust_id,
+        caption=caption,
+        court=court,
+        case_number=case_number,
+        base_currency=currency,
+        lock_date=_as_date(lock_date) if lock_date else None,
+        status=trust_status,
+    )
+    report = Report(
+        pk=report_id,
+        status=status,
+        kind=kind,
+        uid=uid if isinstance(uid, uuid.UUID) else uuid.UUID(str(uid)),
+        trust=trust,
+        payment_id=payment_id,
+        period_start=_as_date(start),
+        period_end=_as_date(end),
+        requested_by_id=requester,
+        attempts=attempts,
+    )
+    if beneficiary_id is not None:
+        report.beneficiary = Beneficiary(
+            pk=beneficiary_id,
+            trust=trust,
+            pseudonym=pseudonym,
+            kind=victim_kind,
+            care_partner_id=partner_id,
+        )
+    return report
+
+
+def _mark_done(report_id: int, values: dict[str, Any]) -> None:
+    """One raw UPDATE with each value prepared by its field, as the ORM would."""
+    fields = {f.attname: f for f in Report._meta.concrete_fields}
+    names = list(values)
+    params = [fields[name].get_db_prep_save(values[name], connection=connection) for name in names]
+    sets = ", ".join(f"{connection.ops.quote_name(name)} = %s" for name in names)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE reports_report SET {sets}, attempts = attempts + 1 WHERE id = %s",
+            [*params, report_id],
+        )
+
+
+def _generate(
+    report_id: int,
+    checkpoint: AuditCheckpoint,
+    snapshot: bool = True,
+    expect_closed: bool | None = None,
+) -> Report:
     outermost = not connection.in_atomic_block
     postgres = connection.vendor == "postgresql"
     with transaction.atomic():
-        if outermost and postgres:
+        if outermost and postgres and snapshot:
             # One snapshot: every figure of the document reads the same state of the books.
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         # The report's row, locked (on SQLite the write transaction is the lock): a second
         # worker on the same report waits here, then finds it done.
-        report = (
-            Report.objects.select_for_update(of=("self",))
-            .select_related("trust", "beneficiary")
-            .get(pk=report_id)
-        )
+        report = _locked(report_id, postgres)
         if report.status == Report.Status.DONE:
-            return report
+            return Report.objects.get(pk=report_id)
         closed = period_closed(report.trust, Period(report.period_start, report.period_end))
+        if expect_closed is not None and closed != expect_closed:
+            raise _Stale()
         document = DOCUMENTS[report.kind]
         figures = document.gather(report, checkpoint)
         problem = document.problem(figures)
@@ -541,21 +667,22 @@ def _generate(report_id: int, checkpoint: AuditCheckpoint) -> Report:
             default_storage.delete(name)
         stored = default_storage.save(name, ContentFile(rendered.pdf))
         done = {
+            "file": stored,
             "sha256": digest,
             "size": len(rendered.pdf),
             "pages": rendered.pages,
             "verification_code": code,
-            "checkpoint": checkpoint,
+            "checkpoint_id": checkpoint.pk,
             "closed_period": closed,
             "figures": payload,
             "generated_at": now,
             "status": Report.Status.DONE,
             "error": "",
         }
-        Report.objects.filter(pk=report.pk).update(file=stored, attempts=F("attempts") + 1, **done)
+        _mark_done(report.pk, done)
         for field_name, value in done.items():
             setattr(report, field_name, value)
-        report.file.name = stored
+        report.checkpoint = checkpoint
         report.attempts += 1
         audit_record(
             action="report.generated",

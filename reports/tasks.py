@@ -21,10 +21,10 @@ from reports.services import report_batch_create, report_generate
     time_limit=1800,
     soft_time_limit=1700,
 )
-def generate_report_task(report_id: int) -> dict:
-    """Generate one report. Delivered twice, it makes one document (the report's row is locked
-    and a report that is done is returned as it is)."""
-    report = report_generate(report_id=report_id)
+def generate_report_task(report_id: int, batch_id: int | None = None) -> dict:
+    """Generate one report (of batch ``batch_id``, if given). Delivered twice, it makes one
+    document (the report's row is locked and a report that is done is returned as it is)."""
+    report = report_generate(report_id=report_id, batch_id=batch_id)
     return {"report": report.pk, "status": report.status}
 
 

@@ -14,9 +14,9 @@ from trust.models import AuditCheckpoint
 
 
 def gather(report: Report, checkpoint: AuditCheckpoint) -> AuditCertificateFigures:
-    return audit_certificate_figures(
-        trust=report.trust, checkpoint=checkpoint, as_at=report.period_end
-    )
+    # The whole row: the certificate prints the signature and the key.
+    full = AuditCheckpoint.objects.get(pk=checkpoint.pk)
+    return audit_certificate_figures(trust=report.trust, checkpoint=full, as_at=report.period_end)
 
 
 FACTS = [Column("", 0.3), Column("", 0.7)]

@@ -357,3 +357,22 @@ def test_two_workers_on_one_report_make_one_document(postgres_tx: None) -> None:
     assert events("report.generated") == 1
     report.refresh_from_db()
     assert report.status == Report.Status.DONE and report.attempts >= 1
+
+
+def test_a_batch_made_open_and_closed_before_generation_uses_the_closed_checkpoint(
+    case: Case,
+) -> None:
+    """A batch asked while its period was open, generated after the lock: the document is
+    built on the closed period's checkpoint, as one asked later would be."""
+    batch = report_batch_create(
+        trust=case.trust, period=case.period, actor=None, operation_id="open", enqueue=False
+    )
+    assert not batch.closed_period
+    close_period(case)
+    report = batch.reports.get(beneficiary=case.mv1)
+    made = report_generate(report_id=report.pk, batch_id=batch.pk)
+    assert made.closed_period
+    assert made.checkpoint_id == report_checkpoint(trust=case.trust, period=case.period)[0].pk
+    assert made.checkpoint_id != batch.checkpoint_id
+    alone = statement(case, operation_id="alone")
+    assert alone.verification_code == made.verification_code

@@ -24,7 +24,7 @@ def test_worker_generates_a_batch_once_per_report(celery_worker) -> None:  # typ
 
     ids = list(batch.reports.values_list("pk", flat=True))
     for report_id in ids + ids:  # every message delivered twice
-        generate_report_task.apply_async(args=[report_id], queue=celery_worker.queue)
+        generate_report_task.apply_async(args=[report_id, batch.pk], queue=celery_worker.queue)
     wait_for(lambda: batch_progress(batch).finished, timeout=120)
     assert batch_progress(batch).done == len(ids) == 2
     for report in Report.objects.filter(pk__in=ids):

@@ -164,22 +164,24 @@ def audit_record_many(specs: Sequence[AuditSpec], *, at: datetime | None = None)
         raise RuntimeError("audit events are written inside the transaction of their change")
     at = at or timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(at)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            _INSERT,
-            [
-                (
-                    stamp,
-                    spec.trust_id,
-                    getattr(spec.actor, "pk", None),
-                    spec.action,
-                    spec.object_type,
-                    str(spec.object_id),
-                    spec.data(at),
-                )
-                for spec in specs
-            ],
+    rows = [
+        (
+            stamp,
+            spec.trust_id,
+            getattr(spec.actor, "pk", None),
+            spec.action,
+            spec.object_type,
+            str(spec.object_id),
+            spec.data(at),
         )
+        for spec in specs
+    ]
+    with connection.cursor() as cursor:
+        if len(rows) == 1:
+            # psycopg's executemany pipelines: for one row a plain execute is one round trip.
+            cursor.execute(_INSERT, rows[0])
+        else:
+            cursor.executemany(_INSERT, rows)
 
 
 def audit_insert_raw(

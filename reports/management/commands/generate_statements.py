@@ -103,7 +103,7 @@ class Command(BaseCommand):
         done = batch.total - len(pending)
         with tqdm(total=batch.total, initial=done, unit=" doc", desc="generating") as bar:
             for report_id in pending:
-                report_generate(report_id=report_id)
+                report_generate(report_id=report_id, batch_id=batch.pk)
                 bar.update(1)
 
     def _watch(self, batch: ReportBatch) -> None:
