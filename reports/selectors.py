@@ -373,26 +373,6 @@ def balances_at(account_ids: Sequence[int], day: date) -> dict[int, int]:
     return result
 
 
-def _period_movements(
-    account_ids: Sequence[int], period: Period
-) -> list[tuple[int, int, date, int]]:
-    """(entry id, account id, date, signed amount, debit positive) of every posting on the
-    accounts within the period, in (date, entry) order."""
-    out: list[tuple[int, int, date, int]] = []
-    for chunk in _chunks(list(account_ids)):
-        out.extend(
-            (e, a, _day(d), int(m))
-            for e, a, d, m in _rows(
-                "SELECT entry_id, account_id, effective_date, amount_minor FROM trust_posting"
-                f" WHERE account_id IN ({_marks(len(chunk))})"
-                " AND effective_date >= %s AND effective_date <= %s",
-                [*chunk, period.start, period.end],
-            )
-        )
-    out.sort(key=lambda row: (row[2], row[0]))
-    return out
-
-
 # --- beneficiary statement -------------------------------------------------------------------
 
 
@@ -796,22 +776,37 @@ def court_account_figures(*, trust: Trust, period: Period) -> CourtAccountFigure
     ids = [a.pk for a in accounts]
     opening = balances_at([a.pk for a in funds], period.day_before)
     closing = balances_at(ids, period.end)
-    by_id = {a.pk: a for a in funds}
-
-    # One pass over the period's postings on the funds accounts: per entry its net effect, and
-    # per account what came in and went out.
-    effect: dict[tuple[int, str], int] = defaultdict(int)
+    # The database adds up the period's postings on the funds accounts, per currency: each
+    # entry's net effect (only those that changed the funds come back) and, per account, what
+    # came in and went out. A year of a large trust is a million postings: summed where they lie.
+    changed: dict[tuple[int, str], int] = {}
     entry_day: dict[int, date] = {}
-    flows: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for entry_id, account_id, day, amount in _period_movements(list(by_id), period):
-        currency = by_id[account_id].currency
-        effect[(entry_id, currency)] += -amount
-        entry_day[entry_id] = day
-        if amount < 0:
-            flows[account_id][0] += -amount
-        else:
-            flows[account_id][1] += amount
-    changed = {key: delta for key, delta in effect.items() if delta != 0}
+    flows: dict[int, list[int]] = {}
+    for currency in sorted({a.currency for a in funds}):
+        ids_in = [a.pk for a in funds if a.currency == currency]
+        for chunk in _chunks(ids_in):
+            marks = _marks(len(chunk))
+            window = [*chunk, period.start, period.end]
+            for entry_id, day, total in _rows(
+                "SELECT entry_id, MIN(effective_date), SUM(amount_minor) FROM trust_posting"
+                f" WHERE account_id IN ({marks}) AND effective_date >= %s"
+                " AND effective_date <= %s GROUP BY entry_id HAVING SUM(amount_minor) <> 0",
+                window,
+            ):
+                key = (entry_id, currency)
+                changed[key] = changed.get(key, 0) - int(total)
+                entry_day[entry_id] = _day(day)
+            for account_id, paid_in, paid_out in _rows(
+                "SELECT account_id,"
+                " COALESCE(SUM(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), 0),"
+                " COALESCE(SUM(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END), 0)"
+                f" FROM trust_posting WHERE account_id IN ({marks}) AND effective_date >= %s"
+                " AND effective_date <= %s GROUP BY account_id",
+                window,
+            ):
+                flows[account_id] = [int(paid_in), int(paid_out)]
+    # An entry whose legs fall in two chunks of accounts is summed per chunk: drop the zeros.
+    changed = {key: delta for key, delta in changed.items() if delta != 0}
     infos = entry_infos(entry_id for entry_id, _ in changed)
 
     currencies = sorted({a.currency for a in funds}, key=lambda c: (c != trust.base_currency, c))

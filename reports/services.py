@@ -23,7 +23,14 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.db.models import F
 from django.utils import timezone
 
@@ -32,6 +39,7 @@ from reports.db import one
 from reports.documents import DOCUMENTS, render_document
 from reports.models import Kind, Report, ReportBatch
 from reports.periods import Period
+from reports.selectors import natural_key
 from reports.verification import normalise_code, verification_code, verification_payload
 from trust.models import Account, AuditCheckpoint, AuditEvent, Beneficiary, Trust
 from trust.services.audit import AuditSpec, audit_checkpoint, audit_record, audit_record_many
@@ -103,7 +111,7 @@ class _Asked:
     payment: Payment | None = None
 
     def subject_key(self) -> str:
-        for name in ("beneficiary", "partner", "payment"):
+        for name in ("payment", "beneficiary", "partner"):
             value = getattr(self, name)
             if value is not None:
                 return f"{name}:{value.pk}"
@@ -179,7 +187,7 @@ def _enqueue(report_ids: Sequence[int], batch_id: int | None = None) -> None:
         for report_id in ids:
             try:
                 generate_report_task.delay(report_id, batch_id)
-            except Exception:  # the request stands; `generate_statements --resume` requeues
+            except Exception:  # the request stands; batch_requeue (the command) sends it again
                 logger.exception("could not queue report %s", report_id)
 
     transaction.on_commit(send)
@@ -212,6 +220,15 @@ def report_request(
         today=timezone.localdate(),
     )
     key = _operation_id(asked, operation_id)
+    try:
+        return _request(asked, key, actor, enqueue)
+    except IntegrityError:
+        # The same request at the same moment (a double click): the other one made it.
+        return _request(asked, key, actor, enqueue)
+
+
+def _request(asked: _Asked, key: str, actor: Any | None, enqueue: bool) -> Report:
+    trust = asked.trust
     with transaction.atomic():
         existing = Report.objects.filter(operation_id=key).first()
         if existing is not None:
@@ -264,8 +281,6 @@ def report_request(
 def statement_beneficiaries(trust: Trust) -> list[Beneficiary]:
     """The beneficiaries that get a statement: every one with a sub-ledger, by pseudonym."""
     ids = Account.objects.filter(trust=trust, role=Account.Role.SUB_LEDGER).values("beneficiary_id")
-    from reports.selectors import natural_key
-
     found = Beneficiary.objects.filter(pk__in=ids)
     return sorted(found, key=lambda b: (natural_key(b.pseudonym), b.pk))
 
@@ -288,6 +303,16 @@ def report_batch_create(
     if period.start > today:
         raise ReportError(f"the period {period} has not started yet", code="period")
     key = (operation_id or uuid.uuid4().hex)[:100]
+    try:
+        return _batch(trust, period, actor, kind, key, enqueue)
+    except IntegrityError:
+        # The same batch asked twice at the same moment: the other one made it.
+        return _batch(trust, period, actor, kind, key, enqueue)
+
+
+def _batch(
+    trust: Trust, period: Period, actor: Any | None, kind: str, key: str, enqueue: bool
+) -> ReportBatch:
     with transaction.atomic():
         existing = ReportBatch.objects.filter(operation_id=key).first()
         if existing is not None:
@@ -559,6 +584,19 @@ def _failed(report_id: int, exc: Exception) -> Report:
     return report
 
 
+def _code(report: Report, figures: Any, checkpoint: AuditCheckpoint) -> tuple[dict, str]:
+    """The payload a document's verification code is the hash of, and the code."""
+    payload = verification_payload(
+        kind=report.kind,
+        trust=report.trust,
+        subject=figures.subject,
+        period=Period(report.period_start, report.period_end),
+        figures=figures.figures(),
+        checkpoint=checkpoint,
+    )
+    return payload, verification_code(payload)
+
+
 _LOCKED = (
     "SELECT r.status, r.kind, r.uid, r.beneficiary_id, r.payment_id, r.period_start,"
     " r.period_end, r.requested_by_id, r.attempts, t.id, t.caption, t.court, t.case_number,"
@@ -648,15 +686,7 @@ def _generate(
         if problem:
             raise ReportError(problem, code="does_not_reconcile")
         period = Period(report.period_start, report.period_end)
-        payload = verification_payload(
-            kind=report.kind,
-            trust=report.trust,
-            subject=figures.subject,
-            period=period,
-            figures=figures.figures(),
-            checkpoint=checkpoint,
-        )
-        code = verification_code(payload)
+        payload, code = _code(report, figures, checkpoint)
         now = timezone.now()
         rendered = render_document(
             report.kind, figures, code=code, checkpoint=checkpoint, closed=closed, generated_at=now
@@ -734,15 +764,7 @@ def report_verify_code(*, code: str, actor: Any | None) -> CodeCheck:
     document = DOCUMENTS[report.kind]
     with transaction.atomic():
         figures = document.gather(report, report.checkpoint)
-        payload = verification_payload(
-            kind=report.kind,
-            trust=report.trust,
-            subject=figures.subject,
-            period=Period(report.period_start, report.period_end),
-            figures=figures.figures(),
-            checkpoint=report.checkpoint,
-        )
-        recomputed = verification_code(payload)
+        _, recomputed = _code(report, figures, report.checkpoint)
         ok = recomputed == wanted
         audit_record(
             action="report.code_checked",

@@ -126,21 +126,16 @@ def test_identical_inputs_give_identical_bytes(case: Case) -> None:
     figures = beneficiary_statement_figures(beneficiary=case.mv1, period=case.period)
     checkpoint = audit_checkpoint()
     now = timezone.now()
-    one = render_document(
-        Kind.BENEFICIARY_STATEMENT,
-        figures,
-        code="ab" * 32,
-        checkpoint=checkpoint,
-        closed=True,
-        generated_at=now,
-    )
-    two = render_document(
-        Kind.BENEFICIARY_STATEMENT,
-        figures,
-        code="ab" * 32,
-        checkpoint=checkpoint,
-        closed=True,
-        generated_at=now,
+    one, two = (
+        render_document(
+            Kind.BENEFICIARY_STATEMENT,
+            figures,
+            code="ab" * 32,
+            checkpoint=checkpoint,
+            closed=True,
+            generated_at=now,
+        )
+        for _ in range(2)
     )
     assert one.pdf == two.pdf
 
@@ -376,3 +371,40 @@ def test_a_batch_made_open_and_closed_before_generation_uses_the_closed_checkpoi
     assert made.checkpoint_id != batch.checkpoint_id
     alone = statement(case, operation_id="alone")
     assert alone.verification_code == made.verification_code
+
+
+def test_each_payment_has_its_own_advice(case: Case) -> None:
+    """Two payments to one partner on one day: two advices (asked again, each is the same)."""
+    first, second = (
+        report_request(
+            kind=Kind.REMITTANCE_ADVICE, trust=case.trust, actor=None, payment=p, enqueue=False
+        )
+        for p in (case.paid, case.returned)
+    )
+    assert first.pk != second.pk
+    again = report_request(
+        kind=Kind.REMITTANCE_ADVICE, trust=case.trust, actor=None, payment=case.paid, enqueue=False
+    )
+    assert again.pk == first.pk
+
+
+@pytest.mark.postgres
+def test_the_same_request_twice_at_once_makes_one_report(postgres_tx: None) -> None:
+    """A double click: two requests with one operation id at the same moment."""
+    from tests.trust.test_receipts_concurrency import run_together
+
+    case = build_case()
+
+    def ask() -> Report:
+        return report_request(
+            kind=Kind.ORDER_STATUS,
+            trust=case.trust,
+            actor=case.trustee,
+            operation_id="double-click",
+            enqueue=False,
+        )
+
+    results = run_together([ask] * 4)
+    assert all(isinstance(r, Report) for r in results), results
+    assert {r.pk for r in results} == {results[0].pk}
+    assert events("report.requested") == 1
