@@ -34,10 +34,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="seconds per timed row and per pgbench run (default 10, or 2 with --quick)",
     )
+    parser.add_argument(
+        "--only",
+        choices=["all", "reports"],
+        default="all",
+        help="reports: only the pgbench ceiling, the two ledgers and the report rows (issue 6)",
+    )
     args = parser.parse_args(argv)
     if args.seconds is not None and args.seconds < 1:
         parser.error("--seconds must be at least 1")
-    return run(quick=args.quick, seconds=args.seconds, json_path=args.json)
+    return run(quick=args.quick, seconds=args.seconds, json_path=args.json, only=args.only)
 
 
 if __name__ == "__main__":

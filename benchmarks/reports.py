@@ -221,9 +221,12 @@ def trust_span(trust: Trust) -> Period:
 
 
 def last_quarter(span: Period) -> Period:
+    """The three calendar months that end with the trust's last entry."""
     end = span.end
-    first_month = 3 * ((end.month - 1) // 3) + 1
-    return Period(max(span.start, date(end.year, first_month, 1)), end)
+    year, number = end.year, end.month - 2
+    if number < 1:
+        year, number = year - 1, number + 12
+    return Period(max(span.start, date(year, number, 1)), end)
 
 
 def last_year(span: Period) -> Period:

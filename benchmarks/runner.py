@@ -890,7 +890,7 @@ def cases_postings(trust: Trust) -> int:
         return int(cursor.fetchone()[0])
 
 
-def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
+def run(quick: bool, seconds: int | None, json_path: Path | None, only: str = "all") -> int:
     started = time.perf_counter()
     # The Celery batch row sends to the configured broker (Redis in production); the rest of the
     # run queues nothing anywhere (see _setup_django).
@@ -926,30 +926,40 @@ def run(quick: bool, seconds: int | None, json_path: Path | None) -> int:
     _step("small ledger: seed_demo_trust, then reads")
     small = cases.seed_ledger(*plan.small, seed=1)[0].trust
     small_bank = small.accounts.get(role="bank")
-    reference = _reads(
-        bench, plan, small_bank, cases.mid_history(small), "small", reference=None, notes=notes
-    )
+    if only == "reports":
+        big_bank = _seed_large(bench, plan, notes)
+        _reports(bench, plan, tag, notes, big_bank.trust, small, broker)
+    else:
+        reference = _reads(
+            bench, plan, small_bank, cases.mid_history(small), "small", reference=None, notes=notes
+        )
 
-    _step(f"writes: 1 writer, {WRITERS} writers (8 trusts, then 1 trust), bulk")
-    single = _writes(bench, plan, tag)
+        _step(f"writes: 1 writer, {WRITERS} writers (8 trusts, then 1 trust), bulk")
+        single = _writes(bench, plan, tag)
 
-    big_bank = _seed_large(bench, plan, notes)
-    _step("large ledger: reads, then 1 writer again")
-    _reads(
-        bench, plan, big_bank, cases.mid_history(big_bank.trust), "large", reference, notes=notes
-    )
-    bench.single_writer(
-        "post_single_large",
-        cases.ledger_postings(),
-        cases.post_single(single, f"{tag}-single-large", plan.seconds),
-        "the same writer as above, on the large ledger",
-    )
+        big_bank = _seed_large(bench, plan, notes)
+        _step("large ledger: reads, then 1 writer again")
+        _reads(
+            bench,
+            plan,
+            big_bank,
+            cases.mid_history(big_bank.trust),
+            "large",
+            reference,
+            notes=notes,
+        )
+        bench.single_writer(
+            "post_single_large",
+            cases.ledger_postings(),
+            cases.post_single(single, f"{tag}-single-large", plan.seconds),
+            "the same writer as above, on the large ledger",
+        )
 
-    _allocation(bench, plan, tag, notes)
-    _csv_import(bench, plan, tag, notes)
-    _approvals(bench, plan, tag, notes)
-    _audit(bench, plan, tag, notes)
-    _reports(bench, plan, tag, notes, big_bank.trust, small, broker)
+        _allocation(bench, plan, tag, notes)
+        _csv_import(bench, plan, tag, notes)
+        _approvals(bench, plan, tag, notes)
+        _audit(bench, plan, tag, notes)
+        _reports(bench, plan, tag, notes, big_bank.trust, small, broker)
 
     if server is not None and c1 is not None:
         again = _pgbench(server, plan.seconds, ((1, 1),), notes)

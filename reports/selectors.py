@@ -55,10 +55,19 @@ def natural_key(text: str) -> tuple:
 
 
 def _chunks(ids: Sequence[int], size: int = 0) -> Iterable[Sequence[int]]:
-    # PostgreSQL takes up to 65,535 parameters a statement: fewer, larger reads there.
-    size = size or (_CHUNK * 10 if connection.vendor == "postgresql" else _CHUNK)
+    # PostgreSQL takes the ids as one array (see _in): large reads there, not many small ones.
+    size = size or (200_000 if connection.vendor == "postgresql" else _CHUNK)
     for i in range(0, len(ids), size):
         yield ids[i : i + size]
+
+
+def _in(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """``column`` is one of ``ids``: one array parameter on PostgreSQL (``= ANY(%s)``: one
+    prepared statement whatever the count, no list of thousands of values to parse and plan),
+    a list of parameters on SQLite."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(ids)]
+    return f"{column} IN ({_marks(len(ids))})", list(ids)
 
 
 def _marks(n: int) -> str:
@@ -152,11 +161,11 @@ def _rows(sql: str, params: Sequence[Any]) -> list[tuple]:
 def _receipts_by_entry(ids: Sequence[int]) -> dict[int, _ReceiptRow]:
     found: dict[int, _ReceiptRow] = {}
     for chunk in _chunks(ids):
+        where, params = _in("r.entry_id", chunk)
         for entry_id, pk, source, reference, payer in _rows(
             "SELECT r.entry_id, r.id, r.source, r.bank_reference, d.name FROM trust_receipt r"
-            " LEFT JOIN trust_defendant d ON d.id = r.payer_id"
-            f" WHERE r.entry_id IN ({_marks(len(chunk))})",
-            chunk,
+            f" LEFT JOIN trust_defendant d ON d.id = r.payer_id WHERE {where}",
+            params,
         ):
             found[entry_id] = _ReceiptRow(pk, source, reference or "", payer or "")
     return found
@@ -165,12 +174,12 @@ def _receipts_by_entry(ids: Sequence[int]) -> dict[int, _ReceiptRow]:
 def _allocations_by_entry(ids: Sequence[int]) -> dict[int, tuple[str, _ReceiptRow]]:
     found: dict[int, tuple[str, _ReceiptRow]] = {}
     for chunk in _chunks(ids):
+        where, params = _in("a.entry_id", chunk)
         for entry_id, method, pk, source, reference, payer in _rows(
             "SELECT a.entry_id, a.method, r.id, r.source, r.bank_reference, d.name"
             " FROM trust_allocation a JOIN trust_receipt r ON r.id = a.receipt_id"
-            " LEFT JOIN trust_defendant d ON d.id = r.payer_id"
-            f" WHERE a.entry_id IN ({_marks(len(chunk))})",
-            chunk,
+            f" LEFT JOIN trust_defendant d ON d.id = r.payer_id WHERE {where}",
+            params,
         ):
             found[entry_id] = (method, _ReceiptRow(pk, source, reference or "", payer or ""))
     return found
@@ -182,9 +191,12 @@ def _payments_by_entry(ids: Sequence[int]) -> dict[int, tuple[str, _PaymentRow]]
 
     found: dict[int, tuple[str, _PaymentRow]] = {}
     columns = ", ".join(f"p.{role}_entry_id" for role in PAYMENT_ROLES)
-    for chunk in _chunks(ids, 1_500 if connection.vendor == "postgresql" else 150):
-        marks = _marks(len(chunk))
-        where = " OR ".join(f"p.{role}_entry_id IN ({marks})" for role in PAYMENT_ROLES)
+    for chunk in _chunks(ids, 0 if connection.vendor == "postgresql" else 150):
+        wheres, params = [], []
+        for role in PAYMENT_ROLES:
+            where, values = _in(f"p.{role}_entry_id", chunk)
+            wheres.append(where)
+            params += values
         for row in _rows(
             f"SELECT {columns}, q.id, q.category, b.pseudonym, c.name, p.transfer_reference,"
             " p.sent_minor, p.currency, p.payout_minor, p.payout_currency"
@@ -192,8 +204,8 @@ def _payments_by_entry(ids: Sequence[int]) -> dict[int, tuple[str, _PaymentRow]]
             " JOIN disbursements_request q ON q.id = p.request_id"
             " JOIN trust_beneficiary b ON b.id = q.beneficiary_id"
             " JOIN disbursements_care_partner c ON c.id = q.partner_id"
-            f" WHERE {where}",
-            list(chunk) * len(PAYMENT_ROLES),
+            f" WHERE {' OR '.join(wheres)}",
+            params,
         ):
             entries = row[: len(PAYMENT_ROLES)]
             number, category, pseudonym, partner, reference, sent, ccy, payout, payout_ccy = row[
@@ -226,10 +238,11 @@ def entry_infos(
 
     def load(ids: Sequence[int]) -> None:
         for chunk in _chunks(ids):
+            where, params = _in("id", chunk)
             for pk, kind, day, memo, reverses, reason in _rows(
                 "SELECT id, kind, effective_date, memo, reverses_id, reason FROM trust_entry"
-                f" WHERE id IN ({_marks(len(chunk))})",
-                chunk,
+                f" WHERE {where}",
+                params,
             ):
                 if not isinstance(day, date):
                     day = date.fromisoformat(str(day))
@@ -364,10 +377,11 @@ def balances_at(account_ids: Sequence[int], day: date) -> dict[int, int]:
     """Account id -> balance (normal side) at the end of ``day``, from the daily totals."""
     result = dict.fromkeys(account_ids, 0)
     for chunk in _chunks(list(account_ids)):
+        where, params = _in("account_id", chunk)
         for pk, total in _rows(
             "SELECT account_id, COALESCE(SUM(net_minor), 0) FROM trust_account_day"
-            f" WHERE account_id IN ({_marks(len(chunk))}) AND day <= %s GROUP BY account_id",
-            [*chunk, day],
+            f" WHERE {where} AND day <= %s GROUP BY account_id",
+            [*params, day],
         ):
             result[pk] = int(total)
     return result
@@ -505,14 +519,14 @@ def reservations_at(sub_ledger_ids: Sequence[int], day: date) -> dict[int, list[
     result: dict[int, list[Reservation]] = defaultdict(list)
     if not sub_ledger_ids:
         return result
+    where, params = _in("q.sub_ledger_id", list(sub_ledger_ids))
     requests = {
         pk: (sub, category, int(reserve), partner)
         for pk, sub, category, reserve, partner in _rows(
             "SELECT q.id, q.sub_ledger_id, q.category, q.reserve_minor, c.name"
             " FROM disbursements_request q JOIN disbursements_care_partner c ON c.id = q.partner_id"
-            f" WHERE q.sub_ledger_id IN ({_marks(len(sub_ledger_ids))})"
-            " AND q.reserve_minor IS NOT NULL",
-            list(sub_ledger_ids),
+            f" WHERE {where} AND q.reserve_minor IS NOT NULL",
+            params,
         )
     }
     if not requests:
@@ -521,10 +535,11 @@ def reservations_at(sub_ledger_ids: Sequence[int], day: date) -> dict[int, list[
     released: dict[int, date] = {}
     ids = sorted(requests)
     for chunk in _chunks(ids):
+        where, params = _in("request_id", chunk)
         for request_id, status_from, status_to, at in _rows(
             "SELECT request_id, status_from, status_to, at FROM disbursements_request_event"
-            f" WHERE request_id IN ({_marks(len(chunk))}) ORDER BY at, id",
-            chunk,
+            f" WHERE {where} ORDER BY at, id",
+            params,
         ):
             if status_to == RequestStatus.APPROVED and request_id not in approved:
                 approved[request_id] = _as_date(at)
@@ -535,9 +550,7 @@ def reservations_at(sub_ledger_ids: Sequence[int], day: date) -> dict[int, list[
             ):
                 released[request_id] = _as_date(at)
         for request_id, value_date in _rows(
-            "SELECT request_id, value_date FROM disbursements_payment"
-            f" WHERE request_id IN ({_marks(len(chunk))})",
-            chunk,
+            f"SELECT request_id, value_date FROM disbursements_payment WHERE {where}", params
         ):
             released[request_id] = _day(value_date)
     for pk in ids:
@@ -785,11 +798,11 @@ def court_account_figures(*, trust: Trust, period: Period) -> CourtAccountFigure
     for currency in sorted({a.currency for a in funds}):
         ids_in = [a.pk for a in funds if a.currency == currency]
         for chunk in _chunks(ids_in):
-            marks = _marks(len(chunk))
-            window = [*chunk, period.start, period.end]
+            where, params = _in("account_id", chunk)
+            window = [*params, period.start, period.end]
             for entry_id, day, total in _rows(
                 "SELECT entry_id, MIN(effective_date), SUM(amount_minor) FROM trust_posting"
-                f" WHERE account_id IN ({marks}) AND effective_date >= %s"
+                f" WHERE {where} AND effective_date >= %s"
                 " AND effective_date <= %s GROUP BY entry_id HAVING SUM(amount_minor) <> 0",
                 window,
             ):
@@ -800,7 +813,7 @@ def court_account_figures(*, trust: Trust, period: Period) -> CourtAccountFigure
                 "SELECT account_id,"
                 " COALESCE(SUM(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), 0),"
                 " COALESCE(SUM(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END), 0)"
-                f" FROM trust_posting WHERE account_id IN ({marks}) AND effective_date >= %s"
+                f" FROM trust_posting WHERE {where} AND effective_date >= %s"
                 " AND effective_date <= %s GROUP BY account_id",
                 window,
             ):

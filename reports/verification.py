@@ -13,7 +13,7 @@ from typing import Any
 
 from reports.periods import Period
 from trust.models import AuditCheckpoint, Trust
-from trust.services.audit import canonical
+from trust.services.audit import canonical_plain
 
 VERSION = 1
 
@@ -39,8 +39,10 @@ def verification_payload(
 
 
 def verification_code(payload: dict[str, Any]) -> str:
-    """Lower-case hex SHA-256 of the canonical payload (printed upper case in groups of four)."""
-    return hashlib.sha256(canonical(payload)).hexdigest()
+    """Lower-case hex SHA-256 of the canonical payload (printed upper case in groups of four).
+    The payload holds only JSON's own types (amounts in minor units, dates as ISO text), so the
+    audit trail's canonical form applies without its conversion pass."""
+    return hashlib.sha256(canonical_plain(payload)).hexdigest()
 
 
 def normalise_code(text: str) -> str:
