@@ -59,9 +59,8 @@ def report_create(request: HttpRequest) -> HttpResponse:
     if not can_request(request.user):
         raise PermissionDenied("Trustees and auditors ask for reports.")
     form = request.POST
-    trust = Trust.objects.filter(
-        pk=form.get("trust", "0") if form.get("trust", "").isdigit() else 0
-    ).first()
+    trust_id = form.get("trust", "")
+    trust = Trust.objects.filter(pk=int(trust_id)).first() if trust_id.isdigit() else None
     kind = form.get("kind", "")
     try:
         if trust is None:

@@ -133,3 +133,16 @@ def test_anonymous_users_are_sent_to_sign_in(case: Case) -> None:
     report = made(case)
     response = Client().get(reverse("report-download", args=[report.uid]))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_trustee_asks_for_a_payments_advice(case: Case) -> None:
+    client = client_for(case.trustee)
+    response = client.post(reverse("payment-advice", args=[case.paid.pk]))
+    report = Report.objects.get()
+    assert response.status_code == 302 and str(report.uid) in response["Location"]
+    assert (report.kind, report.payment_id) == (Kind.REMITTANCE_ADVICE, case.paid.pk)
+    client.post(reverse("payment-advice", args=[case.paid.pk]))
+    assert Report.objects.count() == 1  # asked again: the same advice
+    caseworker = client_for(case.world.caseworker)
+    assert caseworker.post(reverse("payment-advice", args=[case.paid.pk])).status_code == 403
+    assert client.post(reverse("payment-advice", args=[999999])).status_code == 404
