@@ -28,7 +28,8 @@ from disbursements.services.payments import (
     payment_return,
 )
 from reports.periods import Period
-from tests.disbursements.test_requests import World, make_world
+from tests.disbursements.test_payments import php
+from tests.disbursements.test_requests import World, make_world, usd
 from trust.models import Account, Beneficiary, Receipt, RestitutionOrder, Trust
 from trust.services.orders import LineSpec, order_amend, order_create
 from trust.services.people import beneficiary_identity_set, defendant_create
@@ -37,14 +38,6 @@ from trust.services.trusts import administration_fund
 
 LEGAL_NAME = "Invented Childname Secretsurname"
 PURPOSE = "Fees at the Invented Secret Academy for Childname"
-
-
-def usd(value: str) -> Money:
-    return Money(value, "USD")
-
-
-def php(value: str) -> Money:
-    return Money(value, "PHP")
 
 
 @dataclass
