@@ -9,6 +9,7 @@ statements fail: set ``TRUST_PG_PREPARE=0``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -32,3 +33,14 @@ def rows(sql: str, params: Sequence[Any]) -> list[tuple]:
 def one(sql: str, params: Sequence[Any]) -> tuple | None:
     found = rows(sql, params)
     return found[0] if found else None
+
+
+def as_date(value: Any) -> date:
+    """A date read by raw SQL: a ``date`` from PostgreSQL, ISO text from SQLite."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def as_datetime(value: Any) -> datetime:
+    """A stored time read by raw SQL, aware (SQLite returns naive UTC text)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -17,7 +17,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,8 @@ from django.utils import timezone
 
 from disbursements.models import Category, Payment
 from disbursements.models import Status as RequestStatus
+from reports.db import as_date, as_datetime
+from reports.db import rows as _rows
 from reports.periods import Period, long_date
 from trust.models import (
     Account,
@@ -152,12 +154,6 @@ class _PaymentRow:
     payout_text: str
 
 
-def _rows(sql: str, params: Sequence[Any]) -> list[tuple]:
-    from reports.db import rows
-
-    return rows(sql, params)
-
-
 def _receipts_by_entry(ids: Sequence[int]) -> dict[int, _ReceiptRow]:
     found: dict[int, _ReceiptRow] = {}
     for chunk in _chunks(ids):
@@ -244,9 +240,7 @@ def entry_infos(
                 f" WHERE {where}",
                 params,
             ):
-                if not isinstance(day, date):
-                    day = date.fromisoformat(str(day))
-                rows[pk] = (kind, day, memo, reverses, reason)
+                rows[pk] = (kind, as_date(day), memo, reverses, reason)
 
     load([pk for pk in wanted if pk not in rows])
     reversed_ids = sorted({r[3] for r in rows.values() if r[3] and r[3] not in rows})
@@ -367,10 +361,6 @@ def _klass(info: EntryInfo, delta: int) -> str:
 
 
 # --- balances --------------------------------------------------------------------------------
-
-
-def _day(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def balances_at(account_ids: Sequence[int], day: date) -> dict[int, int]:
@@ -502,13 +492,9 @@ class BeneficiaryStatementFigures:
         }
 
 
-def _as_date(moment: Any) -> date:
-    """A stored time as the trust's local date (raw SQL on SQLite returns UTC text)."""
-    if not isinstance(moment, datetime):
-        moment = datetime.fromisoformat(str(moment))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return timezone.localtime(moment).date()
+def _local_date(moment: Any) -> date:
+    """A stored time as the trust's local date."""
+    return timezone.localtime(as_datetime(moment)).date()
 
 
 def reservations_at(sub_ledger_ids: Sequence[int], day: date) -> dict[int, list[Reservation]]:
@@ -542,17 +528,17 @@ def reservations_at(sub_ledger_ids: Sequence[int], day: date) -> dict[int, list[
             params,
         ):
             if status_to == RequestStatus.APPROVED and request_id not in approved:
-                approved[request_id] = _as_date(at)
+                approved[request_id] = _local_date(at)
             elif (
                 status_from == RequestStatus.APPROVED
                 and status_to != RequestStatus.PAID
                 and request_id not in released
             ):
-                released[request_id] = _as_date(at)
+                released[request_id] = _local_date(at)
         for request_id, value_date in _rows(
             f"SELECT request_id, value_date FROM disbursements_payment WHERE {where}", params
         ):
-            released[request_id] = _day(value_date)
+            released[request_id] = as_date(value_date)
     for pk in ids:
         sub, category, reserve, partner = requests[pk]
         start = approved.get(pk)
@@ -614,7 +600,7 @@ def beneficiary_statement_figures(
             " AND p.effective_date >= %s AND p.effective_date <= %s",
             [*ids, period.start, period.end],
         ):
-            day = _day(day)
+            day = as_date(day)
             movements.append((entry_id, account_id, day, int(amount)))
             known[entry_id] = (kind, day, memo, reverses, reason)
     movements.sort(key=lambda row: (row[2], row[0]))
@@ -808,7 +794,7 @@ def court_account_figures(*, trust: Trust, period: Period) -> CourtAccountFigure
             ):
                 key = (entry_id, currency)
                 changed[key] = changed.get(key, 0) - int(total)
-                entry_day[entry_id] = _day(day)
+                entry_day[entry_id] = as_date(day)
             for account_id, paid_in, paid_out in _rows(
                 "SELECT account_id,"
                 " COALESCE(SUM(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END), 0),"
@@ -996,7 +982,6 @@ class AuditCertificateFigures:
     period: Period
     checkpoint: AuditCheckpoint
     verified_ok: bool
-    verified_events: int
     first_problem: str
     trust_counts: list[tuple[str, int]]
     log_counts: list[tuple[str, int]]
@@ -1042,7 +1027,6 @@ def audit_certificate_figures(
         period=Period(as_at, as_at),
         checkpoint=checkpoint,
         verified_ok=report.ok,
-        verified_events=report.events,
         first_problem=str(report.first or ""),
         trust_counts=audit_counts(size=checkpoint.size, trust_id=trust.pk),
         log_counts=audit_counts(size=checkpoint.size),

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -35,7 +35,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from disbursements.models import CarePartner, Payment
-from reports.db import one
+from reports.db import as_date, as_datetime, one
 from reports.documents import DOCUMENTS, render_document
 from reports.models import Kind, Report, ReportBatch
 from reports.periods import Period
@@ -478,23 +478,17 @@ def _head(report_id: int) -> _Head:
     status, kind, batch_id, start, end, trust_id, lock_date, cp_id, size, root, signed_at = row
     latest = None
     if cp_id is not None:
-        if not isinstance(signed_at, datetime):
-            signed_at = datetime.fromisoformat(str(signed_at))
-        if signed_at.tzinfo is None:
-            signed_at = signed_at.replace(tzinfo=UTC)
-        latest = AuditCheckpoint(pk=cp_id, size=size, root=bytes(root), signed_at=signed_at)
+        latest = AuditCheckpoint(
+            pk=cp_id, size=size, root=bytes(root), signed_at=as_datetime(signed_at)
+        )
     return _Head(
         status,
         kind,
         batch_id,
-        Period(_as_date(start), _as_date(end)),
-        Trust(pk=trust_id, lock_date=_as_date(lock_date) if lock_date else None),
+        Period(as_date(start), as_date(end)),
+        Trust(pk=trust_id, lock_date=as_date(lock_date) if lock_date else None),
         latest,
     )
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def report_generate(
@@ -620,7 +614,7 @@ def _locked(report_id: int, postgres: bool) -> Report:
         court=court,
         case_number=case_number,
         base_currency=currency,
-        lock_date=_as_date(lock_date) if lock_date else None,
+        lock_date=as_date(lock_date) if lock_date else None,
         status=trust_status,
     )
     report = Report(
@@ -630,8 +624,8 @@ def _locked(report_id: int, postgres: bool) -> Report:
         uid=uid if isinstance(uid, uuid.UUID) else uuid.UUID(str(uid)),
         trust=trust,
         payment_id=payment_id,
-        period_start=_as_date(start),
-        period_end=_as_date(end),
+        period_start=as_date(start),
+        period_end=as_date(end),
         requested_by_id=requester,
         attempts=attempts,
     )

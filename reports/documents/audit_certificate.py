@@ -50,10 +50,7 @@ def blocks(figures: AuditCertificateFigures) -> Sequence[Block]:
         Heading("Verification"),
         Table(
             FACTS,
-            [
-                Row(["Result", verdict], bold=True),
-                Row(["Events read", f"{figures.verified_events:,}"]),
-            ],
+            [Row(["Result", verdict], bold=True)],
             header=False,
         ),
         Paragraph(
