@@ -852,7 +852,7 @@ def audit_append(trust_ids: list[int], seconds: float) -> tuple[int, float, list
     transaction for ``seconds``; returns (events, seconds, errors)."""
     from django.db import transaction
 
-    from trust.services.audit import audit_record
+    from trust.audit.events import audit_record
 
     barrier = threading.Barrier(len(trust_ids) + 1)
     counts = [0] * len(trust_ids)
@@ -895,8 +895,8 @@ def audit_fill(total: int, batch: int = 5_000) -> float:
     ``total``; returns the seconds it took."""
     from django.db import transaction
 
+    from trust.audit.events import AuditSpec, audit_record_many
     from trust.models import AuditEvent
-    from trust.services.audit import AuditSpec, audit_record_many
 
     start = time.perf_counter()
     missing = total - AuditEvent.objects.count()
@@ -920,7 +920,7 @@ def audit_fill(total: int, batch: int = 5_000) -> float:
 
 
 def audit_seal_timed() -> tuple[int, float]:
-    from trust.services.audit import audit_seal_pending
+    from trust.audit.sealing import audit_seal_pending
 
     start = time.perf_counter()
     sealed = audit_seal_pending()
@@ -928,7 +928,7 @@ def audit_seal_timed() -> tuple[int, float]:
 
 
 def audit_checkpoint_timed() -> tuple[int, float]:
-    from trust.services.audit import audit_checkpoint
+    from trust.audit.checkpoints import audit_checkpoint
 
     start = time.perf_counter()
     checkpoint = audit_checkpoint()
@@ -936,7 +936,7 @@ def audit_checkpoint_timed() -> tuple[int, float]:
 
 
 def audit_verify_timed() -> tuple[Any, float]:
-    from trust.audit_verify import audit_verify
+    from trust.audit.verify import audit_verify
 
     start = time.perf_counter()
     report = audit_verify()

@@ -1019,7 +1019,7 @@ def audit_certificate_figures(
     *, trust: Trust, checkpoint: AuditCheckpoint, as_at: date
 ) -> AuditCertificateFigures:
     """The checkpoint, a verification of the whole trail now, and what the log holds."""
-    from trust.audit_verify import audit_verify
+    from trust.audit.verify import audit_verify
 
     report = audit_verify()
     return AuditCertificateFigures(

@@ -41,8 +41,10 @@ from reports.models import Kind, Report, ReportBatch
 from reports.periods import Period
 from reports.selectors import natural_key
 from reports.verification import normalise_code, verification_code, verification_payload
+from trust.audit.checkpoints import audit_checkpoint
+from trust.audit.events import AuditSpec, audit_record, audit_record_many
+from trust.background import task_enqueue
 from trust.models import Account, AuditCheckpoint, AuditEvent, Beneficiary, Trust
-from trust.services.audit import AuditSpec, audit_checkpoint, audit_record, audit_record_many
 
 logger = logging.getLogger(__name__)
 
@@ -179,18 +181,11 @@ def _operation_id(asked: _Asked, given: str | None) -> str:
 
 
 def _enqueue(report_ids: Sequence[int], batch_id: int | None = None) -> None:
-    ids = list(report_ids)
-
-    def send() -> None:
-        from reports.tasks import generate_report_task
-
-        for report_id in ids:
-            try:
-                generate_report_task.delay(report_id, batch_id)
-            except Exception:  # the request stands; batch_requeue (the command) sends it again
-                logger.exception("could not queue report %s", report_id)
-
-    transaction.on_commit(send)
+    """Queue each report once the transaction commits. One the broker refused stays queued in
+    the database; ``batch_requeue`` (``generate_statements`` run again with the batch's operation
+    id) sends it again."""
+    for report_id in report_ids:
+        task_enqueue("reports.tasks.generate_report_task", report_id, batch_id)
 
 
 def report_request(

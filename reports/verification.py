@@ -12,8 +12,8 @@ import hashlib
 from typing import Any
 
 from reports.periods import Period
+from trust.audit.canonical import canonical_plain
 from trust.models import AuditCheckpoint, Trust
-from trust.services.audit import canonical_plain
 
 VERSION = 1
 

@@ -9,9 +9,10 @@ class TrustConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate, pre_migrate
 
-        from trust import audit_auth, checks, db  # noqa: F401 (importing checks registers them)
+        from trust import checks, db  # noqa: F401 (importing checks registers them)
+        from trust.audit import signin
 
-        audit_auth.connect()
+        signin.connect()
 
         connection_created.connect(db.register_sqlite_functions, dispatch_uid="trust-sqlite-fns")
         # SQLite drops a table's triggers when a migration rebuilds it: put them back every time.

@@ -7,7 +7,6 @@ be added as one filter here. Amounts leave as ``Money``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -251,66 +250,3 @@ def beneficiaries_reaching_majority(
         if when is not None and (when - today).days <= within_days:
             due.append((beneficiary, when))
     return sorted(due, key=lambda item: (item[1], item[0].pseudonym))
-
-
-# --- audit trail -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    """An event as the auditor's page shows it: decoded from its hashed bytes, not its columns."""
-
-    id: int
-    chain: str
-    seq: int | None
-    sealed: bool
-    data: dict
-
-
-def audit_event_list(
-    *,
-    trust_id: int | None = None,
-    action: str = "",
-    actor: str = "",
-    since: date | None = None,
-    until: date | None = None,
-) -> QuerySet:
-    """Events, newest first, filtered by trust, action (prefix), actor (username), dates."""
-    from django.contrib.auth import get_user_model
-
-    from trust.models import AuditEvent
-
-    events = AuditEvent.objects.order_by("-id")
-    if trust_id:
-        events = events.filter(trust_id=trust_id)
-    if action:
-        events = events.filter(action__startswith=action)
-    if actor:
-        ids = get_user_model().objects.filter(username=actor).values_list("pk", flat=True)
-        events = events.filter(actor_id__in=list(ids))
-    if since:
-        events = events.filter(at__date__gte=since)
-    if until:
-        events = events.filter(at__date__lte=until)
-    return events
-
-
-def audit_rows(events: Iterable) -> list[AuditRow]:
-    import json
-
-    return [
-        AuditRow(
-            id=e.pk,
-            chain=f"trust:{e.trust_id}" if e.trust_id else "global",
-            seq=e.seq,
-            sealed=e.hash is not None,
-            data=json.loads(bytes(e.data)),
-        )
-        for e in events
-    ]
-
-
-def audit_actions() -> list[str]:
-    from trust.models import AuditEvent
-
-    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())

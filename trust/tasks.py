@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 from celery import Task, shared_task
-from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 
+from trust.audit.checkpoints import audit_checkpoint
+from trust.audit.runs import audit_verification_run
+from trust.audit.sealing import audit_seal_pending
 from trust.models import Trust
-from trust.services.audit import (
-    audit_checkpoint,
-    audit_seal_pending,
-    audit_verification_run,
-)
-from trust.services.checks import ledger_check_run
-
-logger = logging.getLogger(__name__)
+from trust.services.checks import ledger_check_alert, ledger_check_run
 
 
 @shared_task(
@@ -33,25 +25,8 @@ def check_ledger_task(
     operation_id = operation_id or self.request.id
     trust = Trust.objects.get(pk=trust_id) if trust_id else None
     check, report = ledger_check_run(trust=trust, operation_id=operation_id)
-    if report is not None and not report.ok:
-        logger.error(
-            "ledger check %s found %d violation(s)", check.operation_id, len(report.violations)
-        )
-        recipients = list(
-            get_user_model()
-            .objects.filter(groups__name__in=["trustee", "auditor"], is_active=True)
-            .exclude(email="")
-            .values_list("email", flat=True)
-            .distinct()
-        )
-        if recipients:
-            body = "\n".join(str(v) for v in report.violations[:50])
-            send_mail(
-                subject=f"Ledger check failed: {len(report.violations)} violation(s)",
-                message=f"Check {check.operation_id}:\n{body}",
-                from_email=None,
-                recipient_list=recipients,
-            )
+    if report is not None:
+        ledger_check_alert(check=check, report=report)
     return {"operation_id": check.operation_id, "ok": check.ok, **check.summary}
 
 

@@ -53,12 +53,13 @@ from disbursements.models import (
     Status,
 )
 from trust import crypto
+from trust.audit.events import audit_record
+from trust.background import task_enqueue
 from trust.countries import COUNTRY_CODES
 from trust.errors import field_error
 from trust.models import Account, Beneficiary, ImplicatedPerson, Trust
 from trust.money import format_money, from_minor, to_minor
 from trust.services.amounts import positive_minor
-from trust.services.audit import audit_record
 from trust.services.people import IMPLICATED_PURPOSE
 
 logger = logging.getLogger(__name__)
@@ -823,15 +824,7 @@ def _notify_later(event: RequestEvent) -> None:
     if event.action not in TO_TRUSTEES | TO_REQUESTER:
         return
 
-    def send() -> None:
-        from disbursements.tasks import notify_request_event
-
-        try:
-            notify_request_event.delay(event.pk)
-        except Exception:  # the broker is unreachable; the transition stands
-            logger.warning("could not queue notifications of request event %s", event.pk)
-
-    transaction.on_commit(send)
+    task_enqueue("disbursements.tasks.notify_request_event", event.pk)
 
 
 def request_event_notify(*, event_id: int) -> int:

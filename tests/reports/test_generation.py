@@ -24,8 +24,8 @@ from reports.services import (
 )
 from tests.reports.scenario import Case, build_case, usd
 from tests.reports.test_documents import text_of
+from trust.audit.checkpoints import audit_checkpoint
 from trust.models import Account, AuditCheckpoint, AuditEvent, EntryKind
-from trust.services.audit import audit_checkpoint
 from trust.services.ledger import Leg, entry_post
 from trust.services.trusts import trust_set_lock_date
 

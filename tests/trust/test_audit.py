@@ -16,17 +16,14 @@ from django.db import IntegrityError, InternalError, connection, transaction
 
 from tests.factories import TrustFactory
 from tests.trust.test_receipts_concurrency import run_together
-from trust.audit_verify import audit_verify
+from trust.audit.canonical import canonical
+from trust.audit.checkpoints import audit_checkpoint
+from trust.audit.events import audit_record
+from trust.audit.keys import public_key_bytes, verify_signature
+from trust.audit.sealing import audit_seal_pending
+from trust.audit.verify import audit_verify
 from trust.db import ledger_guard_suspended
 from trust.models import AuditChain, AuditCheckpoint, AuditEvent
-from trust.services.audit import (
-    audit_checkpoint,
-    audit_record,
-    audit_seal_pending,
-    canonical,
-    public_key_bytes,
-    verify_signature,
-)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -353,8 +350,8 @@ def test_a_verification_run_records_progress_result_and_alerts(
     from django.contrib.auth.models import Group
     from django.core import mail
 
+    from trust.audit.runs import audit_verification_run, audit_verification_start
     from trust.models import AuditVerification
-    from trust.services.audit import audit_verification_run, audit_verification_start
 
     auditor = django_user_model.objects.create_user("auditor1", email="auditor1@example.invalid")
     auditor.groups.add(Group.objects.get_or_create(name="auditor")[0])

@@ -17,9 +17,10 @@ import pytest
 from django.core.management import call_command
 
 from tests.trust.test_audit import event, insider, log, record, sql  # noqa: F401 (fixture)
-from trust.audit_verify import audit_verify
+from trust.audit.checkpoints import audit_checkpoint
+from trust.audit.keys import public_key_bytes
+from trust.audit.verify import audit_verify
 from trust.models import AuditChain, AuditCheckpoint, AuditEvent
-from trust.services.audit import audit_checkpoint, public_key_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

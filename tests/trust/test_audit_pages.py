@@ -13,8 +13,9 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from tests.factories import TrustFactory
+from trust.audit.checkpoints import audit_checkpoint
+from trust.audit.keys import public_key_bytes
 from trust.models import AuditEvent, AuditVerification
-from trust.services.audit import audit_checkpoint, public_key_bytes
 from trust.services.people import beneficiary_create
 
 pytestmark = pytest.mark.django_db(transaction=True)

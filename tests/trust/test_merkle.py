@@ -1,4 +1,4 @@
-"""RFC 9162 Merkle trees (trust/merkle.py): the tree head against the RFC's recursive
+"""RFC 9162 Merkle trees (trust/audit/merkle.py): the tree head against the RFC's recursive
 definition, and inclusion and consistency proofs that verify, and fail when anything changes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trust.merkle import (
+from trust.audit.merkle import (
     EMPTY_ROOT,
     consistency_proof,
     inclusion_proof,
@@ -95,7 +95,7 @@ def test_proofs_refuse_impossible_requests() -> None:
 
 @given(st.integers(0, 130))
 def test_the_frontier_gives_the_same_head_at_every_size(n: int) -> None:
-    from trust.merkle import frontier_append, frontier_root, frontier_size
+    from trust.audit.merkle import frontier_append, frontier_root, frontier_size
 
     hashes = [leaf_hash(d) for d in data(n)]
     frontier: list = []

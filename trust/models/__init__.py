@@ -1,6 +1,8 @@
-"""The trust app's models, one module per concept; import them from here."""
+"""The trust app's models, one module per concept; import them from here. The audit trail's
+models live in ``trust.audit.models`` and are imported here so that Django registers them with
+the trust app (their tables keep their names)."""
 
-from trust.models.audit import (
+from trust.audit.models import (
     AuditChain,
     AuditCheckpoint,
     AuditEvent,

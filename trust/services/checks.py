@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from trust.invariants import LedgerReport, ledger_violations
 from trust.models import LedgerCheck, Trust
+from trust.roles import ALERTED, role_emails
+
+logger = logging.getLogger(__name__)
 
 
 def ledger_check_run(
@@ -38,3 +43,21 @@ def ledger_check_run(
     check.violations = [str(v) for v in report.violations[:500]]
     check.save(update_fields=["finished_at", "ok", "summary", "violations"])
     return check, report
+
+
+def ledger_check_alert(*, check: LedgerCheck, report: LedgerReport) -> None:
+    """Log a failed check and email the trustees and auditors its first violations."""
+    if report.ok:
+        return
+    logger.error(
+        "ledger check %s found %d violation(s)", check.operation_id, len(report.violations)
+    )
+    recipients = role_emails(ALERTED)
+    if recipients:
+        body = "\n".join(str(v) for v in report.violations[:50])
+        send_mail(
+            subject=f"Ledger check failed: {len(report.violations)} violation(s)",
+            message=f"Check {check.operation_id}:\n{body}",
+            from_email=None,
+            recipient_list=recipients,
+        )

@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Model
 
+from trust.audit.events import audit_record
 from trust.crypto import (
     DecryptionError,
     Keyring,
@@ -21,7 +22,6 @@ from trust.crypto import (
     rotate_token,
     token_is_current,
 )
-from trust.services.audit import audit_record
 
 ContextOf = Callable[[Model], str]
 

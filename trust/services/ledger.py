@@ -26,10 +26,11 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from moneyed import Money
 
+from trust.audit.canonical import VERSION as AUDIT_VERSION
+from trust.audit.canonical import actor_ref, canonical_plain, jsonable
+from trust.audit.events import audit_insert_raw
 from trust.models import Account, EntryKind, JournalEntry, Trust
 from trust.money import MoneyError, format_money, from_minor, to_minor
-from trust.services.audit import VERSION as AUDIT_VERSION
-from trust.services.audit import actor_ref, audit_insert_raw, canonical_plain, jsonable
 
 MAX_KEY_LENGTH = 200
 _KINDS = frozenset(EntryKind.values)  # built once: the enum rebuilds the list on each access

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from moneyed import Money
 
+from trust.audit.events import audit_record
 from trust.errors import field_error, first_code
 from trust.models import (
     Beneficiary,
@@ -28,7 +29,6 @@ from trust.models import (
 )
 from trust.money import format_money, from_minor
 from trust.services.amounts import positive_minor
-from trust.services.audit import audit_record
 
 
 @dataclass(frozen=True)

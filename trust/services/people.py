@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from trust import crypto
+from trust.audit.events import audit_record
 from trust.countries import COUNTRY_CODES
 from trust.errors import field_error
 from trust.models import (
@@ -29,7 +30,6 @@ from trust.models import (
     Trust,
     VictimKind,
 )
-from trust.services.audit import audit_record
 
 IDENTITY_FIELDS = ("legal_name", "guardian_contact")
 IMPLICATED_PURPOSE = "implicated-person-name"

@@ -28,6 +28,7 @@ from django.utils import timezone
 from moneyed import Money
 
 from trust.allocation import INDIVIDUAL_TIER, ORGANISATION_TIER, Claim, allocate
+from trust.audit.events import AuditSpec, audit_record, audit_record_many
 from trust.errors import field_error, first_code
 from trust.models import (
     Account,
@@ -43,7 +44,6 @@ from trust.models import (
 )
 from trust.money import format_money, from_minor
 from trust.services.amounts import positive_minor
-from trust.services.audit import AuditSpec, audit_record, audit_record_many
 from trust.services.ledger import EntrySpec, LedgerError, Leg, entries_post
 from trust.services.trusts import role_account
 

@@ -12,11 +12,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from moneyed import Money
 
+from trust.audit.events import audit_record
 from trust.errors import field_error
 from trust.models import Account, EntryKind, JournalEntry, Trust
 from trust.money import MoneyError, currency_of, format_money, from_minor
 from trust.services.amounts import positive_minor
-from trust.services.audit import audit_record
 from trust.services.ledger import Leg, entry_post, ledger_checks_now
 
 # Accounts every trust starts with: (code, name, type, role, no_negative).

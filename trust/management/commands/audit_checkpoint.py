@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from trust.services.audit import audit_checkpoint, key_fingerprint
+from trust.audit.checkpoints import audit_checkpoint
+from trust.audit.keys import key_fingerprint
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from trust.audit_export import consistency_proof_for, inclusion_proof_for
+from trust.audit.proofs import consistency_proof_for, inclusion_proof_for
 
 
 class Command(BaseCommand):

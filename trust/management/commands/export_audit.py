@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from trust.audit_export import audit_export
+from trust.audit.export import audit_export
 
 VERIFIER = Path(__file__).resolve().parents[3] / "tools" / "verify_bundle.py"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from trust.audit_verify import audit_verify
+from trust.audit.verify import audit_verify
 
 
 class Command(BaseCommand):

@@ -25,7 +25,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from trust.merkle import frontier_append, frontier_root
+from trust.audit.keys import trusted_public_keys, verify_signature
+from trust.audit.merkle import frontier_append, frontier_root
 
 ZERO = bytes(32)
 FETCH = 20_000
@@ -188,8 +189,6 @@ def _verify(
     limit: int,
     pipelined: bool,
 ) -> AuditReport:
-    from trust.services.audit import trusted_public_keys, verify_signature
-
     keys = trusted_keys if trusted_keys is not None else trusted_public_keys()
     report = AuditReport()
     problems = report.problems

@@ -14,23 +14,25 @@ from pathlib import Path
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from trust.audit_export import audit_export, checkpoint_json, trusted_keys_json
-from trust.models import AuditCheckpoint, AuditEvent, AuditVerification, Trust
-from trust.selectors import audit_actions, audit_event_list, audit_rows
-from trust.services.audit import audit_record, audit_verification_start
+from trust.audit.events import audit_record
+from trust.audit.export import audit_export, checkpoint_json, trusted_keys_json
+from trust.audit.models import AuditEvent, AuditVerification
+from trust.audit.runs import audit_verification_start
+from trust.audit.selectors import audit_actions, audit_event_list, audit_rows, checkpoint_latest
+from trust.models import Trust
+from trust.roles import reads_everything
 
-AUDIT_GROUPS = ("trustee", "auditor")
-VERIFIER = Path(__file__).resolve().parents[1] / "tools" / "verify_bundle.py"
+VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_bundle.py"
 
 
 def _require_auditor(request: HttpRequest) -> None:
-    user = request.user
-    if not (user.is_superuser or user.groups.filter(name__in=AUDIT_GROUPS).exists()):
+    if not reads_everything(request.user):
         raise PermissionDenied("The audit trail is for trustees and auditors.")
 
 
@@ -54,7 +56,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "until": _date(q.get("until", "")),
     }
     page = Paginator(audit_event_list(**filters), 50).get_page(q.get("page"))
-    checkpoint = AuditCheckpoint.objects.order_by("-size", "-id").first()
+    checkpoint = checkpoint_latest()
     query = q.copy()
     query.pop("page", None)
     return render(
@@ -105,7 +107,7 @@ def audit_verification(request: HttpRequest, operation_id: str) -> HttpResponse:
 def audit_checkpoint_latest(request: HttpRequest) -> HttpResponse:
     """The latest signed tree head as JSON: what an auditor keeps to prove a later rewrite."""
     _require_auditor(request)
-    checkpoint = AuditCheckpoint.objects.order_by("-size", "-id").first()
+    checkpoint = checkpoint_latest()
     if checkpoint is None:
         return JsonResponse({"error": "no checkpoint yet"}, status=404)
     response = JsonResponse(checkpoint_json(checkpoint), json_dumps_params={"indent": 1})
@@ -117,8 +119,6 @@ def audit_checkpoint_latest(request: HttpRequest) -> HttpResponse:
 def audit_bundle(request: HttpRequest) -> HttpResponse:
     """The audit bundle as a zip, with the standalone verifier. The download is recorded."""
     _require_auditor(request)
-    from django.db import transaction
-
     with transaction.atomic():
         audit_record(action="audit.bundle_downloaded", actor=request.user, object_type="audit")
     buffer = io.BytesIO()

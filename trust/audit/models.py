@@ -37,7 +37,7 @@ class AuditEvent(models.Model):
     in which trust, with the change and the reason. Written in the change's own transaction,
     unsealed.
 
-    The sealer (``trust.services.audit.audit_seal_pending``: one at a time, every minute and
+    The sealer (``trust.audit.sealing.audit_seal_pending``: one at a time, every minute and
     before each checkpoint) then gives each committed event, in the order it finds them:
     ``chain`` (the trust's, or the global one), ``seq``, its place in it (from 1), ``hash`` = SHA-256(the previous event's hash in
     the chain || data) (the first previous hash being 32 zero bytes), and ``sealed``, its place

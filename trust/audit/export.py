@@ -13,7 +13,7 @@ Files (docs/audit.md describes each field):
 - ``manifest.json``: what was exported, when, and each file's SHA-256;
 - ``README.md``: how to verify.
 
-It also answers proofs (``inclusion_proof_for``, ``consistency_proof_for``) from the database.
+Proofs from the database are in ``trust.audit.proofs``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from trust.audit_verify import stream_rows
-from trust.merkle import consistency_proof, inclusion_proof, leaf_hash
-from trust.models import AuditCheckpoint
+from trust.audit.keys import key_fingerprint, public_key_bytes, trusted_public_keys
+from trust.audit.models import AuditCheckpoint
+from trust.audit.verify import stream_rows
 
 README = """# Audit bundle
 
@@ -73,8 +73,6 @@ def checkpoint_json(checkpoint: AuditCheckpoint) -> dict[str, Any]:
 
 
 def trusted_keys_json() -> dict[str, Any]:
-    from trust.services.audit import key_fingerprint, trusted_public_keys
-
     keys = trusted_public_keys()
     return {
         "log": settings.AUDIT_LOG_ID,
@@ -89,8 +87,6 @@ def audit_export(out: Path) -> dict[str, Any]:
     manifest."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    from trust.services.audit import public_key_bytes
 
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
@@ -152,58 +148,3 @@ def _line(
         )
         + "\n"
     )
-
-
-# --- proofs ----------------------------------------------------------------------------------
-
-
-def _leaf_hashes(size: int) -> list[bytes]:
-    return [
-        leaf_hash(bytes(data))
-        for (data,) in stream_rows(
-            "SELECT data FROM trust_audit_event"
-            f" WHERE sealed IS NOT NULL AND sealed <= {int(size)} ORDER BY sealed"
-        )
-    ]
-
-
-def _checkpoint_at(size: int | None) -> AuditCheckpoint:
-    checkpoints = AuditCheckpoint.objects.order_by("-size", "-id")
-    checkpoint = (checkpoints.filter(size=size) if size is not None else checkpoints).first()
-    if checkpoint is None:
-        raise LookupError(f"no checkpoint of size {size}" if size else "no checkpoint yet")
-    return checkpoint
-
-
-def inclusion_proof_for(event_id: int, size: int | None = None) -> dict[str, Any]:
-    """That event ``event_id`` is in the log signed by the checkpoint of ``size`` (the latest by
-    default): the event's bytes, its leaf, the audit path and the checkpoint."""
-    checkpoint = _checkpoint_at(size)
-    row = next(
-        stream_rows(f"SELECT sealed, data FROM trust_audit_event WHERE id = {int(event_id)}"), None
-    )
-    if row is None or row[0] is None or row[0] > checkpoint.size:
-        raise LookupError(f"event {event_id} is not in the log of size {checkpoint.size}")
-    position, data = row[0] - 1, row[1]
-    path = inclusion_proof(position, _leaf_hashes(checkpoint.size))
-    return {
-        "type": "inclusion",
-        "event": event_id,
-        "leaf": position,
-        "data": bytes(data).decode("ascii"),
-        "path": [p.hex() for p in path],
-        "checkpoint": checkpoint_json(checkpoint),
-    }
-
-
-def consistency_proof_for(old_size: int, new_size: int | None = None) -> dict[str, Any]:
-    """That the log signed at ``new_size`` (the latest by default) extends the one signed at
-    ``old_size``."""
-    old, new = _checkpoint_at(old_size), _checkpoint_at(new_size)
-    path = consistency_proof(old.size, _leaf_hashes(new.size)) if 0 < old.size < new.size else []
-    return {
-        "type": "consistency",
-        "old": checkpoint_json(old),
-        "new": checkpoint_json(new),
-        "path": [p.hex() for p in path],
-    }

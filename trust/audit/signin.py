@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_save
 from django.http import HttpRequest, HttpResponse
 
-from trust.services.audit import audit_record
+from trust.audit.events import audit_record
 
 _actor: contextvars.ContextVar[Any] = contextvars.ContextVar("audit_actor", default=None)
 USER_FIELDS = ("username", "is_active", "is_staff", "is_superuser")
