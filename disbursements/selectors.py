@@ -8,14 +8,13 @@ from typing import Any
 from django.db.models import QuerySet
 
 from disbursements.models import Caseworker, DisbursementRequest, RequestDocument
-
-STAFF_GROUPS = ("trustee", "auditor")
+from trust.roles import READERS, has_role
 
 
 def requests_visible_to(user: Any) -> QuerySet[DisbursementRequest]:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return DisbursementRequest.objects.none()
-    if user.groups.filter(name__in=STAFF_GROUPS).exists():
+    if has_role(user, *READERS):
         return DisbursementRequest.objects.all()
     partner_id = (
         Caseworker.objects.filter(user_id=user.pk).values_list("partner_id", flat=True).first()

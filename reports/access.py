@@ -10,24 +10,17 @@ from django.db.models import Q, QuerySet
 
 from disbursements.models import Caseworker
 from reports.models import Kind, Report
-
-STAFF_GROUPS = ("trustee", "auditor")
-
-
-def is_staff_reader(user: Any) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    return bool(user.is_superuser or user.groups.filter(name__in=STAFF_GROUPS).exists())
+from trust.roles import reads_everything
 
 
 def can_request(user: Any) -> bool:
-    return is_staff_reader(user)
+    return reads_everything(user)
 
 
 def reports_visible_to(user: Any) -> QuerySet[Report]:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Report.objects.none()
-    if is_staff_reader(user):
+    if reads_everything(user):
         return Report.objects.all()
     partner_id = (
         Caseworker.objects.filter(user_id=user.pk).values_list("partner_id", flat=True).first()

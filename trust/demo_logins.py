@@ -1,8 +1,11 @@
-"""The three demo logins (username, password, group, name). For the embedded demo only: the
-demo_users command refuses to create them on a configured production database."""
+"""The three demo logins (username, password, group, name): each demo user is named after its
+role. For the embedded demo only: the demo_users command refuses to create them on a configured
+production database."""
+
+from trust.roles import AUDITOR, CASEWORKER, TRUSTEE
 
 DEMO_LOGINS = [
-    ("trustee", "demo-trustee-pass", "trustee", "Tess Trustee (demo)"),
-    ("caseworker", "demo-caseworker-pass", "caseworker", "Carlo Caseworker (demo)"),
-    ("auditor", "demo-auditor-pass", "auditor", "Aud Itor (demo)"),
+    (TRUSTEE, "demo-trustee-pass", TRUSTEE, "Tess Trustee (demo)"),
+    (CASEWORKER, "demo-caseworker-pass", CASEWORKER, "Carlo Caseworker (demo)"),
+    (AUDITOR, "demo-auditor-pass", AUDITOR, "Aud Itor (demo)"),
 ]

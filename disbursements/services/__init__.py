@@ -59,22 +59,14 @@ from trust.countries import COUNTRY_CODES
 from trust.errors import field_error
 from trust.models import Account, Beneficiary, ImplicatedPerson, Trust
 from trust.money import format_money, from_minor, to_minor
+from trust.roles import TRUSTEE, is_trustee
 from trust.services.amounts import positive_minor
 from trust.services.people import IMPLICATED_PURPOSE
 
 logger = logging.getLogger(__name__)
 
-TRUSTEE_GROUP = "trustee"
 # Above this (in the trust's base currency) two trustees approve, until the trust sets its own.
 DEFAULT_DUAL_APPROVAL = "5000.00"
-
-
-def is_trustee(user: Any) -> bool:
-    return bool(
-        getattr(user, "pk", None)
-        and user.is_active
-        and user.groups.filter(name=TRUSTEE_GROUP).exists()
-    )
 
 
 def _event(
@@ -840,7 +832,7 @@ def request_event_notify(*, event_id: int) -> int:
         recipients = [
             u
             for u in get_user_model()
-            .objects.filter(groups__name=TRUSTEE_GROUP, is_active=True)
+            .objects.filter(groups__name=TRUSTEE, is_active=True)
             .exclude(email="")
             .exclude(pk=request.requested_by_id)
             .distinct()

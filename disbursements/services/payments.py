@@ -43,7 +43,6 @@ from disbursements.models import (
 from disbursements.services import (
     _event,
     _partner_of,
-    is_trustee,
     policy_for,
     refuse_unpayable,
     reserved_minor,
@@ -51,6 +50,7 @@ from disbursements.services import (
 from trust.errors import field_error
 from trust.models import Account, EntryKind, Trust
 from trust.money import format_money, from_minor
+from trust.roles import is_trustee
 from trust.services.amounts import positive_minor
 from trust.services.ledger import EntrySpec, Leg, entries_post
 from trust.services.trusts import role_accounts

@@ -26,6 +26,7 @@ from disbursements.services import (
 )
 from disbursements.services.payments import Transfer, payment_acknowledge, payment_record
 from trust.models import Beneficiary
+from trust.roles import CASEWORKER, TRUSTEE
 
 
 def payout_currency(beneficiary: Beneficiary) -> str:
@@ -60,8 +61,8 @@ class Command(BaseCommand):
         if not settings.DEMO_ALLOWED and not options["force"]:
             raise CommandError("Demo data are for the embedded demo only (TRUST_ALLOW_DEMO=1).")
         users = get_user_model().objects
-        trustee = users.filter(username="trustee").first()
-        caseworker = users.filter(username="caseworker").first()
+        trustee = users.filter(username=TRUSTEE).first()
+        caseworker = users.filter(username=CASEWORKER).first()
         if trustee is None or caseworker is None:
             raise CommandError("Run `manage.py demo_users` first.")
         partners = list(CarePartner.objects.filter(name__endswith="(demo)").order_by("name"))

@@ -14,6 +14,7 @@ from reports.models import Kind, Report
 from reports.periods import previous_month, previous_quarter
 from reports.services import report_batch_create, report_generate, report_request
 from trust.models import Beneficiary
+from trust.roles import TRUSTEE
 from trust.services.trusts import trust_set_lock_date
 
 
@@ -30,7 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEMO_ALLOWED and not options["force"]:
             raise CommandError("Demo data are for the embedded demo only (TRUST_ALLOW_DEMO=1).")
-        trustee = get_user_model().objects.filter(username="trustee").first()
+        trustee = get_user_model().objects.filter(username=TRUSTEE).first()
         home = (
             Beneficiary.objects.filter(pseudonym="MV-1", care_partner__name__endswith="(demo)")
             .select_related("trust")

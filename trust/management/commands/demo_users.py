@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from trust.demo_logins import DEMO_LOGINS
+from trust.roles import READERS
 
-STAFF_GROUPS = {"trustee", "auditor"}
 # Apps whose admin pages (all read-only) the demo trustee and auditor may view.
 VIEWABLE_APPS = ("trust", "disbursements")
 
@@ -30,7 +30,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             for username, password, group_name, full_name in DEMO_LOGINS:
                 group, _ = Group.objects.get_or_create(name=group_name)
-                if group_name in STAFF_GROUPS:
+                if group_name in READERS:
                     # The admin only looks (every write goes through the services): trustees
                     # and auditors may look at the ledger, orders, partners and requests there.
                     group.permissions.set(
@@ -42,7 +42,7 @@ class Command(BaseCommand):
                 first, _, last = full_name.partition(" ")
                 user.first_name, user.last_name = first, last
                 user.email = f"{username}@demo.invalid"
-                user.is_staff = group_name in STAFF_GROUPS
+                user.is_staff = group_name in READERS
                 user.set_password(password)
                 user.save()
                 user.groups.set([group])
