@@ -6,7 +6,7 @@ from smtplib import SMTPException
 
 from celery import shared_task
 
-from disbursements.services import request_event_notify
+from disbursements.services.notifications import request_event_notify
 
 
 @shared_task(

@@ -40,11 +40,11 @@ from disbursements.models import (
     Payment,
     Status,
 )
-from disbursements.services import (
-    _event,
-    _partner_of,
-    policy_for,
+from disbursements.services.caseworkers import caseworker_partner
+from disbursements.services.policy import policy_for
+from disbursements.services.requests import (
     refuse_unpayable,
+    request_event_record,
     reserved_minor,
 )
 from trust.errors import field_error
@@ -346,7 +346,7 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
         locked.status = Status.PAID
         locked.save(update_fields=["status"])
         rate = f", rate {payment.rate}" if payment.cross_currency else ""
-        _event(
+        request_event_record(
             locked,
             "paid",
             actor,
@@ -413,7 +413,7 @@ def payment_acknowledge(
     partner's caseworkers; a request not paid or already returned; nothing or more than was
     sent arriving; a date before the value date or in the future. Acknowledging again with the
     same amount returns the payment."""
-    partner = _partner_of(actor)
+    partner = caseworker_partner(actor)
     if partner is None or partner.pk != request.partner_id:
         raise ValidationError("Only the partner's caseworkers acknowledge.", code="not_yours")
     note = " ".join((note or "").split())
@@ -520,7 +520,7 @@ def payment_acknowledge(
         reason = f"{format_money(payment.arrived)} arrived on {on}"
         if shortfall:
             reason += f"; shortfall {format_money(payment.shortfall)}: {note}"
-        _event(locked, "acknowledged", actor, Status.PAID, reason)
+        request_event_record(locked, "acknowledged", actor, Status.PAID, reason)
         return payment
 
 
@@ -651,7 +651,7 @@ def payment_return(
         )
         locked.status = Status.RETURNED
         locked.save(update_fields=["status"])
-        _event(
+        request_event_record(
             locked,
             "returned",
             actor,

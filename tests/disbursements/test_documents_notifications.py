@@ -194,7 +194,7 @@ def test_a_failed_send_is_sent_again_by_the_retry(world: World, monkeypatch: Any
             raise ConnectionError("SMTP server went away")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("disbursements.services.send_mail", flaky)
+    monkeypatch.setattr("disbursements.services.notifications.send_mail", flaky)
     with pytest.raises(ConnectionError):
         request_event_notify(event_id=event.pk)
     assert Notification.objects.filter(event=event).count() == 0
@@ -211,7 +211,9 @@ def test_a_real_worker_sends_each_notification_once(
     # The submission's own message would go to the default queue, which this worker does not
     # read (and the demo's worker does): queue nothing, send the task to this worker twice.
     with monkeypatch.context() as patch:
-        patch.setattr("disbursements.services._notify_later", lambda event: None)
+        patch.setattr(
+            "disbursements.services.requests.request_event_notify_later", lambda event: None
+        )
         event = submitted(w).events.get(action="submitted")
     sent = [
         notify_request_event.apply_async(args=[event.pk], queue=celery_worker.queue)

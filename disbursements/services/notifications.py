@@ -1,0 +1,75 @@
+"""Telling people about a request's events: which events tell whom, queueing the messages once
+the transaction commits, and sending each (event, recipient) email once.
+
+Services queue the task by its name (``trust.background.task_enqueue``) and never import
+``disbursements.tasks``; the task calls ``request_event_notify``.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+
+from disbursements.models import Notification, RequestEvent
+from trust.background import task_enqueue
+from trust.money import format_money
+from trust.roles import TRUSTEE
+
+# Which events tell whom: trustees when a request awaits them, the requester when it is decided,
+# paid, or its payment came back.
+TO_TRUSTEES = {"submitted", "first_approval"}
+TO_REQUESTER = {"approved", "rejected", "cancelled", "paid", "returned"}
+
+
+def request_event_notify_later(event: RequestEvent) -> None:
+    """Queue the event's notifications once the transaction commits (a rolled-back transition
+    tells no one). A broker that is down loses the message, not the transition: it is logged."""
+    if event.action not in TO_TRUSTEES | TO_REQUESTER:
+        return
+
+    task_enqueue("disbursements.tasks.notify_request_event", event.pk)
+
+
+def request_event_notify(*, event_id: int) -> int:
+    """Email the people an event concerns; returns how many were sent now. Each (event,
+    recipient) is sent once: running this again sends nothing new. Messages name the request by
+    number and the beneficiary by pseudonym, never anyone's identity."""
+    event = RequestEvent.objects.select_related("request__beneficiary", "request__trust").get(
+        pk=event_id
+    )
+    request = event.request
+    if event.action in TO_TRUSTEES:
+        already = set(request.approvals.values_list("trustee_id", flat=True))
+        recipients = [
+            u
+            for u in get_user_model()
+            .objects.filter(groups__name=TRUSTEE, is_active=True)
+            .exclude(email="")
+            .exclude(pk=request.requested_by_id)
+            .distinct()
+            .order_by("pk")
+            if u.pk not in already
+        ]
+        subject = f"Disbursement request #{request.pk} awaits your decision"
+    elif event.action in TO_REQUESTER:
+        recipients = [u for u in [request.requested_by] if u.is_active and u.email]
+        subject = f"Disbursement request #{request.pk} was {event.action}"
+    else:
+        return 0
+    body = (
+        f"Request #{request.pk} for {request.beneficiary.pseudonym}"
+        f" ({request.get_category_display()}, {format_money(request.amount)})"
+        f" in {request.trust.caption}: {event.action.replace('_', ' ')}"
+        + (f".\nReason: {event.reason}" if event.reason else ".")
+    )
+    sent = 0
+    for recipient in recipients:
+        with transaction.atomic():
+            _, created = Notification.objects.get_or_create(event=event, recipient=recipient)
+            if not created:
+                continue
+            # Sent inside the transaction: if sending fails the row goes too, and a retry sends.
+            send_mail(subject, body, None, [recipient.email])
+            sent += 1
+    return sent
