@@ -41,11 +41,13 @@ testcases.TransactionTestCase._fixture_teardown = _teardown_with_guard_lifted
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
-    # SQLite tests use a file (one per xdist worker) so that a real worker process can read it.
+    # SQLite tests use a file (one per xdist worker) so that a real worker process can read it,
+    # named by the run too: two test runs in one checkout must not share a database.
     db = settings.DATABASES["default"]
     if db["ENGINE"] == "django.db.backends.sqlite3" and not db.get("TEST", {}).get("NAME"):
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        path = REPO / "var" / "test" / f"test-{worker}.sqlite3"
+        run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))[:12]
+        path = Path(settings.VAR_DIR) / "test" / f"test-{run}-{worker}.sqlite3"
         path.parent.mkdir(parents=True, exist_ok=True)
         db.setdefault("TEST", {})["NAME"] = str(path)
 
@@ -175,7 +177,7 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):  # type: 
 
 @pytest.fixture(autouse=True)
 def _tasks_inline_unless_a_real_worker(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Tasks queued by services (``transaction.on_commit(... .delay())``) run inline in tests,
+    """Tasks queued by services (``trust.background.task_enqueue``, after commit) run inline in tests,
     so that no message is left on the developer's own queue for the demo worker to pick up.
     Tests marked ``worker`` send to a real worker process on a private queue instead."""
     from celery._state import _set_task_join_will_block
