@@ -16,6 +16,6 @@ def _media_in_tmp(settings: pytest.FixtureRequest, tmp_path: Path) -> None:
 def _forget_batches() -> None:
     """Workers remember each batch's checkpoint (batches never change and their ids are never
     reused once committed); tests roll back, and SQLite then hands the same ids out again."""
-    from reports.services import _batch_checkpoint
+    from reports.services.generation import batch_checkpoint
 
-    _batch_checkpoint.cache_clear()
+    batch_checkpoint.cache_clear()

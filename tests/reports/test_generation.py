@@ -251,12 +251,12 @@ def test_a_transient_error_leaves_the_report_to_retry(
     report = report_request(
         kind=Kind.ORDER_STATUS, trust=case.trust, actor=case.trustee, enqueue=False
     )
-    import reports.services as services
+    import reports.services.generation as generation
 
     def down(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "report_checkpoint", down)
+    monkeypatch.setattr(generation, "report_checkpoint", down)
     with pytest.raises(OperationalError):
         report_generate(report_id=report.pk)
     report.refresh_from_db()
