@@ -37,11 +37,12 @@ from trust.models import (
 )
 from trust.money import from_minor
 from trust.selectors import account_balance, account_balance_as_of
+from trust.services.allocations import line_claims, lock_payer_lines
 from trust.services.imports import receipts_import
 from trust.services.ledger import EntrySpec, Leg, entries_post, entry_post
 from trust.services.orders import LineSpec, order_create
 from trust.services.people import beneficiary_create, defendant_create
-from trust.services.receipts import _claims, _lock_payer_lines, receipt_record
+from trust.services.receipts import receipt_record
 from trust.services.trusts import trust_create
 
 BENCH_DAY = date(2026, 11, 25)  # every benchmark entry is dated this day (no lock date is set)
@@ -444,8 +445,8 @@ def claims_read(book: AllocationBook) -> list[Claim]:
     and read their outstanding amounts (the service's own helpers, in a transaction that is
     rolled back, since it only reads)."""
     with transaction.atomic():
-        lines = _lock_payer_lines(book.trust, book.defendant, "USD")
-        claims = _claims(lines)
+        lines = lock_payer_lines(book.trust, book.defendant, "USD")
+        claims = line_claims(lines)
         transaction.set_rollback(True)
     return claims
 

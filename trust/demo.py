@@ -46,6 +46,7 @@ from trust.models import (
     VictimKind,
 )
 from trust.money import from_minor
+from trust.services.allocations import ManualShare
 from trust.services.ledger import EntrySpec, Leg, entries_post, entry_reverse
 from trust.services.orders import LineSpec, order_amend, order_create
 from trust.services.people import (
@@ -54,7 +55,7 @@ from trust.services.people import (
     defendant_create,
     implicated_person_add,
 )
-from trust.services.receipts import ManualShare, receipt_record
+from trust.services.receipts import receipt_record
 from trust.services.trusts import trust_create
 
 # Months run backwards from this fixed date, so that the data do not depend on the day it is run.

@@ -39,16 +39,13 @@ from trust.models import (
     VictimKind,
 )
 from trust.selectors import receipts_to_resolve, trust_identity
+from trust.services.allocations import ManualShare
 from trust.services.ledger import LedgerError, Leg, entry_post
 from trust.services.orders import LineSpec, order_amend, order_create
 from trust.services.people import beneficiary_create, defendant_create
-from trust.services.receipts import (
-    ManualShare,
-    receipt_allocate,
-    receipt_record,
-    receipt_reverse,
-)
+from trust.services.receipts import receipt_record, receipt_reverse
 from trust.services.trusts import account_create, trust_set_lock_date
+from trust.services.unallocated import receipt_allocate
 
 pytestmark = pytest.mark.django_db
 

@@ -36,12 +36,8 @@ from trust.models import Account, Defendant, OrderLine, Receipt, Trust
 from trust.services import receipts as receipts_module
 from trust.services.orders import LineSpec, order_create
 from trust.services.people import beneficiary_create, defendant_create
-from trust.services.receipts import (
-    ReceiptRefused,
-    ReceiptSpec,
-    receipt_record,
-    receipts_record,
-)
+from trust.services.receipt_batches import ReceiptRefused, receipts_record
+from trust.services.receipts import ReceiptSpec, receipt_record
 
 pytestmark = pytest.mark.django_db
 

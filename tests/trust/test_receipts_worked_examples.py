@@ -16,9 +16,11 @@ from trust.selectors import (
     outstanding_by_defendant,
     receipts_to_resolve,
 )
+from trust.services.allocations import ManualShare
 from trust.services.orders import LineSpec, order_amend, order_create
 from trust.services.people import beneficiary_create, defendant_create
-from trust.services.receipts import ManualShare, receipt_allocate, receipt_record, receipt_reverse
+from trust.services.receipts import receipt_record, receipt_reverse
+from trust.services.unallocated import receipt_allocate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,12 +11,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from trust.models import RestitutionOrder, Trust
 from trust.money import format_money, from_minor
-from trust.services.imports import (
-    order_import,
-    parse_amount,
-    parse_currency,
-    parse_date,
-)
+from trust.services.imports.csv_rows import parse_amount, parse_currency, parse_date
+from trust.services.imports.orders import order_import
 
 
 def actor_for(username: str | None) -> Any | None:

@@ -3,15 +3,16 @@ docs/imports.md."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
 from trust.management.commands.import_order import actor_for, trust_for
 from trust.money import format_money
-from trust.services.imports import ImportResult, receipts_import
+from trust.services.imports.csv_rows import ImportResult
+from trust.services.imports.receipts import receipts_import
 
 
 def summary(result: ImportResult) -> str:
@@ -51,19 +52,19 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="check and compute everything, write nothing"
         )
         parser.add_argument("--actor", default=None, help="username the receipts are recorded as")
-        parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
         trust = trust_for(options["trust"])
         actor = actor_for(options["actor"])
-        started = time.monotonic()
-        show = not options["quiet"] and self.stderr.isatty()
+        # On stderr, and only on a terminal (disable=None), so stdout is the summary alone. The
+        # rows are checked before any is written: the total is known at the first batch written.
+        bar = None if options["quiet"] else tqdm(unit=" receipts", desc="recording", disable=None)
 
         def progress(done: int, total: int) -> None:
-            if show and total >= 2000:
-                self.stderr.write(f"\r{done:,}/{total:,} receipts", ending="")
-                if done == total:
-                    self.stderr.write("")
+            if bar is not None:
+                bar.total = total
+                bar.update(done - bar.n)
 
         try:
             with open(options["file"], encoding="utf-8-sig", newline="") as handle:
@@ -78,7 +79,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {options['file']}: {exc.strerror}") from exc
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
-        if show and result.rows_read >= 2000:
-            self.stderr.write(f"done in {time.monotonic() - started:.1f} s")
+        finally:
+            if bar is not None:
+                bar.close()
         line = f"{summary(result)}."
         self.stdout.write(line if result.dry_run else self.style.SUCCESS(line))
