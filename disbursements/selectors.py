@@ -1,5 +1,6 @@
-"""Reads of the disbursements app, scoped at the source: a caseworker sees only their partner's
-requests, trustees and auditors every request; anyone else nothing."""
+"""Reads of the disbursements app, scoped at the source by ``trust.access``: a caseworker sees
+only their partner's requests, a trustee or an auditor those of their trusts; anyone else
+nothing."""
 
 from __future__ import annotations
 
@@ -7,28 +8,15 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from disbursements.models import Caseworker, DisbursementRequest, RequestDocument
-from trust.roles import READERS, has_role
+from disbursements.models import DisbursementRequest, RequestDocument
+from trust.access import visible_documents, visible_requests
 
 
 def requests_visible_to(user: Any) -> QuerySet[DisbursementRequest]:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return DisbursementRequest.objects.none()
-    if has_role(user, *READERS):
-        return DisbursementRequest.objects.all()
-    partner_id = (
-        Caseworker.objects.filter(user_id=user.pk).values_list("partner_id", flat=True).first()
-    )
-    if partner_id is None:
-        return DisbursementRequest.objects.none()
-    return DisbursementRequest.objects.filter(partner_id=partner_id)
+    return visible_requests(user)
 
 
 def document_for(user: Any, uid: Any) -> RequestDocument | None:
     """The document ``uid`` if ``user`` may see its request, else ``None`` (the same answer as
     for a document that does not exist, so a caseworker learns nothing about other partners)."""
-    return (
-        RequestDocument.objects.filter(uid=uid, request__in=requests_visible_to(user))
-        .select_related("request")
-        .first()
-    )
+    return visible_documents(user).filter(uid=uid).select_related("request").first()

@@ -10,7 +10,6 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from reports.access import can_request, reports_visible_to
 from reports.models import Kind, Report, ReportBatch
 from reports.periods import PeriodError, parse_period
 from reports.services import (
@@ -20,26 +19,26 @@ from reports.services import (
     report_request,
     report_verify_code,
 )
-from trust.models import Beneficiary, Trust
+from trust.access import can, visible, visible_payments, visible_reports, visible_trusts
+from trust.models import Beneficiary
+from trust.roles import Action
 
 ALL_BENEFICIARIES = "all"
 
 
 @login_required
 def report_list(request: HttpRequest) -> HttpResponse:
-    reports = reports_visible_to(request.user).select_related("trust", "beneficiary")
+    reports = visible_reports(request.user).select_related("trust", "beneficiary")
     trust_id = request.GET.get("trust", "")
     if trust_id.isdigit():
         reports = reports.filter(trust_id=int(trust_id))
-    trusts = Trust.objects.order_by("caption") if can_request(request.user) else []
+    trusts = list(visible_trusts(request.user, Action.REPORT_REQUEST).order_by("caption"))
     return render(
         request,
         "reports/report_list.html",
         {
             "reports": reports[:100],
-            "batches": ReportBatch.objects.select_related("trust")[:10]
-            if can_request(request.user)
-            else [],
+            "batches": visible(request.user, ReportBatch).select_related("trust")[:10],
             "trusts": trusts,
             "beneficiaries": Beneficiary.objects.filter(trust__in=trusts).order_by(
                 "trust_id", "pseudonym"
@@ -47,7 +46,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
             if trusts
             else [],
             "kinds": [(k.value, k.label) for k in Kind if k != Kind.REMITTANCE_ADVICE],
-            "can_request": can_request(request.user),
+            "can_request": bool(trusts),
         },
     )
 
@@ -56,11 +55,12 @@ def report_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def report_create(request: HttpRequest) -> HttpResponse:
     """The request form: one document, or every beneficiary's statement as a batch."""
-    if not can_request(request.user):
+    asking = visible_trusts(request.user, Action.REPORT_REQUEST)
+    if not asking.exists():
         raise PermissionDenied("Trustees and auditors ask for reports.")
     form = request.POST
     trust_id = form.get("trust", "")
-    trust = Trust.objects.filter(pk=int(trust_id)).first() if trust_id.isdigit() else None
+    trust = asking.filter(pk=int(trust_id)).first() if trust_id.isdigit() else None
     kind = form.get("kind", "")
     try:
         if trust is None:
@@ -103,10 +103,7 @@ def report_create(request: HttpRequest) -> HttpResponse:
 
 def _visible(request: HttpRequest, uid: str) -> Report:
     report = (
-        reports_visible_to(request.user)
-        .select_related("trust", "beneficiary")
-        .filter(uid=uid)
-        .first()
+        visible_reports(request.user).select_related("trust", "beneficiary").filter(uid=uid).first()
     )
     if report is None:  # the same answer whether it does not exist or is someone else's
         raise Http404("No such report.")
@@ -141,10 +138,8 @@ def report_download(request: HttpRequest, uid: str) -> FileResponse:
 
 @login_required
 def report_batch(request: HttpRequest, operation_id: str) -> HttpResponse:
-    if not can_request(request.user):
-        raise Http404("No such batch.")
     batch = get_object_or_404(
-        ReportBatch.objects.select_related("trust"), operation_id=operation_id
+        visible(request.user, ReportBatch).select_related("trust"), operation_id=operation_id
     )
     progress = batch_progress(batch)
     if request.headers.get("Accept") == "application/json":
@@ -168,7 +163,7 @@ def report_batch(request: HttpRequest, operation_id: str) -> HttpResponse:
 @login_required
 def report_verify(request: HttpRequest) -> HttpResponse:
     """Type the code printed on a document: the books say whether its figures still hold."""
-    if not can_request(request.user):
+    if not visible_trusts(request.user, Action.REPORT_REQUEST).exists():
         raise PermissionDenied("Trustees and auditors check documents.")
     result = None
     code = request.POST.get("code", "") if request.method == "POST" else ""
@@ -181,13 +176,11 @@ def report_verify(request: HttpRequest) -> HttpResponse:
 @require_POST
 def payment_advice(request: HttpRequest, payment_id: int) -> HttpResponse:
     """A remittance advice for one payment (from the payment's page, later the partner's)."""
-    from disbursements.models import Payment
-
-    if not can_request(request.user):
-        raise PermissionDenied("Trustees and auditors ask for reports.")
     payment = get_object_or_404(
-        Payment.objects.select_related("trust", "request__partner"), pk=payment_id
+        visible_payments(request.user).select_related("trust", "request__partner"), pk=payment_id
     )
+    if not can(request.user, Action.REPORT_REQUEST, payment.trust):
+        raise PermissionDenied("Trustees and auditors ask for reports.")
     report = report_request(
         kind=Kind.REMITTANCE_ADVICE, trust=payment.trust, actor=request.user, payment=payment
     )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from itertools import count
+from typing import Any
 
 import factory
+from django.contrib.auth import get_user_model
 from moneyed import Money
 
 from trust.models import Account, Beneficiary, EntryKind, Trust
+from trust.roles import TRUSTEE
+from trust.services.appointments import appointment_create
 from trust.services.ledger import Leg, PostedEntry, entry_post
 from trust.services.people import beneficiary_create
 from trust.services.trusts import trust_create
@@ -56,3 +60,20 @@ def fund(
         memo="Receipt (test)",
         kind=EntryKind.RECEIPT,
     )
+
+
+def appoint(user: Any, trust: Trust, role: str = TRUSTEE) -> Any:
+    """Appoint ``user`` to ``trust`` as ``role`` from today (as the system: no administrator
+    needed in tests). Returns the user."""
+    appointment_create(trust=trust, user=user, role=role, actor=None)
+    return user
+
+
+def person(
+    username: str, role: str | None = None, trust: Trust | None = None, **fields: Any
+) -> Any:
+    """A user (no password: fast), appointed to ``trust`` as ``role`` when both are given."""
+    user = get_user_model().objects.create_user(username=username, **fields)
+    if role and trust is not None:
+        appoint(user, trust, role)
+    return user

@@ -17,10 +17,18 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client, RequestFactory
 
-from tests.factories import TrustFactory, account, beneficiary, fund
+from tests.factories import TrustFactory, account, appoint, beneficiary, fund
 from trust.demo import seed_demo_trust
 from trust.demo_logins import DEMO_LOGINS
-from trust.models import Account, Beneficiary, JournalEntry, LedgerCheck, Posting, Trust
+from trust.models import (
+    Account,
+    Appointment,
+    Beneficiary,
+    JournalEntry,
+    LedgerCheck,
+    Posting,
+    Trust,
+)
 from trust.services.checks import ledger_check_run
 
 CSS = Path(settings.BASE_DIR) / "config" / "static" / "ledger.css"
@@ -100,6 +108,15 @@ def trustee(client, logins) -> Client:
     return client
 
 
+def appoint_demo(*trusts: Trust) -> None:
+    """Appoint the demo trustee and auditor to ``trusts`` (demo_users appoints them only to the
+    demo trusts that exist when it runs)."""
+    User = get_user_model()
+    for trust in trusts:
+        appoint(User.objects.get(username="trustee"), trust, "trustee")
+        appoint(User.objects.get(username="auditor"), trust, "auditor")
+
+
 @pytest.fixture
 def funded(db) -> tuple[Trust, Account]:
     """A trust whose beneficiary MV-1 is owed 1,234.50 USD."""
@@ -125,23 +142,38 @@ def test_login_page_renders(client, db):
     assert {"username", "password", "csrfmiddlewaretoken"} <= names
 
 
-def test_demo_users_prints_the_three_logins(db, demo_allowed):
+def test_demo_users_prints_the_logins(db, demo_allowed):
     out = demo_users()
     lines = out.splitlines()
     assert lines[0] == "Demo logins (fictitious; for this demo only):"
-    assert len(lines) == 4
-    for (username, password, group, _), line in zip(DEMO_LOGINS, lines[1:], strict=True):
-        assert line.split() == [group, "user:", username, "password:", password]
-    assert [g for _, _, g, _ in DEMO_LOGINS] == ["trustee", "caseworker", "auditor"]
+    assert len(lines) == 1 + len(DEMO_LOGINS) + 1  # and: no demo trust yet
+    for (username, password, role, _), line in zip(DEMO_LOGINS, lines[1:], strict=False):
+        assert line.split() == [role, "user:", username, "password:", password]
+    roles = [r for _, _, r, _ in DEMO_LOGINS]
+    assert roles == ["trustee", "trustee", "caseworker", "caseworker", "auditor"]
+    assert "No demo trust yet" in lines[-1]
 
     users = {u.username: u for u in get_user_model().objects.all()}
-    assert sorted(users) == ["auditor", "caseworker", "trustee"]
-    for username, _, group, _ in DEMO_LOGINS:
+    assert sorted(users) == ["auditor", "caseworker", "caseworker2", "trustee", "trustee2"]
+    for username, _, role, _ in DEMO_LOGINS:
         user = users[username]
-        assert list(user.groups.values_list("name", flat=True)) == [group]
-        assert user.is_staff is (group in {"trustee", "auditor"})
+        assert user.is_staff is (role in {"trustee", "auditor"})
         assert not user.is_superuser
         assert user.email.endswith("@demo.invalid")
+
+
+def test_demo_users_are_appointed_to_every_demo_trust_once(db, demo_allowed):
+    demo = seed_demo_trust(beneficiaries=2, months=2, seed=32).trust
+    other = TrustFactory()
+    demo_users()
+    demo_users()
+    held = set(Appointment.objects.values_list("user__username", "trust_id", "role"))
+    assert held == {
+        ("trustee", demo.pk, "trustee"),
+        ("trustee2", demo.pk, "trustee"),
+        ("auditor", demo.pk, "auditor"),
+    }
+    assert not Appointment.objects.filter(trust=other).exists()
 
 
 def test_demo_users_twice_resets_instead_of_duplicating(client, db, demo_allowed):
@@ -153,8 +185,8 @@ def test_demo_users_twice_resets_instead_of_duplicating(client, db, demo_allowed
 
     out = demo_users()
 
-    assert out.count("user:") == 3
-    assert User.objects.count() == 3
+    assert out.count("user:") == len(DEMO_LOGINS)
+    assert User.objects.count() == len(DEMO_LOGINS)
     assert User.objects.get(username="trustee").pk == trustee.pk
     assert client.login(username="trustee", password=PASSWORDS["trustee"])  # reset again
 
@@ -164,7 +196,7 @@ def test_demo_users_are_refused_on_a_production_database(db, settings):
     with pytest.raises(CommandError, match="TRUST_ALLOW_DEMO=1"):
         demo_users()
     assert not get_user_model().objects.exists()
-    assert demo_users("--force").count("user:") == 3
+    assert demo_users("--force").count("user:") == len(DEMO_LOGINS)
 
 
 @pytest.mark.parametrize("username", ["trustee", "caseworker", "auditor"])
@@ -224,17 +256,21 @@ def test_logout_is_a_post_and_ends_the_session(trustee):
 # --- the trusts ---------------------------------------------------------------------------------
 
 
-def test_home_without_trusts_says_how_to_seed(trustee):
+def test_home_without_a_role_says_who_appoints(trustee, funded):
     p = page(trustee.get("/"))
-    assert p.tables[0][1] == ["No trusts yet. Run python manage.py seed_demo for a fictitious one."]
+    assert p.tables[0][1][0].startswith("You hold no role in any trust yet.")
+    assert funded[0].caption not in trustee.get("/").content.decode()
 
 
-def test_home_lists_every_trust_with_cash_owed_and_identity(trustee, funded):
+def test_home_lists_the_trusts_held_with_cash_owed_and_identity(trustee, funded):
     trust, _ = funded
     demo = seed_demo_trust(beneficiaries=2, months=2, seed=31).trust
+    hidden = TrustFactory(caption="United States v. Not Yours")
     bank = account(demo, Account.Role.BANK).balance
+    appoint_demo(trust, demo)
 
     p = page(trustee.get("/"))
+    assert hidden.caption not in trustee.get("/").content.decode()
 
     header, *rows = p.tables[0]
     assert header == ["Trust", "Case", "Currency", "Cash in bank", "Owed", "Identity"]
@@ -250,6 +286,7 @@ def test_home_lists_every_trust_with_cash_owed_and_identity(trustee, funded):
 
 def test_home_shows_a_broken_identity_and_the_last_check(trustee, funded):
     trust, _ = funded
+    appoint_demo(trust)
     bank = account(trust, Account.Role.BANK)
     Account.objects.filter(pk=bank.pk).update(balance_minor=bank.balance_minor + 1)
     ledger_check_run()
@@ -265,6 +302,7 @@ def test_home_shows_a_broken_identity_and_the_last_check(trustee, funded):
 
 def test_trust_page_shows_balances_as_money_and_the_identity(trustee, funded):
     trust, _ = funded
+    appoint_demo(trust)
     p = page(trustee.get(f"/trusts/{trust.pk}/"))
 
     identity, accounts = p.tables
@@ -284,6 +322,7 @@ def test_trust_page_shows_balances_as_money_and_the_identity(trustee, funded):
 
 def test_trust_page_names_court_and_case(trustee, funded):
     trust, _ = funded
+    appoint_demo(trust)
     text = " ".join(trustee.get(f"/trusts/{trust.pk}/").content.decode().split())
     assert f"<h1>{trust.caption}</h1>" in text
     assert f"{trust.court} · Case {trust.case_number} · Base currency USD" in text
@@ -295,6 +334,7 @@ def test_trust_page_names_court_and_case(trustee, funded):
 )
 def test_trust_page_formats_each_currency_with_its_own_decimals(trustee, currency, amount, shown):
     trust = TrustFactory(base_currency=currency)
+    appoint_demo(trust)
     _, sub = beneficiary(trust, "MV-1")
     fund(trust, sub, amount)
     identity, accounts = page(trustee.get(f"/trusts/{trust.pk}/")).tables
@@ -302,11 +342,12 @@ def test_trust_page_formats_each_currency_with_its_own_decimals(trustee, currenc
     assert {row[0]: row[-1] for row in accounts[1:]}["2100-MV-1"] == shown
 
 
-def test_caseworker_sees_the_trust_pages(client, logins, funded):
+def test_a_caseworker_of_no_partner_sees_no_trust(client, logins, funded):
     trust, _ = funded
     assert client.login(username="caseworker", password=PASSWORDS["caseworker"])
     assert client.get("/").status_code == 200
-    assert client.get(f"/trusts/{trust.pk}/").status_code == 200
+    assert trust.caption not in client.get("/").content.decode()
+    assert client.get(f"/trusts/{trust.pk}/").status_code == 404
 
 
 def test_unknown_trust_is_404(trustee, funded):
@@ -320,27 +361,31 @@ def test_unknown_trust_is_404(trustee, funded):
 
 
 @pytest.fixture
-def superuser(client, funded, django_user_model) -> Client:
+def staff(client, funded, django_user_model) -> Client:
+    """Signed in as a trustee of the funded trust with the admin's staff flag; a superuser
+    ("root") exists beside, who may administer but not read the books."""
     django_user_model.objects.create_superuser("root", "root@demo.invalid", "root-pass-demo")
-    client.force_login(django_user_model.objects.get(username="root"))
+    keeper = django_user_model.objects.create_user("keeper", is_staff=True)
+    appoint(keeper, funded[0])
+    client.force_login(keeper)
     return client
 
 
-def test_admin_lists_ledger_entries(superuser, funded):
+def test_admin_lists_ledger_entries(staff, funded):
     trust, _ = funded
     entry = trust.entries.get()
-    response = superuser.get("/admin/trust/journalentry/")
+    response = staff.get("/admin/trust/journalentry/")
     p = page(response)
     assert f"/admin/trust/journalentry/{entry.pk}/change/" in p.links
     assert "/admin/trust/journalentry/add/" not in p.links
     assert 'name="action"' not in response.content.decode()  # no bulk delete
 
 
-def test_admin_entry_page_is_read_only(superuser, funded):
+def test_admin_entry_page_is_read_only(staff, funded):
     trust, _ = funded
     entry = trust.entries.get()
     url = f"/admin/trust/journalentry/{entry.pk}/change/"
-    response = superuser.get(url)
+    response = staff.get(url)
     html = response.content.decode()
     assert response.status_code == 200
     assert 'name="_save"' not in html
@@ -364,35 +409,36 @@ def test_admin_entry_page_is_read_only(superuser, funded):
     [("get", "add/"), ("post", "add/"), ("post", "{pk}/change/"), ("get", "{pk}/delete/"),
      ("post", "{pk}/delete/")],
 )  # fmt: skip
-def test_admin_refuses_to_write_ledger_entries(superuser, funded, method, suffix):
+def test_admin_refuses_to_write_ledger_entries(staff, funded, method, suffix):
     trust, _ = funded
     entry = trust.entries.get()
     url = "/admin/trust/journalentry/" + suffix.format(pk=entry.pk)
-    response = getattr(superuser, method)(url, {"memo": "edited", "post": "yes"})
+    response = getattr(staff, method)(url, {"memo": "edited", "post": "yes"})
     assert response.status_code == 403
     entry = JournalEntry.objects.get(pk=entry.pk)
     assert entry.memo == "Receipt (test)"
     assert sorted(entry.postings.values_list("amount_minor", flat=True)) == [-123450, 123450]
 
 
-def test_admin_has_no_page_of_its_own_for_postings(superuser):
-    assert superuser.get("/admin/trust/posting/").status_code == 404
+def test_admin_has_no_page_of_its_own_for_postings(staff):
+    assert staff.get("/admin/trust/posting/").status_code == 404
     assert Posting not in admin.site._registry
 
 
 @pytest.mark.parametrize("model", [Trust, Beneficiary, Account, JournalEntry, LedgerCheck])
-def test_admin_grants_no_write_permission_even_to_a_superuser(superuser, funded, model):
+def test_admin_grants_no_write_permission_even_to_a_superuser(staff, funded, model):
     request = RequestFactory().get("/admin/")
-    request.user = get_user_model().objects.get(username="root")
+    request.user = get_user_model().objects.get(username="keeper")
     model_admin = admin.site._registry[model]
     obj = model.objects.first()
     assert model_admin.has_view_permission(request, obj)
+    request.user = get_user_model().objects.get(username="root")
     assert not model_admin.has_add_permission(request)
     assert not model_admin.has_change_permission(request, obj)
     assert not model_admin.has_delete_permission(request, obj)
 
 
-def test_posting_inline_grants_no_write_permission_even_to_a_superuser(superuser, funded):
+def test_posting_inline_grants_no_write_permission_even_to_a_superuser(staff, funded):
     """The postings shown on an entry's admin page come from ``PostingInline``: it must refuse
     add, change and delete itself, not rely on the parent entry's permissions alone."""
     trust, _ = funded

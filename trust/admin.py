@@ -11,15 +11,18 @@ person shows only how court papers refer to them, never the encrypted name or it
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.contrib import admin
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
+from trust.access import grants, visible_q
 from trust.models import (
     Account,
     Allocation,
     AllocationShare,
+    Appointment,
     Beneficiary,
     Defendant,
     IdentityReveal,
@@ -35,7 +38,26 @@ from trust.models import (
 from trust.money import format_money
 
 
+def _staff_with_a_role(user: Any) -> bool:
+    held = grants(user)
+    return bool(user.is_staff and (held.appointed or held.partner_id or held.superuser))
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Looks only: every row through ``trust.access`` (another trust's or partner's rows are not
+    there), for staff who hold a role; never add, change or delete."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(visible_q(request.user, self.model))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _staff_with_a_role(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        if not _staff_with_a_role(request.user):
+            return False
+        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -47,11 +69,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyInline(admin.TabularInline):
-    """An inline that refuses add, change and delete itself, whatever its parent allows."""
+    """An inline that refuses add, change and delete itself, whatever its parent allows. Its
+    rows hang off a parent the reader may see (the parent's admin is scoped)."""
 
     extra = 0
     can_delete = False
     show_change_link = False
+
+    def has_view_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return _staff_with_a_role(request.user)
 
     def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
         return False
@@ -322,4 +348,15 @@ class IdentityRevealAdmin(ReadOnlyAdmin):
     list_select_related = ("beneficiary", "actor")
     date_hierarchy = "revealed_at"
     fields = ("beneficiary", "actor", "revealed_at", "fields", "purpose")
+    readonly_fields = fields
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(ReadOnlyAdmin):
+    """Who holds which role in which trust (administrators of the trust see them)."""
+
+    list_display = ("user", "role", "trust", "starts_on", "ends_on", "reference")
+    list_filter = ("role", "trust")
+    search_fields = ("user__username", "reference")
+    fields = (*list_display, "created_by", "created_at", "ended_by")
     readonly_fields = fields

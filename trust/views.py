@@ -1,44 +1,81 @@
-"""Pages of the trust app: thin, they call selectors and render."""
+"""Pages of the trust app: thin, they ask ``trust.access`` what the user may see, call selectors
+and render. A trust the user holds no role in is "not found"; a caseworker sees only the children
+in their partner's care, never the trust's cash."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
+from trust.access import (
+    can,
+    in_every_trust,
+    roles_in,
+    trust_for,
+    trust_ids,
+    visible_accounts,
+    visible_trusts,
+)
 from trust.models import LedgerCheck
+from trust.roles import LABELS, Action
 from trust.selectors import (
-    account_list,
     beneficiaries_reaching_majority,
     receipts_to_resolve,
     trust_identity,
-    trust_list,
 )
+
+
+def _roles(user: object, trust: object) -> str:
+    return ", ".join(LABELS[r].lower() for r in sorted(roles_in(user, trust)))
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    trusts = list(trust_list())
-    rows = [
-        (trust, sorted(trust_identity(trust=trust).values(), key=lambda line: line.currency))
-        for trust in trusts
-    ]
-    last_check = LedgerCheck.objects.filter(finished_at__isnull=False).first()
+    user = request.user
+    rows = []
+    for trust in visible_trusts(user):
+        lines = []
+        if can(user, Action.LEDGER_VIEW, trust):
+            lines = sorted(trust_identity(trust=trust).values(), key=lambda line: line.currency)
+        rows.append((trust, lines, _roles(user, trust)))
+    # The last check of books this user reads: of their trusts, or of all at once when they
+    # read every trust (its figures cover them all).
+    readable, _ = trust_ids(user, Action.LEDGER_VIEW)
+    scope = Q(trust_id__in=readable)
+    if in_every_trust(user, Action.LEDGER_VIEW):
+        scope |= Q(trust__isnull=True)
+    last_check = (
+        LedgerCheck.objects.filter(scope, finished_at__isnull=False).first() if readable else None
+    )
     return render(request, "trust/home.html", {"rows": rows, "last_check": last_check})
 
 
 @login_required
 def trust_detail(request: HttpRequest, trust_id: int) -> HttpResponse:
-    trust = get_object_or_404(trust_list(), pk=trust_id)
-    identity = sorted(trust_identity(trust=trust).values(), key=lambda line: line.currency)
+    user = request.user
+    trust = trust_for(user, trust_id)
+    books = can(user, Action.LEDGER_VIEW, trust)
+    # The books' readers see every account; a caseworker the sub-ledgers of their children.
+    accounts = visible_accounts(user, Action.LEDGER_VIEW if books else Action.BENEFICIARY_VIEW)
+    accounts = accounts.filter(trust=trust).select_related("beneficiary").order_by("code")
+    page = Paginator(accounts, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "trust/trust_detail.html",
         {
             "trust": trust,
-            "accounts": account_list(trust=trust),
-            "identity": identity,
-            "to_resolve": list(receipts_to_resolve(trust=trust)),
-            "reaching_majority": [b for b, _ in beneficiaries_reaching_majority(trust=trust)],
+            "roles": _roles(user, trust),
+            "books": books,
+            "page": page,
+            "identity": sorted(trust_identity(trust=trust).values(), key=lambda x: x.currency)
+            if books
+            else [],
+            "to_resolve": list(receipts_to_resolve(trust=trust)) if books else [],
+            "reaching_majority": [b for b, _ in beneficiaries_reaching_majority(trust=trust)]
+            if books
+            else [],
         },
     )

@@ -9,16 +9,17 @@ from django.db import transaction
 
 from disbursements.models import CarePartner, Caseworker
 from disbursements.services.partners import care_partner_audit_record
+from trust.access import holds
 from trust.errors import field_error
-from trust.roles import is_trustee
+from trust.roles import TRUSTEE
 
 
 def caseworker_add(*, partner: CarePartner, user: Any, actor: Any) -> Caseworker:
     """Make ``user`` a caseworker of ``partner``. A user works for one partner; a trustee cannot
     be a caseworker (segregation of duties). Only a trustee places caseworkers."""
-    if not is_trustee(actor):
+    if not holds(actor, TRUSTEE):
         raise ValidationError("Only a trustee places caseworkers.", code="not_trustee")
-    if is_trustee(user):
+    if holds(user, TRUSTEE):
         raise field_error("user", "A trustee cannot be a caseworker.", code="is_trustee")
     existing = Caseworker.objects.filter(user=user).first()
     if existing is not None:

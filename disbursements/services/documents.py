@@ -17,8 +17,8 @@ from django.db import IntegrityError, transaction
 from disbursements.models import DisbursementRequest, RequestDocument, Status
 from disbursements.services.caseworkers import caseworker_partner
 from disbursements.services.requests import request_event_record
+from trust.access import is_trustee
 from trust.errors import field_error
-from trust.roles import is_trustee
 
 # What is accepted, recognised from the first bytes, never from the name a browser sends.
 DOCUMENT_TYPES = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
@@ -31,7 +31,10 @@ def request_document_add(
     a trustee. Only PDF, JPEG and PNG (by content) up to ``UPLOAD_MAX_BYTES``; proof of use only
     once the request is paid. The same file twice on one request returns the first."""
     partner = caseworker_partner(actor)
-    if not (is_trustee(actor) or (partner is not None and partner.pk == request.partner_id)):
+    if not (
+        is_trustee(actor, request.trust_id)
+        or (partner is not None and partner.pk == request.partner_id)
+    ):
         raise ValidationError("You cannot add documents to this request.", code="not_allowed")
     if kind not in RequestDocument.Kind.values:
         raise field_error("kind", f"unknown kind of document {kind!r}", code="bad_kind")

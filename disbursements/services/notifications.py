@@ -7,11 +7,11 @@ Services queue the task by its name (``trust.background.task_enqueue``) and neve
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
 
 from disbursements.models import Notification, RequestEvent
+from trust.access import people_in
 from trust.background import task_enqueue
 from trust.money import format_money
 from trust.roles import TRUSTEE
@@ -43,12 +43,9 @@ def request_event_notify(*, event_id: int) -> int:
         already = set(request.approvals.values_list("trustee_id", flat=True))
         recipients = [
             u
-            for u in get_user_model()
-            .objects.filter(groups__name=TRUSTEE, is_active=True)
-            .exclude(email="")
-            .exclude(pk=request.requested_by_id)
-            .distinct()
-            .order_by("pk")
+            for u in people_in(
+                (TRUSTEE,), trust=request.trust_id, exclude=request.requested_by_id
+            ).exclude(email="")
             if u.pk not in already
         ]
         subject = f"Disbursement request #{request.pk} awaits your decision"

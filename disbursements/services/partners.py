@@ -15,10 +15,11 @@ from django.utils import timezone
 
 from disbursements.models import CarePartner
 from trust import crypto
+from trust.access import holds
 from trust.audit.events import audit_record
 from trust.countries import COUNTRY_CODES
 from trust.errors import field_error
-from trust.roles import is_trustee
+from trust.roles import TRUSTEE
 
 
 def care_partner_create(
@@ -31,7 +32,7 @@ def care_partner_create(
 ) -> CarePartner:
     """A care partner, not yet vetted, recorded by a trustee. Refuses a blank or taken name and
     an unknown country or currency."""
-    if not is_trustee(actor):
+    if not holds(actor, TRUSTEE):
         raise ValidationError("Only a trustee records care partners.", code="not_trustee")
     name = " ".join((name or "").split())
     if not name:
@@ -78,7 +79,7 @@ def care_partner_vet(
 ) -> CarePartner:
     """Record a vetting decision. An approval needs the date it was done and the date it expires
     (after it); a suspension keeps the dates."""
-    if not is_trustee(actor):
+    if not holds(actor, TRUSTEE):
         raise ValidationError("Only a trustee records vetting.", code="not_trustee")
     if status not in CarePartner.Vetting.values:
         raise field_error("status", f"unknown vetting status {status!r}", code="bad_status")
@@ -135,7 +136,7 @@ def care_partner_set_payout(
 ) -> CarePartner:
     """Store the account the partner is paid into: its currency in clear, its bank details
     encrypted (never logged, never shown without a recorded reveal)."""
-    if not is_trustee(actor):
+    if not holds(actor, TRUSTEE):
         raise ValidationError("Only a trustee sets payout details.", code="not_trustee")
     currency = (currency or "").strip().upper()
     if currency not in settings.CURRENCIES:

@@ -47,10 +47,10 @@ from disbursements.services.requests import (
     request_event_record,
     reserved_minor,
 )
+from trust.access import is_trustee
 from trust.errors import field_error
 from trust.models import Account, EntryKind, Trust
 from trust.money import format_money, from_minor
-from trust.roles import is_trustee
 from trust.services.amounts import positive_minor
 from trust.services.ledger import EntrySpec, Leg, entries_post
 from trust.services.trusts import role_accounts
@@ -147,7 +147,7 @@ def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transf
     as implicated since the approval; a cost (sent, plus the fee when the beneficiary bears it)
     that the reservation and what is still available do not cover; a fee the administration
     fund cannot cover when it bears fees. Recording the same payment again returns it."""
-    if not is_trustee(actor):
+    if not is_trustee(actor, request.trust_id):
         raise ValidationError("Only a trustee records payments.", code="not_trustee")
     reference = " ".join((transfer.reference or "").split())
     if not reference:
@@ -539,7 +539,7 @@ def payment_return(
     already acknowledged; a blank reason; more back than was sent in the same currency; a date
     before the value date or in the future. Recording it again with the same amount returns the
     payment."""
-    if not is_trustee(actor):
+    if not is_trustee(actor, request.trust_id):
         raise ValidationError("Only a trustee records a returned payment.", code="not_trustee")
     reason = " ".join((reason or "").split())
     if not reason:

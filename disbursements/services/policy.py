@@ -12,11 +12,11 @@ from django.db import transaction
 from moneyed import Money
 
 from disbursements.models import Budget, Category, DisbursementPolicy
+from trust.access import is_trustee
 from trust.audit.events import audit_record
 from trust.errors import field_error
 from trust.models import Beneficiary, Trust
 from trust.money import to_minor
-from trust.roles import is_trustee
 from trust.services.amounts import positive_minor
 
 # Above this (in the trust's base currency) two trustees approve, until the trust sets its own.
@@ -34,7 +34,7 @@ def policy_for(trust: Trust) -> DisbursementPolicy:
 
 
 def policy_set_dual_approval(*, trust: Trust, actor: Any, threshold: Money) -> DisbursementPolicy:
-    if not is_trustee(actor):
+    if not is_trustee(actor, trust):
         raise ValidationError("Only a trustee sets the policy.", code="not_trustee")
     minor = positive_minor(threshold, "threshold")
     if threshold.currency.code != trust.base_currency:
@@ -66,7 +66,7 @@ def _audit_policy(
 def policy_set_fee_bearer(*, trust: Trust, actor: Any, bearer: str) -> DisbursementPolicy:
     """Who bears the bank's fees on payments from now on: the beneficiary's sub-ledger or the
     trust's administration fund. Payments already recorded keep theirs."""
-    if not is_trustee(actor):
+    if not is_trustee(actor, trust):
         raise ValidationError("Only a trustee sets the policy.", code="not_trustee")
     if bearer not in DisbursementPolicy.FeeBearer.values:
         raise field_error("bearer", f"{bearer!r} is not who can bear fees", code="bad_bearer")
@@ -89,7 +89,7 @@ def budget_set(
     amount: Money,
 ) -> Budget:
     """Set (or replace) the care-plan budget of one category for a period starting that day."""
-    if not is_trustee(actor):
+    if not is_trustee(actor, beneficiary.trust_id):
         raise ValidationError("Only a trustee sets budgets.", code="not_trustee")
     if category not in Category.values:
         raise field_error("category", f"unknown category {category!r}", code="bad_category")

@@ -45,11 +45,11 @@ from disbursements.services.notifications import request_event_notify_later
 from disbursements.services.partners import vetting_current
 from disbursements.services.policy import policy_for
 from trust import crypto
+from trust.access import is_trustee
 from trust.audit.events import audit_record
 from trust.errors import field_error
 from trust.models import Account, Beneficiary, ImplicatedPerson
 from trust.money import format_money, from_minor
-from trust.roles import is_trustee
 from trust.services.amounts import positive_minor
 from trust.services.people import IMPLICATED_PURPOSE
 
@@ -301,7 +301,7 @@ def request_approve(
     requester; the same trustee twice; a request not submitted; a partner whose vetting has
     lapsed; a payee recorded as implicated; more than is available; more than the care-plan
     budget without ``override_reason``."""
-    if not is_trustee(actor):
+    if not is_trustee(actor, request.trust_id):
         raise ValidationError("Only a trustee approves.", code="not_trustee")
     if actor.pk == request.requested_by_id:
         raise ValidationError("You requested this; another trustee approves it.", code="own")
@@ -380,7 +380,7 @@ def request_approve(
 
 def request_reject(*, request: DisbursementRequest, actor: Any, reason: str) -> DisbursementRequest:
     """A trustee's rejection, with a reason. Rejecting a rejected request returns it."""
-    if not is_trustee(actor):
+    if not is_trustee(actor, request.trust_id):
         raise ValidationError("Only a trustee rejects.", code="not_trustee")
     reason = (reason or "").strip()
     if not reason:
@@ -401,7 +401,7 @@ def request_cancel(*, request: DisbursementRequest, actor: Any, reason: str) -> 
     """Withdraw a request before it is paid (its requester or a trustee), releasing what it
     reserved. Cancelling a cancelled request returns it; a paid one cannot be cancelled."""
     mine = actor.pk == request.requested_by_id
-    if not (mine or is_trustee(actor)):
+    if not (mine or is_trustee(actor, request.trust_id)):
         raise ValidationError("Only the requester or a trustee cancels.", code="not_allowed")
     reason = (reason or "").strip()
     if not reason:

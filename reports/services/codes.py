@@ -12,8 +12,10 @@ from reports.documents import DOCUMENTS
 from reports.models import Report
 from reports.periods import Period
 from reports.verification import normalise_code, verification_code, verification_payload
+from trust.access import visible
 from trust.audit.events import audit_record
 from trust.models import AuditCheckpoint
+from trust.roles import Action
 
 
 def figures_code(report: Report, figures: Any, checkpoint: AuditCheckpoint) -> tuple[dict, str]:
@@ -41,13 +43,17 @@ class CodeCheck:
 
 def report_verify_code(*, code: str, actor: Any | None) -> CodeCheck:
     """Find the document that carries ``code`` and recompute its figures from the books as
-    they are now, on the checkpoint it was built on. A closed-period document still matches; an
+    they are now, on the checkpoint it was built on. A user finds only the documents of trusts
+    where they may ask for documents (another trust's code is "not generated here"). A closed-period document still matches; an
     open one may not (its period's books moved on), and the answer says so. Recorded in the log."""
     wanted = normalise_code(code)
     if len(wanted) != 64:
         return CodeCheck(None, None, message="A verification code has 64 hexadecimal digits.")
+    reports = (
+        Report.objects.all() if actor is None else visible(actor, Report, Action.REPORT_REQUEST)
+    )
     report = (
-        Report.objects.filter(verification_code=wanted, status=Report.Status.DONE)
+        reports.filter(verification_code=wanted, status=Report.Status.DONE)
         .select_related("trust", "beneficiary", "payment", "checkpoint")
         .first()
     )

@@ -22,9 +22,11 @@ from reports.models import Kind, Report, ReportBatch
 from reports.periods import Period
 from reports.selectors import natural_key
 from reports.services.checkpoints import period_closed, report_checkpoint
+from trust.access import require
 from trust.audit.events import AuditSpec, audit_record, audit_record_many
 from trust.background import task_enqueue
 from trust.models import Account, Beneficiary, Trust
+from trust.roles import Action
 
 PERIOD_KINDS = {Kind.BENEFICIARY_STATEMENT, Kind.COURT_ACCOUNT}
 
@@ -118,6 +120,17 @@ def _enqueue(report_ids: Sequence[int], batch_id: int | None = None) -> None:
         task_enqueue("reports.tasks.generate_report_task", report_id, batch_id)
 
 
+def _require_asker(actor: Any | None, trust: Trust) -> None:
+    require(
+        actor,
+        Action.REPORT_REQUEST,
+        trust,
+        "Only the trust's trustees and auditors ask for its documents.",
+        "not_allowed",
+        system=True,
+    )
+
+
 def report_request(
     *,
     kind: str,
@@ -135,7 +148,9 @@ def report_request(
     sub-ledger, a period that has not started. Idempotent: the same ``operation_id`` returns the
     same report (and a different request under it is refused); without one, a closed period's
     document or a payment's advice asked again is the one already made, while an open period
-    gets a fresh document (its figures may have changed)."""
+    gets a fresh document (its figures may have changed). Refuses a user who may not ask for
+    the trust's documents (``actor=None`` is the schedule or a command)."""
+    _require_asker(actor, trust)
     asked = _check(
         kind=kind,
         trust=trust,
@@ -222,6 +237,7 @@ def report_batch_create(
     """Ask for the statements of every beneficiary of ``trust`` for ``period`` (or, with
     ``kind=court_account``, the trust's account): one batch whose progress can be watched.
     The same ``operation_id`` returns the same batch (a scheduled run that fires twice)."""
+    _require_asker(actor, trust)
     if kind not in (Kind.BENEFICIARY_STATEMENT, Kind.COURT_ACCOUNT):
         raise ReportError("batches are for beneficiary statements and court accounts", code="kind")
     today = timezone.localdate()

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from disbursements.models import CarePartner, DisbursementRequest
@@ -20,13 +19,19 @@ pytestmark = pytest.mark.django_db
 def admin_client_(settings: Any, tmp_path: Path) -> Client:
     settings.STATIC_ROOT = tmp_path / "static"
     settings.STATIC_ROOT.mkdir()
-    client = Client()
-    client.force_login(get_user_model().objects.create_superuser("root-admin"))
-    return client
+    return Client()
+
+
+def signed_in_trustee(client: Client, w: Any) -> None:
+    """The world's trustee, with the admin's staff flag: the admin shows a trustee their trust."""
+    w.trustee.is_staff = True
+    w.trustee.save(update_fields=["is_staff"])
+    client.force_login(w.trustee)
 
 
 def test_requests_and_partners_are_shown_read_only_without_secrets(admin_client_: Client) -> None:
     w = make_world()
+    signed_in_trustee(admin_client_, w)
     care_partner_set_payout(
         partner=w.partner,
         actor=w.trustee,
@@ -78,6 +83,7 @@ def test_payments_are_listed_read_only_with_their_figures(admin_client_: Client)
     from disbursements.services.payments import Transfer, payment_record
 
     w = make_world()
+    signed_in_trustee(admin_client_, w)
     request = request_approve(request=submitted(w), actor=w.trustee)
     payment = payment_record(
         request=request,

@@ -115,7 +115,7 @@ def test_documents_are_served_only_to_those_who_may_see_the_request(world: World
     url = reverse("document-download", args=[document.uid])
     stranger = user("stranger")
     caseworker_add(partner=world.other_partner, user=stranger, actor=world.trustee)
-    auditor = user("auditor", "auditor")
+    auditor = user("auditor", "auditor", world.trust)
     outsider = user("outsider")
 
     def fetch(who: Any) -> Any:

@@ -689,7 +689,7 @@ def test_racing_payment_and_cancellation_one_wins(postgres_tx: None) -> None:
     for each exactly one wins. A paid request has its payment entry and no reservation; a
     cancelled one has no entry; the reservations left and the charges fit in the balance."""
     w = make_world("paycancel")
-    payer, canceller = user("payer", "trustee"), user("canceller", "trustee")
+    payer, canceller = user("payer", "trustee", w.trust), user("canceller", "trustee", w.trust)
     requests = [approved(w, "100.00", f"r{n}") for n in range(8)]
     work: list[Any] = []
     for n, r in enumerate(requests):

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from moneyed import Money
@@ -30,7 +29,7 @@ from disbursements.services import (
     request_reject,
     request_submit,
 )
-from tests.factories import TrustFactory, fund
+from tests.factories import TrustFactory, appoint, fund
 from tests.trust.test_receipts_concurrency import run_together
 from trust.models import Account, Beneficiary, Trust
 from trust.services.people import beneficiary_create, implicated_person_add
@@ -56,10 +55,11 @@ def draft(w: World, **overrides: Any) -> Any:
     return request_draft(**values)
 
 
-def user(name: str, group: str | None = None) -> Any:
-    person = get_user_model().objects.create_user(username=name)  # no password: fast
-    if group:
-        person.groups.add(Group.objects.get_or_create(name=group)[0])
+def user(name: str, role: str | None = None, trust: Trust | None = None) -> Any:
+    """A user (no password: fast), appointed to ``trust`` as ``role`` when both are given."""
+    person = get_user_model().objects.create_user(username=name)
+    if role and trust is not None:
+        appoint(person, trust, role)
     return person
 
 
@@ -78,8 +78,8 @@ class World:
 
 def make_world(tag: str = "") -> World:
     trust = TrustFactory()
-    trustee = user(f"trustee{tag}", "trustee")
-    trustee2 = user(f"trustee2{tag}", "trustee")
+    trustee = appoint(user(f"trustee{tag}"), trust)
+    trustee2 = appoint(user(f"trustee2{tag}"), trust)
     partner = care_partner_create(
         actor=trustee, name=f"Invented Care Partner {tag}", country="PH", payout_currency="PHP"
     )
@@ -209,7 +209,7 @@ def test_a_trustee_cannot_be_a_caseworker(world: World) -> None:
 def test_the_requester_can_never_approve_their_own_request(world: World) -> None:
     """Even a user who is (or later becomes) a trustee."""
     request = submitted(world)
-    world.caseworker.groups.add(Group.objects.get(name="trustee"))
+    appoint(world.caseworker, world.trust)
     refused("own", lambda: request_approve(request=request, actor=world.caseworker))
 
 

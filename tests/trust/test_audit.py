@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, InternalError, connection, transaction
 
-from tests.factories import TrustFactory
+from tests.factories import TrustFactory, appoint
 from tests.trust.test_receipts_concurrency import run_together
 from trust.audit.canonical import canonical
 from trust.audit.checkpoints import audit_checkpoint
@@ -347,14 +347,13 @@ def test_a_verification_run_records_progress_result_and_alerts(
     django_user_model,
     django_capture_on_commit_callbacks,
 ) -> None:
-    from django.contrib.auth.models import Group
     from django.core import mail
 
     from trust.audit.runs import audit_verification_run, audit_verification_start
     from trust.models import AuditVerification
 
     auditor = django_user_model.objects.create_user("auditor1", email="auditor1@example.invalid")
-    auditor.groups.add(Group.objects.get_or_create(name="auditor")[0])
+    appoint(auditor, TrustFactory(), "auditor")
     with django_capture_on_commit_callbacks(execute=True):
         run = audit_verification_start(actor=auditor)
     run.refresh_from_db()

@@ -9,22 +9,23 @@ import zipfile
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 
-from tests.factories import TrustFactory
+from tests.factories import TrustFactory, appoint
 from trust.audit.checkpoints import audit_checkpoint
 from trust.audit.keys import public_key_bytes
-from trust.models import AuditEvent, AuditVerification
+from trust.models import AuditEvent, AuditVerification, Trust
 from trust.services.people import beneficiary_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def person(django_user_model: Any, name: str, group: str | None) -> Client:
-    user = django_user_model.objects.create_user(name, is_staff=group is not None)
-    if group:
-        user.groups.add(Group.objects.get_or_create(name=group)[0])
+def person(django_user_model: Any, name: str, role: str | None) -> Client:
+    """Signed in as ``name``, appointed as ``role`` to every trust there is (if a role)."""
+    user = django_user_model.objects.create_user(name, is_staff=role is not None)
+    if role:
+        for trust in Trust.objects.all():
+            appoint(user, trust, role)
     client = Client()
     client.force_login(user)
     return client

@@ -16,7 +16,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from tests.factories import TrustFactory
+from tests.factories import TrustFactory, appoint
 from trust import crypto
 from trust.models import (
     Account,
@@ -50,9 +50,11 @@ def trust() -> Trust:
 
 
 @pytest.fixture
-def trustee(django_user_model: Any) -> Any:
+def trustee(django_user_model: Any, trust: Trust) -> Any:
     # No password: hashing one costs most of a second, and no test signs in.
-    return django_user_model.objects.create_user(username="trustee-one", password=None)
+    return appoint(
+        django_user_model.objects.create_user(username="trustee-one", password=None), trust
+    )
 
 
 def rows() -> tuple[int, int, int, int, int]:

@@ -30,7 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from disbursements.models import CarePartner
-from tests.factories import TrustFactory, beneficiary
+from tests.factories import TrustFactory, appoint, beneficiary
 from trust import demo as demo_module
 from trust.demo import (
     AGENCY,
@@ -445,7 +445,7 @@ def test_identifying_details_are_stored_encrypted(demo):
 
 
 def test_identifying_details_are_revealed_only_with_a_record(demo, django_user_model):
-    trustee = django_user_model.objects.create_user("demo-trustee")
+    trustee = appoint(django_user_model.objects.create_user("demo-trustee"), demo)
     child = demo.beneficiaries.get(pseudonym="MV-1")
     assert not IdentityReveal.objects.exists()
 
@@ -590,7 +590,7 @@ def test_trust_page_lists_the_receipt_to_resolve_and_who_reaches_majority(
     demo, client, django_user_model, settings, tmp_path
 ):
     settings.STATIC_ROOT = tmp_path
-    client.force_login(django_user_model.objects.create_user("demo-trustee"))
+    client.force_login(appoint(django_user_model.objects.create_user("demo-trustee"), demo))
     text = page_text(client, demo)
     assert (
         "To do 1 receipt to resolve: 420.00 USD unallocated of 420.00 USD received 2026-10-20."
@@ -606,8 +606,8 @@ def test_trust_page_has_no_to_do_when_nothing_is_due(
     db, client, django_user_model, settings, tmp_path
 ):
     settings.STATIC_ROOT = tmp_path
-    client.force_login(django_user_model.objects.create_user("demo-trustee"))
     trust = TrustFactory()
+    client.force_login(appoint(django_user_model.objects.create_user("demo-trustee"), trust))
     beneficiary(trust, "MV-1")  # no date of birth, no receipt
     text = page_text(client, trust)
     assert "To do" not in text

@@ -13,11 +13,11 @@ import logging
 import pytest
 from celery.schedules import crontab
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from config.celery import app as celery_app
 from tests.conftest import wait_for
+from tests.factories import appoint
 from trust.demo import seed_demo_trust
 from trust.models import LedgerCheck, Trust
 from trust.tasks import check_ledger_task
@@ -41,14 +41,19 @@ def demo(db) -> Trust:
 
 
 @pytest.fixture
-def staff(django_user_model):
-    """Who is told about a failed check: active trustees and auditors with an email address."""
+def staff(django_user_model, demo):
+    """Who is told about a failed check: the demo trust's active trustees and auditors with an
+    email address (a caseworker, someone inactive or without an address: not them)."""
 
-    def user(username: str, group: str, email: str, active: bool = True):
+    def user(username: str, role: str, email: str, active: bool = True):
         u = django_user_model.objects.create_user(
-            username=username, email=email, is_active=active, password=None
+            username=username, email=email, is_active=True, password=None
         )
-        u.groups.set([Group.objects.get_or_create(name=group)[0]])
+        if role != "caseworker":
+            appoint(u, demo, role)
+        if not active:
+            u.is_active = False
+            u.save(update_fields=["is_active"])
         return u
 
     user("trustee-1", "trustee", "trustee-1@demo.invalid")
@@ -240,7 +245,7 @@ def test_worker_records_violations_and_mails_them(celery_worker, django_user_mod
     user = django_user_model.objects.create_user(
         username="trustee-1", email="trustee-1@demo.invalid", password=None
     )
-    user.groups.set([Group.objects.get_or_create(name="trustee")[0]])
+    appoint(user, demo)
     break_balance(demo, "1000-BANK", by=-1)
 
     message = check_ledger_task.apply_async(

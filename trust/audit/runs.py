@@ -11,11 +11,11 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from trust.access import alert_emails
 from trust.audit.events import audit_record
 from trust.audit.models import AuditVerification
 from trust.audit.verify import audit_verify
 from trust.background import task_enqueue
-from trust.roles import ALERTED, role_emails
 
 
 def audit_verification_start(*, actor: Any | None) -> AuditVerification:
@@ -77,7 +77,7 @@ def audit_verification_run(*, operation_id: str) -> AuditVerification:
             changes={"ok": report.ok, **run.summary, "first_problem": str(report.first or "")},
         )
     if not report.ok:
-        recipients = role_emails(ALERTED)
+        recipients = alert_emails()
         if recipients:
             send_mail(
                 subject=f"Audit trail verification FAILED: {len(report.problems)} problem(s)",

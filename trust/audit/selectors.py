@@ -27,14 +27,16 @@ class AuditRow:
 
 def audit_event_list(
     *,
+    events: QuerySet[AuditEvent] | None = None,
     trust_id: int | None = None,
     action: str = "",
     actor: str = "",
     since: date | None = None,
     until: date | None = None,
 ) -> QuerySet:
-    """Events, newest first, filtered by trust, action (prefix), actor (username), dates."""
-    events = AuditEvent.objects.order_by("-id")
+    """``events`` (the ones the reader may see: ``trust.access.visible_audit_events``), newest
+    first, filtered by trust, action (prefix), actor (username), dates."""
+    events = (AuditEvent.objects.all() if events is None else events).order_by("-id")
     if trust_id:
         events = events.filter(trust_id=trust_id)
     if action:
@@ -62,8 +64,10 @@ def audit_rows(events: Iterable) -> list[AuditRow]:
     ]
 
 
-def audit_actions() -> list[str]:
-    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+def audit_actions(events: QuerySet[AuditEvent] | None = None) -> list[str]:
+    """The actions recorded among ``events`` (all by default), for the filter."""
+    events = AuditEvent.objects.all() if events is None else events
+    return list(events.order_by("action").values_list("action", flat=True).distinct())
 
 
 def checkpoint_latest() -> AuditCheckpoint | None:

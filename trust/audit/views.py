@@ -15,25 +15,26 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from trust.access import audits_everything, trust_ids, visible_audit_events, visible_trusts
 from trust.audit.events import audit_record
 from trust.audit.export import audit_export, checkpoint_json, trusted_keys_json
-from trust.audit.models import AuditEvent, AuditVerification
+from trust.audit.models import AuditVerification
 from trust.audit.runs import audit_verification_start
 from trust.audit.selectors import audit_actions, audit_event_list, audit_rows, checkpoint_latest
-from trust.models import Trust
-from trust.roles import reads_everything
+from trust.roles import Action
 
 VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_bundle.py"
 
 
 def _require_auditor(request: HttpRequest) -> None:
-    if not reads_everything(request.user):
-        raise PermissionDenied("The audit trail is for trustees and auditors.")
+    fully, _ = trust_ids(request.user, Action.AUDIT_VIEW)
+    if not fully:
+        raise PermissionDenied("The audit trail is for the trusts' trustees and auditors.")
 
 
 def _date(text: str) -> date | None:
@@ -55,7 +56,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "since": _date(q.get("since", "")),
         "until": _date(q.get("until", "")),
     }
-    page = Paginator(audit_event_list(**filters), 50).get_page(q.get("page"))
+    visible = visible_audit_events(request.user)
+    page = Paginator(audit_event_list(events=visible, **filters), 50).get_page(q.get("page"))
     checkpoint = checkpoint_latest()
     query = q.copy()
     query.pop("page", None)
@@ -67,11 +69,12 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             "rows": audit_rows(page.object_list),
             "filters": filters,
             "query": query.urlencode(),
-            "trusts": Trust.objects.order_by("caption"),
-            "actions": audit_actions(),
+            "trusts": visible_trusts(request.user, Action.AUDIT_VIEW).order_by("caption"),
+            "actions": audit_actions(visible),
             "checkpoint": checkpoint,
             "keys": trusted_keys_json(),
-            "total": AuditEvent.objects.count(),
+            "total": visible.count(),
+            "whole_log": audits_everything(request.user),
             "runs": AuditVerification.objects.select_related("requested_by")[:5],
         },
     )
@@ -117,8 +120,11 @@ def audit_checkpoint_latest(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def audit_bundle(request: HttpRequest) -> HttpResponse:
-    """The audit bundle as a zip, with the standalone verifier. The download is recorded."""
+    """The audit bundle as a zip, with the standalone verifier. The download is recorded. It
+    holds every trust's events, so only a reader of every trust's trail gets it (404 otherwise)."""
     _require_auditor(request)
+    if not audits_everything(request.user):
+        raise Http404("No bundle for you.")
     with transaction.atomic():
         audit_record(action="audit.bundle_downloaded", actor=request.user, object_type="audit")
     buffer = io.BytesIO()

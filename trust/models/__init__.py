@@ -8,6 +8,7 @@ from trust.audit.models import (
     AuditEvent,
     AuditVerification,
 )
+from trust.models.access import Appointment
 from trust.models.ledger import (
     Account,
     AccountDay,
@@ -34,6 +35,7 @@ __all__ = [
     "AccountDay",
     "Allocation",
     "AllocationShare",
+    "Appointment",
     "AuditChain",
     "AuditCheckpoint",
     "AuditEvent",

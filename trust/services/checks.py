@@ -10,9 +10,9 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from trust.access import alert_emails
 from trust.invariants import LedgerReport, ledger_violations
 from trust.models import LedgerCheck, Trust
-from trust.roles import ALERTED, role_emails
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +46,14 @@ def ledger_check_run(
 
 
 def ledger_check_alert(*, check: LedgerCheck, report: LedgerReport) -> None:
-    """Log a failed check and email the trustees and auditors its first violations."""
+    """Log a failed check and email its first violations to the trustees and auditors of the
+    trust checked (of every trust, for a check of them all)."""
     if report.ok:
         return
     logger.error(
         "ledger check %s found %d violation(s)", check.operation_id, len(report.violations)
     )
-    recipients = role_emails(ALERTED)
+    recipients = alert_emails(trust=check.trust_id)
     if recipients:
         body = "\n".join(str(v) for v in report.violations[:50])
         send_mail(

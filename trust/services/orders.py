@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from moneyed import Money
 
+from trust.access import require
 from trust.audit.events import audit_record
 from trust.errors import field_error, first_code
 from trust.models import (
@@ -28,6 +29,7 @@ from trust.models import (
     Trust,
 )
 from trust.money import format_money, from_minor
+from trust.roles import Action
 from trust.services.amounts import positive_minor
 
 
@@ -270,6 +272,14 @@ def order_create(
     defendant of another trust, a line with no defendant or with a liability that does not fit its
     defendants, the same beneficiary and defendants twice, and a total that differs from the sum
     of the lines."""
+    require(
+        actor,
+        Action.ORDER_MANAGE,
+        trust,
+        "Only a trustee of the trust records orders.",
+        "not_trustee",
+        system=True,
+    )
     _check_header(
         court=court,
         case_number=case_number,
@@ -318,6 +328,14 @@ def order_amend(
     Same checks as ``order_create``, plus: a reason is required, the amended judgment cannot be
     dated before the one it amends, and only the current version can be amended. Lines that match
     a line of the old version (same beneficiary, same defendants) keep what was collected on it."""
+    require(
+        actor,
+        Action.ORDER_MANAGE,
+        order,
+        "Only a trustee of the trust amends orders.",
+        "not_trustee",
+        system=True,
+    )
     reason = (reason or "").strip()
     if not reason:
         raise field_error("reason", "Say why the order is amended.", code="required")

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from trust import crypto
+from trust.access import require
 from trust.audit.events import audit_record
 from trust.countries import COUNTRY_CODES
 from trust.errors import field_error
@@ -30,6 +31,7 @@ from trust.models import (
     Trust,
     VictimKind,
 )
+from trust.roles import Action
 
 IDENTITY_FIELDS = ("legal_name", "guardian_contact")
 IMPLICATED_PURPOSE = "implicated-person-name"
@@ -86,6 +88,14 @@ def beneficiary_create(
     majority age; without it the beneficiary is taken to be a minor); organisations have none. The
     status defaults from that date. Refuses a blank or malformed pseudonym, one already used in
     the trust, an unknown country or kind, a date of birth in the future."""
+    require(
+        actor,
+        Action.BENEFICIARY_MANAGE,
+        trust,
+        "Only a trustee of the trust records beneficiaries.",
+        "not_trustee",
+        system=True,
+    )
     pseudonym = (pseudonym or "").strip()
     if not pseudonym:
         raise field_error("pseudonym", "A pseudonym is required.", code="required")
@@ -176,6 +186,14 @@ def beneficiary_update(
 ) -> Beneficiary:
     """Change what the work needs to know: country, care partner, status, date of birth. The
     pseudonym never changes (court filings use it). A closed beneficiary stays closed."""
+    require(
+        actor,
+        Action.BENEFICIARY_MANAGE,
+        beneficiary,
+        "Only a trustee of the trust changes a beneficiary.",
+        "not_trustee",
+        system=True,
+    )
     changes: dict[str, Any] = {}
     if country is not None:
         changes["country"] = _country(country, required=False)
@@ -229,6 +247,14 @@ def beneficiary_identity_set(
 ) -> None:
     """Store (or replace) the beneficiary's identifying details, encrypted. Empty values are
     allowed: keep only what the work needs."""
+    require(
+        actor,
+        Action.BENEFICIARY_MANAGE,
+        beneficiary,
+        "Only a trustee of the trust records identifying details.",
+        "not_trustee",
+        system=True,
+    )
     details = {
         "legal_name": (legal_name or "").strip(),
         "guardian_contact": (guardian_contact or "").strip(),
@@ -259,10 +285,18 @@ def beneficiary_identity_reveal(
     *, beneficiary: Beneficiary, actor: Any, purpose: str
 ) -> dict[str, str]:
     """Decrypt the identifying details for ``actor``, recording the reveal (who, when, why) in the
-    same transaction. Refuses without an authenticated actor or a purpose; returns ``{}`` (and
+    same transaction. Refuses without an authenticated actor who is a trustee of the trust, or
+    without a purpose; returns ``{}`` (and
     records nothing) when no details are stored."""
     if getattr(actor, "pk", None) is None:
         raise ValidationError("A reveal needs a signed-in user.", code="no_actor")
+    require(
+        actor,
+        Action.IDENTITY_REVEAL,
+        beneficiary,
+        "Only a trustee of the trust reveals a beneficiary's identity.",
+        "not_trustee",
+    )
     purpose = (purpose or "").strip()
     if len(purpose) < 5:
         raise field_error("purpose", "Say why the details are needed.", code="required")
@@ -295,6 +329,14 @@ def defendant_create(
     *, trust: Trust, name: str, actor: Any | None = None, reference: str = ""
 ) -> Defendant:
     """Record a defendant of the trust's case. Refuses a blank or repeated name."""
+    require(
+        actor,
+        Action.ORDER_MANAGE,
+        trust,
+        "Only a trustee of the trust records defendants.",
+        "not_trustee",
+        system=True,
+    )
     name = " ".join((name or "").split())
     if not name:
         raise field_error("name", "A defendant needs a name.", code="required")
@@ -328,6 +370,14 @@ def implicated_person_add(
     """Record someone implicated in the case, by the reference court papers use and, where known,
     their name (encrypted; a blind index of it is kept for matching payees). Refuses a blank or
     repeated reference, and a name with nothing left to match once accents are set aside."""
+    require(
+        actor,
+        Action.ORDER_MANAGE,
+        trust,
+        "Only a trustee of the trust records implicated people.",
+        "not_trustee",
+        system=True,
+    )
     reference = " ".join((reference or "").split())
     if not reference:
         raise field_error(

@@ -9,8 +9,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from trust.access import require
 from trust.errors import field_error
 from trust.models import Receipt, Trust
+from trust.roles import Action
 from trust.services.receipts import CheckedReceipt, ReceiptSpec, check_receipt, record_receipts
 
 
@@ -38,6 +40,14 @@ def receipts_record(
     is the receipt recorded then. Refuses what ``receipt_record`` refuses, as ``ReceiptRefused``
     naming the receipt (``index``) when the fault is one receipt's, and a key given twice.
     ``progress(done, total)`` is called after each batch written."""
+    require(
+        actor,
+        Action.RECEIPT_MANAGE,
+        trust,
+        "Only a trustee of the trust records receipts.",
+        "not_trustee",
+        system=True,
+    )
     checked: list[CheckedReceipt] = []
     seen: set[str] = set()
     for index, spec in enumerate(receipts):

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from moneyed import Money
 
+from trust.access import require
 from trust.audit.events import AuditSpec, audit_record, audit_record_many
 from trust.errors import field_error
 from trust.models import (
@@ -36,6 +37,7 @@ from trust.models import (
     Trust,
 )
 from trust.money import from_minor
+from trust.roles import Action
 from trust.services.allocations import (
     ManualShare,
     Share,
@@ -207,6 +209,14 @@ def receipt_record(
     another trust or that is not a bank account, a payer of another trust, an unknown source, a
     date in the future or in the closed period. The same idempotency key again returns the first
     receipt; with different details it is refused."""
+    require(
+        actor,
+        Action.RECEIPT_MANAGE,
+        trust,
+        "Only a trustee of the trust records receipts.",
+        "not_trustee",
+        system=True,
+    )
     checked = check_receipt(
         trust,
         ReceiptSpec(
@@ -447,6 +457,14 @@ def receipt_reverse(
 
     Refused when a beneficiary's sub-ledger no longer holds its share (the money was disbursed):
     book the shortfall explicitly first. Reversing a reversed receipt returns it unchanged."""
+    require(
+        actor,
+        Action.RECEIPT_MANAGE,
+        receipt,
+        "Only a trustee of the trust reverses receipts.",
+        "not_trustee",
+        system=True,
+    )
     reason = (reason or "").strip()
     if not reason:
         raise field_error("reason", "Say why the receipt is reversed.", code="reason_missing")

@@ -12,10 +12,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from moneyed import Money
 
+from trust.access import require
 from trust.audit.events import audit_record
 from trust.errors import field_error
 from trust.models import Account, EntryKind, JournalEntry, Trust
 from trust.money import MoneyError, currency_of, format_money, from_minor
+from trust.roles import Action
 from trust.services.amounts import positive_minor
 from trust.services.ledger import Leg, entry_post, ledger_checks_now
 
@@ -139,6 +141,14 @@ def administration_fund(
     """Move unallocated money into the trust's administration fund (which bears bank fees when
     the trust's policy says so), with the reason (typically the court's order). Refuses a blank
     reason and more than is unallocated; the same key again returns the first entry."""
+    require(
+        actor,
+        Action.TRUST_MANAGE,
+        trust,
+        "Only a trustee of the trust funds its administration.",
+        "not_trustee",
+        system=True,
+    )
     minor = positive_minor(amount, "amount")
     currency = amount.currency.code
     reason = " ".join((reason or "").split())
@@ -268,6 +278,14 @@ def account_create(
     actor: Any | None = None,
 ) -> Account:
     """Open an account in a trust. Sub-ledgers are opened by ``beneficiary_create`` instead."""
+    require(
+        actor,
+        Action.TRUST_MANAGE,
+        trust,
+        "Only a trustee of the trust opens accounts.",
+        "not_trustee",
+        system=True,
+    )
     if type not in Account.Type.values:
         raise field_error("type", f"unknown account type {type!r}", code="bad_type")
     if role not in Account.Role.values or role == Account.Role.SUB_LEDGER:
@@ -294,6 +312,14 @@ def account_create(
 def trust_set_lock_date(*, trust: Trust, lock_date: date, actor: Any | None = None) -> Trust:
     """Close the period up to ``lock_date``; entries dated on or before it are refused from now on.
     The lock date only moves forward: reopening a closed period would change filed statements."""
+    require(
+        actor,
+        Action.TRUST_MANAGE,
+        trust,
+        "Only a trustee of the trust closes a period.",
+        "not_trustee",
+        system=True,
+    )
     with transaction.atomic():
         # Entries written earlier in this same transaction are judged against the lock date
         # they were posted under: run their commit-time checks now, before it moves.

@@ -11,10 +11,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from trust.access import require
 from trust.audit.events import audit_record
 from trust.errors import field_error
 from trust.models import Allocation, Defendant, EntryKind, Receipt
 from trust.money import from_minor
+from trust.roles import Action
 from trust.services.allocations import (
     ManualShare,
     audit_shares,
@@ -46,6 +48,14 @@ def receipt_allocate(
     stays unallocated. Refuses a reversed receipt, one with nothing unallocated, a payer of
     another trust or a change of a known payer, and a pro-rata allocation that finds nothing owed.
     Retrying with the same key returns the first allocation."""
+    require(
+        actor,
+        Action.RECEIPT_MANAGE,
+        receipt,
+        "Only a trustee of the trust allocates receipts.",
+        "not_trustee",
+        system=True,
+    )
     reason = (reason or "").strip()
     key = (idempotency_key or "").strip()
     if not key or len(key) > 150:

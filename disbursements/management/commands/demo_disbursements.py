@@ -25,6 +25,7 @@ from disbursements.services import (
     request_submit,
 )
 from disbursements.services.payments import Transfer, payment_acknowledge, payment_record
+from trust.demo_logins import SECOND_CASEWORKER
 from trust.models import Beneficiary
 from trust.roles import CASEWORKER, TRUSTEE
 
@@ -90,6 +91,18 @@ class Command(BaseCommand):
             if home is None or home.care_partner is None:
                 raise CommandError("The demo trust has no MV-1 in a partner's care.")
             caseworker_add(partner=home.care_partner, user=caseworker, actor=trustee)
+            # A caseworker at another partner of the same trust: they see none of MV-1's things.
+            other = (
+                CarePartner.objects.filter(
+                    name__endswith="(demo)", beneficiaries__trust_id=home.trust_id
+                )
+                .exclude(pk=home.care_partner_id)
+                .order_by("name")
+                .first()
+            )
+            second = users.filter(username=SECOND_CASEWORKER).first()
+            if other is not None and second is not None:
+                caseworker_add(partner=other, user=second, actor=trustee)
             made = 0
             for key, pseudonym, category, amount, purpose, then in DEMO_REQUESTS:
                 beneficiary = Beneficiary.objects.filter(
