@@ -10,10 +10,12 @@ person shows only how court papers refer to them, never the encrypted name or it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
@@ -49,6 +51,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).filter(visible_q(request.user, self.model))
+
+    def get_list_filter(self, request: HttpRequest) -> Sequence[Any]:
+        """A filter on a relation offers only what the reader's rows point to (Django's default
+        lists every row of the related table: every trust's caption, every partner's name)."""
+        scoped: list[Any] = []
+        for entry in super().get_list_filter(request):
+            if isinstance(entry, str) and get_fields_from_path(self.model, entry)[-1].is_relation:
+                entry = (entry, admin.RelatedOnlyFieldListFilter)
+            scoped.append(entry)
+        return scoped
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return _staff_with_a_role(request.user)

@@ -1,0 +1,367 @@
+"""The access matrix: every URL of the site (walked from the URL configuration, the admin's too) x
+every kind of user, on the things of trust A. Each cell says the status a user gets; a page they
+may see never holds another trust's or another partner's pseudonym, amount or name; nothing is
+written across trusts. A URL that is not in the matrix fails ``test_every_url_is_in_the_matrix``.
+
+Trust A is the reports scenario (MV-1 in partner P1's care, MV-2 in P2's, a paid payment, a
+supporting document, a statement, a batch); trust B has a child of its own. The users:
+
+- ``trustee_a``, ``auditor_a``, ``admin_a``: appointed to A (staff, so the admin opens for them);
+- ``caseworker_a`` (P1) and ``caseworker_p2`` (P2): caseworkers in A, of different partners;
+- ``trustee_b``: a trustee of B only; ``auditor_all``: an auditor of A and B;
+- ``root``: a superuser (an administrator everywhere, no reader of books); ``anon``: signed out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db.models import Model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from disbursements.models import RequestDocument
+from disbursements.services import caseworker_add, request_document_add
+from reports.models import Kind, Report
+from reports.services import report_batch_create, report_generate, report_request
+from tests.factories import TrustFactory, appoint, beneficiary, fund, person
+from tests.reports.scenario import LEGAL_NAME, build_case
+from trust.access import SCOPES
+from trust.audit.checkpoints import audit_checkpoint
+from trust.audit.runs import audit_verification_start
+from trust.models import Account, Trust
+from trust.roles import ADMINISTRATOR, AUDITOR, TRUSTEE
+
+pytestmark = pytest.mark.django_db
+
+USERS = (
+    "anon",
+    "trustee_a",
+    "auditor_a",
+    "admin_a",
+    "caseworker_a",
+    "caseworker_p2",
+    "trustee_b",
+    "auditor_all",
+    "root",
+)
+SIGNED_IN = USERS[1:]
+A_READERS = ("trustee_a", "auditor_a", "auditor_all")
+AUDIT_READERS = (*A_READERS, "trustee_b")
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+@dataclass
+class World:
+    users: dict[str, Any]
+    trust_a: Trust
+    trust_b: Trust
+    objects: dict[str, Any]
+    # Text that must never reach a page each user may see (beyond what no one may ever see).
+    hidden: dict[str, list[str]] = field(default_factory=dict)
+    never: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any) -> World:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STATIC_ROOT.mkdir()
+    case = build_case()
+    w = case.world
+    a = case.trust
+    b = TrustFactory(caption="United States v. Trust-B Invented")
+    _, sub_b = beneficiary(b, "MV-B1")
+    fund(b, sub_b, "777.77")
+    users: dict[str, Any] = {"anon": None, "trustee_a": w.trustee, "caseworker_a": w.caseworker}
+    users["auditor_a"] = person("auditor-a", AUDITOR, a, is_staff=True)
+    users["admin_a"] = person("admin-a", ADMINISTRATOR, a, is_staff=True)
+    users["caseworker_p2"] = person("caseworker-p2")
+    caseworker_add(partner=w.other_partner, user=users["caseworker_p2"], actor=w.trustee)
+    users["trustee_b"] = person("trustee-b", TRUSTEE, b, is_staff=True)
+    users["auditor_all"] = appoint(person("auditor-all", AUDITOR, a, is_staff=True), b, AUDITOR)
+    users["root"] = get_user_model().objects.create_superuser("root", "root@example.invalid")
+    w.trustee.is_staff = True
+    w.trustee.save(update_fields=["is_staff"])
+
+    document = request_document_add(
+        request=case.paid.request, actor=w.caseworker, kind="invoice", content=PDF
+    )
+    statement = report_generate(
+        report_id=report_request(
+            kind=Kind.BENEFICIARY_STATEMENT,
+            trust=a,
+            actor=w.trustee,
+            period=case.period,
+            beneficiary=case.mv1,
+            enqueue=False,
+        ).pk
+    )
+    batch = report_batch_create(trust=a, period=case.period, actor=w.trustee, enqueue=False)
+    audit_checkpoint()
+    with django_capture_on_commit_callbacks(execute=True):
+        run = audit_verification_start(actor=w.trustee)
+    bank = a.accounts.get(role=Account.Role.BANK, currency="USD").balance
+    bank_text = f"{bank.amount:,.2f}"
+    return World(
+        users=users,
+        trust_a=a,
+        trust_b=b,
+        objects={
+            "trust": a,
+            "document": document,
+            "statement": statement,
+            "batch": batch,
+            "run": run,
+            "payment": case.paid,
+        },
+        hidden={
+            "caseworker_a": ["MV-2", bank_text],
+            "caseworker_p2": ["MV-1", bank_text],
+            "trustee_b": [a.caption, "MV-1", "MV-2", bank_text],
+            "admin_a": ["MV-1", "MV-2", bank_text],
+            "root": ["MV-1", "MV-2", bank_text],
+        },
+        never=[LEGAL_NAME],
+    )
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A URL of the site: how to reach A's object with it, and the status each user gets."""
+
+    kwargs: Callable[[World], dict[str, Any]]
+    status: dict[str, int]
+    method: str = "get"
+    data: Callable[[World], dict[str, Any]] = lambda w: {}
+    anon: int = 302  # to the sign-in page
+
+
+def only(allowed: tuple[str, ...], yes: int, no: int) -> dict[str, int]:
+    return {user: (yes if user in allowed else no) for user in SIGNED_IN}
+
+
+def everyone(code: int) -> dict[str, int]:
+    return dict.fromkeys(SIGNED_IN, code)
+
+
+A_VIEWERS = (*A_READERS, "admin_a", "caseworker_a", "caseworker_p2", "root")
+REPORT_ASKERS = (*A_READERS,)
+
+MATRIX: dict[str, Cell] = {
+    "home": Cell(lambda w: {}, everyone(200)),
+    "trust-detail": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_VIEWERS, 200, 404)),
+    "audit-log": Cell(lambda w: {}, only(AUDIT_READERS, 200, 403)),
+    "audit-verify": Cell(lambda w: {}, only(AUDIT_READERS, 302, 403), method="post"),
+    "audit-verification": Cell(
+        lambda w: {"operation_id": w.objects["run"].operation_id}, only(AUDIT_READERS, 200, 403)
+    ),
+    "audit-checkpoint": Cell(lambda w: {}, only(AUDIT_READERS, 200, 403)),
+    "audit-bundle": Cell(
+        lambda w: {},
+        {**only(AUDIT_READERS, 404, 403), "auditor_all": 200},
+    ),
+    "document-download": Cell(
+        lambda w: {"uid": w.objects["document"].uid},
+        only((*A_READERS, "caseworker_a"), 200, 404),
+    ),
+    "report-list": Cell(lambda w: {}, everyone(200)),
+    "report-create": Cell(
+        lambda w: {},
+        {**only((*REPORT_ASKERS, "trustee_b"), 302, 403)},
+        method="post",
+        data=lambda w: {"kind": Kind.ORDER_STATUS, "trust": w.trust_a.pk},
+    ),
+    "report-verify": Cell(lambda w: {}, only((*REPORT_ASKERS, "trustee_b"), 200, 403)),
+    "report-detail": Cell(
+        lambda w: {"uid": w.objects["statement"].uid}, only((*A_READERS, "caseworker_a"), 200, 404)
+    ),
+    "report-download": Cell(
+        lambda w: {"uid": w.objects["statement"].uid}, only((*A_READERS, "caseworker_a"), 200, 404)
+    ),
+    "report-batch": Cell(
+        lambda w: {"operation_id": w.objects["batch"].operation_id}, only(A_READERS, 200, 404)
+    ),
+    "payment-advice": Cell(
+        lambda w: {"payment_id": w.objects["payment"].pk},
+        {**only(A_READERS, 302, 404), "caseworker_a": 403},
+        method="post",
+    ),
+    "login": Cell(lambda w: {}, everyone(200), anon=200),
+    "logout": Cell(lambda w: {}, everyone(302), method="post"),
+}
+
+
+def url_names(patterns: list[Any] | None = None, namespace: str = "") -> set[str]:
+    """Every named URL of the site, with its namespace (``admin:index``)."""
+    found: set[str] = set()
+    for entry in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            found |= url_names(entry.url_patterns, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            found.add(f"{namespace}{entry.name}")
+    return found
+
+
+def client_for(w: World, who: str) -> Client:
+    client = Client()
+    if w.users[who] is not None:
+        client.force_login(w.users[who])
+    return client
+
+
+def body(response: Any) -> str:
+    if getattr(response, "streaming", False):
+        return ""  # a PDF or a document: checked by status and by whose it is
+    return response.content.decode(errors="replace")
+
+
+def assert_nothing_hidden(w: World, who: str, url: str, response: Any) -> None:
+    text = body(response)
+    for hidden in [*w.never, *w.hidden.get(who, [])]:
+        assert hidden not in text, f"{who} sees {hidden!r} at {url}"
+
+
+# --- the site's own pages ---------------------------------------------------------------------
+
+
+def test_every_url_is_in_the_matrix() -> None:
+    site = {name for name in url_names() if not name.startswith("admin:")}
+    assert site == set(MATRIX), "a URL without a row in MATRIX (or a row for no URL)"
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_access_matrix(world: World, name: str) -> None:
+    cell = MATRIX[name]
+    url = reverse(name, kwargs=cell.kwargs(world))
+    reports_before = Report.objects.filter(trust=world.trust_a).count()
+    for who in USERS:
+        client = client_for(world, who)
+        response = getattr(client, cell.method)(url, cell.data(world))
+        expected = cell.anon if who == "anon" else cell.status[who]
+        assert response.status_code == expected, f"{who} {cell.method.upper()} {url}"
+        if response.status_code == 200:
+            assert_nothing_hidden(world, who, url, response)
+        if who == "anon" and expected == 302:
+            assert response["Location"].startswith("/login/")
+    if name == "report-create":
+        # Trust A's people asked three times (one order status, asked again returns it or a
+        # fresh one); trust B's trustee was refused: "Choose a trust", nothing written.
+        made = Report.objects.filter(trust=world.trust_a).exclude(kind=Kind.BENEFICIARY_STATEMENT)
+        assert set(made.values_list("requested_by__username", flat=True)) <= {
+            world.users[u].username for u in A_READERS
+        }
+        assert Report.objects.filter(trust=world.trust_a).count() > reports_before
+
+
+def test_caseworkers_see_only_their_partners_child_on_the_trust_page(world: World) -> None:
+    url = reverse("trust-detail", kwargs={"trust_id": world.trust_a.pk})
+    mine = body(client_for(world, "caseworker_a").get(url))
+    assert "MV-1" in mine and "MV-2" not in mine
+    theirs = body(client_for(world, "caseworker_p2").get(url))
+    assert "MV-2" in theirs and "MV-1" not in theirs
+    assert "Trust identity" not in mine + theirs  # no trust-wide cash figures
+
+
+def test_a_trustee_of_another_trust_finds_nothing_of_this_one(world: World) -> None:
+    client = client_for(world, "trustee_b")
+    home = body(client.get("/"))
+    assert world.trust_b.caption in home and world.trust_a.caption not in home
+    audit = body(client.get(reverse("audit-log")))
+    assert "MV-B1" in audit and "MV-1" not in audit
+    assert RequestDocument.objects.filter(request__trust=world.trust_a).exists()
+
+
+# --- the admin ----------------------------------------------------------------------------------
+
+ADMIN_SITE_URLS = {
+    "admin:index",
+    "admin:login",
+    "admin:logout",
+    "admin:password_change",
+    "admin:password_change_done",
+    "admin:autocomplete",
+    "admin:jsi18n",
+    "admin:view_on_site",
+    "admin:app_list",
+}
+MODEL_VIEWS = ("changelist", "add", "change", "delete", "history")
+STAFF = ("trustee_a", "auditor_a", "admin_a", "trustee_b", "auditor_all", "root")
+
+
+def admin_model_urls() -> set[str]:
+    return {
+        f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}"
+        for model in admin.site._registry
+        for view in MODEL_VIEWS
+    }
+
+
+# Django's user and group pages and the schedule (django-celery-beat): users and configuration,
+# for superusers only.
+OUR_APPS = ("trust", "disbursements", "reports")
+AUTH_EXTRA_URLS = {"admin:auth_user_password_change"}
+
+
+def test_every_admin_url_is_in_the_matrix() -> None:
+    admin_urls = {name for name in url_names() if name.startswith("admin:")}
+    assert admin_urls == ADMIN_SITE_URLS | admin_model_urls() | AUTH_EXTRA_URLS
+
+
+def an_object_of_trust_a(model: type[Model], trust: Trust) -> Model | None:
+    label = model._meta.label_lower
+    if label not in SCOPES:
+        return None  # the registry of partners: not a trust's
+    path, _ = SCOPES[label]
+    return model._default_manager.filter(**{path: trust.pk}).order_by("pk").first()
+
+
+def test_admin_index_and_app_lists(world: World) -> None:
+    for who in USERS:
+        client = client_for(world, who)
+        for url in ("/admin/", "/admin/trust/", "/admin/disbursements/"):
+            response = client.get(url)
+            expected = 200 if who in STAFF else 302
+            assert response.status_code == expected, f"{who} {url}"
+            if response.status_code == 200:
+                assert_nothing_hidden(world, who, url, response)
+
+
+@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.label_lower)
+def test_admin_access_matrix(world: World, model: type[Model]) -> None:
+    """Changelists open for staff who hold a role and list nothing they may not see; an
+    object of trust A opens for A's trustee and is "not there" for one with no role in A; add,
+    change and delete are refused to everyone."""
+    meta = model._meta
+    base = f"/admin/{meta.app_label}/{meta.model_name}/"
+    obj = an_object_of_trust_a(model, world.trust_a)
+    for who in USERS:
+        client = client_for(world, who)
+        changelist = client.get(base)
+        if who not in STAFF:
+            assert changelist.status_code == 302, f"{who} {base}"
+            continue
+        if meta.app_label not in OUR_APPS:
+            assert changelist.status_code == (200 if who == "root" else 403), f"{who} {base}"
+            continue
+        assert changelist.status_code == 200, f"{who} {base}"
+        assert_nothing_hidden(world, who, base, changelist)
+        assert client.get(f"{base}add/").status_code == 403, f"{who} add {base}"
+        if obj is None:
+            continue
+        for suffix in (f"{obj.pk}/change/", f"{obj.pk}/history/"):
+            response = client.get(base + suffix)
+            if who == "trustee_b":
+                assert response.status_code == 302, f"{who} {base}{suffix}"  # "doesn't exist"
+            if who == "trustee_a" and meta.label_lower != "trust.appointment":
+                assert response.status_code == 200, f"{who} {base}{suffix}"
+            if response.status_code == 200:
+                assert_nothing_hidden(world, who, base + suffix, response)
+        assert client.post(f"{base}{obj.pk}/delete/", {"post": "yes"}).status_code in (302, 403)
+        assert model._default_manager.filter(pk=obj.pk).exists()
