@@ -16,9 +16,10 @@ from trust.background import task_enqueue
 from trust.money import format_money
 from trust.roles import TRUSTEE
 
-# Which events tell whom: trustees when a request awaits them, the requester when it is decided,
-# paid, or its payment came back.
-TO_TRUSTEES = {"submitted", "first_approval"}
+# Which events tell whom: the trust's trustees when a request awaits their decision and when the
+# partner says what arrived; the requester when it is decided, paid, or its payment came back.
+AWAITING_DECISION = {"submitted", "first_approval"}
+TO_TRUSTEES = AWAITING_DECISION | {"acknowledged"}
 TO_REQUESTER = {"approved", "rejected", "cancelled", "paid", "returned"}
 
 
@@ -40,7 +41,12 @@ def request_event_notify(*, event_id: int) -> int:
     )
     request = event.request
     if event.action in TO_TRUSTEES:
-        already = set(request.approvals.values_list("trustee_id", flat=True))
+        # Those who already approved are not asked again.
+        already = (
+            set(request.approvals.values_list("trustee_id", flat=True))
+            if event.action in AWAITING_DECISION
+            else set()
+        )
         recipients = [
             u
             for u in people_in(
@@ -48,7 +54,11 @@ def request_event_notify(*, event_id: int) -> int:
             ).exclude(email="")
             if u.pk not in already
         ]
-        subject = f"Disbursement request #{request.pk} awaits your decision"
+        subject = (
+            f"Disbursement request #{request.pk} awaits your decision"
+            if event.action in AWAITING_DECISION
+            else f"Disbursement request #{request.pk}: the partner acknowledged the payment"
+        )
     elif event.action in TO_REQUESTER:
         recipients = [u for u in [request.requested_by] if u.is_active and u.email]
         subject = f"Disbursement request #{request.pk} was {event.action}"

@@ -24,9 +24,11 @@ from disbursements.services import (
     request_event_notify,
     request_reject,
 )
+from disbursements.services.payments import payment_acknowledge
 from disbursements.tasks import notify_request_event
 from tests.conftest import wait_for
 from tests.disbursements.test_requests import World, make_world, submitted, user
+from tests.factories import TrustFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -179,6 +181,34 @@ def test_first_approval_tells_the_other_trustees_only(world: World) -> None:
     event = RequestEvent.objects.get(request=request, action="first_approval")
     assert request_event_notify(event_id=event.pk) == 1
     assert mail.outbox[-1].to == ["person2@example.invalid"]
+
+
+def test_submission_tells_only_the_trustees_of_that_trust(world: World) -> None:
+    emails(world)
+    elsewhere = user("trustee-elsewhere", "trustee", TrustFactory())
+    elsewhere.email = "elsewhere@example.invalid"
+    elsewhere.save()
+    event = submitted(world).events.get(action="submitted")
+    request_event_notify(event_id=event.pk)
+    assert "elsewhere@example.invalid" not in [m.to[0] for m in mail.outbox]
+
+
+def test_an_acknowledgement_tells_the_trustees(world: World) -> None:
+    from tests.disbursements.test_payments import approved, pay, php
+
+    emails(world)
+    request = approved(world, php("10000.00"), reserve="210.00")
+    pay(world, request, "200.00", "10000.00")
+    payment_acknowledge(
+        request=request, actor=world.caseworker, arrived=php("9900.00"), note="Bank charge"
+    )
+    event = RequestEvent.objects.get(request=request, action="acknowledged")
+    assert request_event_notify(event_id=event.pk) == 2  # both trustees, approvers included
+    assert sorted(m.to[0] for m in mail.outbox[-2:]) == [
+        "person1@example.invalid",
+        "person2@example.invalid",
+    ]
+    assert "acknowledged" in mail.outbox[-1].subject
 
 
 def test_a_failed_send_is_sent_again_by_the_retry(world: World, monkeypatch: Any) -> None:

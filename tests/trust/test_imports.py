@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from moneyed import Money
 
-from tests.factories import TrustFactory
+from tests.factories import TrustFactory, appoint
 from trust.invariants import ledger_violations
 from trust.models import (
     Account,
@@ -730,3 +730,20 @@ def test_import_receipts_from_the_command_line_exits_1_with_the_error_on_stderr(
         ).execute()
     assert exited.value.code == 1
     assert "row 2, source: 'lottery' is not a source" in capsys.readouterr().err
+
+
+def test_import_receipts_command_acts_for_the_named_user_only_if_they_may(
+    ordered, tmp_path, django_user_model
+):
+    """``--actor`` names who records: the permission layer holds for a command as for a page."""
+    trust, *_ = ordered
+    path = write(tmp_path, receipt_rows(GOOD_ROW))
+    django_user_model.objects.create_user("not-a-trustee")
+    before = counts()
+    with pytest.raises(CommandError, match="Only a trustee of the trust records receipts"):
+        run("import_receipts", "--trust", str(trust.pk), "--file", path, "--actor", "not-a-trustee")
+    assert counts() == before
+    appoint(django_user_model.objects.create_user("a-trustee"), trust)
+    out = run("import_receipts", "--trust", str(trust.pk), "--file", path, "--actor", "a-trustee")
+    assert out.startswith("1 rows: 1 receipts recorded")
+    assert Receipt.objects.get(trust=trust).created_by.username == "a-trustee"
