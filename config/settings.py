@@ -197,6 +197,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "trust.tasks.audit_checkpoint_task",
         "schedule": crontab(minute=int(os.environ.get("TRUST_AUDIT_CHECKPOINT_MINUTE", "5"))),
     },
+    # Notices (docs/roles.md): children reaching majority, care partners' vetting expiring.
+    "notify-majority-daily": {
+        "task": "trust.tasks.notify_majority_task",
+        "schedule": crontab(hour=6, minute=0),
+    },
+    "notify-vetting-expiry-daily": {
+        "task": "disbursements.tasks.notify_vetting_expiry_task",
+        "schedule": crontab(hour=6, minute=5),
+    },
     "audit-verify-nightly": {
         "task": "trust.tasks.audit_verify_task",
         "schedule": crontab(hour=2, minute=45),

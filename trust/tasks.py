@@ -9,6 +9,7 @@ from trust.audit.runs import audit_verification_run
 from trust.audit.sealing import audit_seal_pending
 from trust.models import Trust
 from trust.services.checks import ledger_check_alert, ledger_check_run
+from trust.services.notices import majority_notify
 
 
 @shared_task(
@@ -50,3 +51,10 @@ def audit_verify_task(self: Task, operation_id: str | None = None) -> dict:
     operation id (the message's own id for the nightly run) makes a redelivery verify once."""
     run = audit_verification_run(operation_id=operation_id or self.request.id)
     return {"operation_id": run.operation_id, "ok": run.ok, **run.summary}
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def notify_majority_task() -> int:
+    """Celery beat, daily: tell trustees of children reaching majority within 90 days (each
+    person once per child and date, however often this runs)."""
+    return majority_notify()

@@ -7,14 +7,21 @@ Services queue the task by its name (``trust.background.task_enqueue``) and neve
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
 
-from disbursements.models import Notification, RequestEvent
+from disbursements.models import CarePartner, Notification, RequestEvent
 from trust.access import people_in
 from trust.background import task_enqueue
+from trust.models import Beneficiary, Notice
 from trust.money import format_money
 from trust.roles import TRUSTEE
+from trust.services.notices import notice_send
+
+VETTING_NOTICE_DAYS = 60
 
 # Which events tell whom: the trust's trustees when a request awaits their decision and when the
 # partner says what arrived; the requester when it is decided, paid, or its payment came back.
@@ -79,4 +86,39 @@ def request_event_notify(*, event_id: int) -> int:
             # Sent inside the transaction: if sending fails the row goes too, and a retry sends.
             send_mail(subject, body, None, [recipient.email])
             sent += 1
+    return sent
+
+
+def vetting_expiry_notify() -> int:
+    """Tell the trustees of every trust a care partner serves that its vetting expires within 60
+    days (or has expired): payments to it stop then. Once per partner, expiry date and person;
+    returns how many messages were sent now."""
+    today = timezone.localdate()
+    sent = 0
+    expiring = CarePartner.objects.filter(
+        vetting_status=CarePartner.Vetting.APPROVED,
+        vetting_expires_on__lte=today + timedelta(days=VETTING_NOTICE_DAYS),
+    ).order_by("pk")
+    for partner in expiring:
+        expires = partner.vetting_expires_on
+        served = (
+            Beneficiary.objects.filter(care_partner=partner)
+            .values_list("trust_id", flat=True)
+            .distinct()
+        )
+        for trust_id in sorted(served):
+            for trustee in people_in((TRUSTEE,), trust=trust_id):
+                sent += notice_send(
+                    kind=Notice.Kind.VETTING,
+                    key=f"{partner.pk}:{expires.isoformat()}",
+                    recipient=trustee,
+                    trust=None,
+                    subject=f"Vetting of {partner.name} expires on {expires.isoformat()}",
+                    body=(
+                        f"The vetting of {partner.name}, a care partner of children in your"
+                        f" trust, {'expired' if expires < today else 'expires'} on"
+                        f" {expires.isoformat()}. Payments to it are refused once it has"
+                        " expired: renew it, or place the children with another partner."
+                    ),
+                )
     return sent

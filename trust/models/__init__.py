@@ -19,6 +19,7 @@ from trust.models.ledger import (
     Posting,
     Trust,
 )
+from trust.models.notices import Notice
 from trust.models.orders import OrderLine, RestitutionOrder
 from trust.models.people import (
     Beneficiary,
@@ -49,6 +50,7 @@ __all__ = [
     "ImplicatedPerson",
     "JournalEntry",
     "LedgerCheck",
+    "Notice",
     "OrderLine",
     "Posting",
     "Receipt",
