@@ -92,6 +92,10 @@ class Category(models.TextChoices):
     OTHER = "other", "Other (with justification)"
 
 
+# Above this (in the trust's base currency) two trustees approve, until the trust sets its own.
+DEFAULT_DUAL_APPROVAL = "5000.00"
+
+
 class DisbursementPolicy(models.Model):
     """A trust's rules for disbursements: above ``dual_approval_minor`` (in the trust's base
     currency, compared with the amount reserved) two different trustees must approve; bank fees

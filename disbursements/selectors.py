@@ -1,15 +1,36 @@
 """Reads of the disbursements app, scoped at the source by ``trust.access``: a caseworker sees
-only their partner's requests, a trustee or an auditor those of their trusts; anyone else
-nothing."""
+only their partner's requests and children, a trustee or an auditor those of their trusts;
+anyone else nothing."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Length
+from moneyed import Money
 
-from disbursements.models import DisbursementRequest, RequestDocument
-from trust.access import visible_documents, visible_requests
+from disbursements.models import (
+    DEFAULT_DUAL_APPROVAL,
+    RESERVING,
+    Budget,
+    DisbursementPolicy,
+    DisbursementRequest,
+    RequestDocument,
+    Status,
+)
+from trust.access import is_trustee, visible_beneficiaries, visible_documents, visible_requests
+from trust.models import Account, Beneficiary
+from trust.money import from_minor
+
+# What a request in each status waits for, in the words of the people who use it.
+WAITS_FOR = {
+    Status.DRAFT: "the caseworker to submit it",
+    Status.SUBMITTED: "a trustee's decision",
+    Status.APPROVED: "the trustee to record the payment",
+    Status.PAID: "the partner to say what arrived",
+}
 
 
 def requests_visible_to(user: Any) -> QuerySet[DisbursementRequest]:
@@ -20,3 +41,120 @@ def document_for(user: Any, uid: Any) -> RequestDocument | None:
     """The document ``uid`` if ``user`` may see its request, else ``None`` (the same answer as
     for a document that does not exist, so a caseworker learns nothing about other partners)."""
     return visible_documents(user).filter(uid=uid).select_related("request").first()
+
+
+def request_list(
+    *, user: Any, status: str = "", trust_id: int | None = None, search: str = ""
+) -> QuerySet[DisbursementRequest]:
+    """The requests ``user`` may see, newest first, filtered by status, trust and pseudonym."""
+    requests = visible_requests(user).select_related("beneficiary", "trust", "partner")
+    if status:
+        requests = requests.filter(status=status)
+    if trust_id:
+        requests = requests.filter(trust_id=trust_id)
+    if search:
+        requests = requests.filter(
+            Q(beneficiary__pseudonym__icontains=search) | Q(purpose__icontains=search)
+        )
+    return requests.order_by("-created_at", "-id")
+
+
+def requests_waiting_for(user: Any) -> QuerySet[DisbursementRequest]:
+    """Submitted requests of the trusts where ``user`` is a trustee that they may decide: not
+    their own, and not already approved by them (the first of two approvals)."""
+    return (
+        visible_requests(user)
+        .filter(status=Status.SUBMITTED)
+        .exclude(requested_by=user)
+        .exclude(approvals__trustee=user)
+        .select_related("beneficiary", "trust", "partner")
+        .order_by("submitted_at", "id")
+    )
+
+
+@dataclass(frozen=True)
+class ChildFunds:
+    """A beneficiary with what their sub-ledger holds, what approvals reserve, what is free."""
+
+    beneficiary: Beneficiary
+    balance: Money
+    reserved: Money
+    available: Money
+
+
+def children_with_funds(
+    *, user: Any, trust_id: int | None = None, search: str = ""
+) -> QuerySet[Beneficiary]:
+    """The beneficiaries ``user`` may see, in natural order (MV-2 before MV-10), each annotated
+    with their sub-ledger's balance and what approved requests reserve on it (one query)."""
+    sub_ledger = Account.objects.filter(
+        beneficiary=OuterRef("pk"), role=Account.Role.SUB_LEDGER
+    ).order_by("pk")
+    reserved = (
+        DisbursementRequest.objects.filter(beneficiary=OuterRef("pk"), status__in=RESERVING)
+        .values("beneficiary")
+        .annotate(total=Sum("reserve_minor"))
+        .values("total")
+    )
+    children = (
+        visible_beneficiaries(user)
+        .select_related("trust", "care_partner")
+        .annotate(
+            balance_minor=Subquery(sub_ledger.values("balance_minor")[:1]),
+            ledger_currency=Subquery(sub_ledger.values("currency")[:1]),
+            reserved_minor=Coalesce(Subquery(reserved), Value(0)),
+            available_minor=F("balance_minor") - F("reserved_minor"),
+        )
+    )
+    if trust_id:
+        children = children.filter(trust_id=trust_id)
+    if search:
+        children = children.filter(pseudonym__icontains=search)
+    return children.order_by("trust__caption", Length("pseudonym"), "pseudonym")
+
+
+def child_funds(beneficiary: Any) -> ChildFunds:
+    """``beneficiary`` as annotated by ``children_with_funds``, in money."""
+    currency = beneficiary.ledger_currency or beneficiary.trust.base_currency
+    return ChildFunds(
+        beneficiary=beneficiary,
+        balance=from_minor(int(beneficiary.balance_minor or 0), currency),
+        reserved=from_minor(int(beneficiary.reserved_minor or 0), currency),
+        available=from_minor(int(beneficiary.available_minor or 0), currency),
+    )
+
+
+def budgets_of(beneficiary: Beneficiary) -> QuerySet[Budget]:
+    return Budget.objects.filter(beneficiary=beneficiary).order_by("category", "period_start")
+
+
+def request_page(request: DisbursementRequest, user: Any) -> dict[str, Any]:
+    """What the request's page shows: its history, documents, approvals, payment, the funds
+    of the sub-ledger, and whether a second approval is needed."""
+    policy = DisbursementPolicy.objects.filter(trust_id=request.trust_id).first()
+    base = request.trust.base_currency
+    threshold = (
+        from_minor(policy.dual_approval_minor, base)
+        if policy is not None
+        else Money(DEFAULT_DUAL_APPROVAL, base)
+    )
+    sub_ledger = request.sub_ledger
+    reserved = (
+        DisbursementRequest.objects.filter(sub_ledger=sub_ledger, status__in=RESERVING)
+        .exclude(pk=request.pk)
+        .aggregate(total=Sum("reserve_minor"))["total"]
+        or 0
+    )
+    fresh = Account.objects.only("balance_minor", "currency").get(pk=sub_ledger.pk)
+    return {
+        "events": request.events.select_related("actor").order_by("at", "id"),
+        "documents": request.documents.order_by("uploaded_at", "id"),
+        "approvals": request.approvals.select_related("trustee"),
+        "payment": getattr(request, "payment", None),
+        "balance": from_minor(fresh.balance_minor, fresh.currency),
+        "available": from_minor(fresh.balance_minor - reserved, fresh.currency),
+        "threshold": threshold,
+        "budgets": budgets_of(request.beneficiary),
+        "waits_for": WAITS_FOR.get(request.status, ""),
+        "trustee": is_trustee(user, request.trust_id),
+    }

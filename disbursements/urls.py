@@ -5,5 +5,22 @@ from django.urls import path
 from disbursements import views
 
 urlpatterns = [
+    path("children/", views.children, name="children"),
+    path("requests/", views.requests, name="request-list"),
+    path("requests/new/", views.request_new, name="request-new"),
+    path("requests/<int:pk>/", views.request_detail, name="request-detail"),
+    path("requests/<int:pk>/submit/", views.request_submit_view, name="request-submit"),
+    path("requests/<int:pk>/approve/", views.request_approve_view, name="request-approve"),
+    path("requests/<int:pk>/reject/", views.request_reject_view, name="request-reject"),
+    path("requests/<int:pk>/cancel/", views.request_cancel_view, name="request-cancel"),
+    path(
+        "requests/<int:pk>/documents/", views.request_document_upload, name="request-document-add"
+    ),
+    path("requests/<int:pk>/payment/", views.payment_record_view, name="payment-record"),
+    path(
+        "requests/<int:pk>/acknowledge/",
+        views.payment_acknowledge_view,
+        name="payment-acknowledge",
+    ),
     path("documents/<uuid:uid>/", views.document_download, name="document-download"),
 ]

@@ -119,6 +119,7 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
             "batch": batch,
             "run": run,
             "payment": case.paid,
+            "approved": case.reserved,
         },
         hidden={
             "caseworker_a": ["MV-2", bank_text],
@@ -151,6 +152,7 @@ def everyone(code: int) -> dict[str, int]:
 
 
 A_VIEWERS = (*A_READERS, "admin_a", "caseworker_a", "caseworker_p2", "root")
+REQUEST_READERS = (*A_READERS, "caseworker_a")  # MV-1's requests: partner P1's
 REPORT_ASKERS = (*A_READERS,)
 
 MATRIX: dict[str, Cell] = {
@@ -191,6 +193,39 @@ MATRIX: dict[str, Cell] = {
         lambda w: {"payment_id": w.objects["payment"].pk},
         {**only(A_READERS, 302, 404), "caseworker_a": 403},
         method="post",
+    ),
+    "children": Cell(lambda w: {}, everyone(200)),
+    "request-list": Cell(lambda w: {}, everyone(200)),
+    "request-new": Cell(lambda w: {}, only(("caseworker_a", "caseworker_p2"), 200, 403)),
+    "request-detail": Cell(
+        lambda w: {"pk": w.objects["payment"].request_id},
+        only(REQUEST_READERS, 200, 404),
+    ),
+    # Every step, POSTed empty or out of turn by everyone: those who may see the request get the
+    # page back with the reason (400) or a message (302), nothing changes; others "not found".
+    "request-submit": Cell(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 302, 404), method="post"
+    ),
+    "request-approve": Cell(
+        lambda w: {"pk": w.objects["approved"].pk},
+        # The trustee who approved it approving again changes nothing (the service says so).
+        {**only(REQUEST_READERS, 400, 404), "trustee_a": 302},
+        method="post",
+    ),
+    "request-reject": Cell(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
+    "request-cancel": Cell(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
+    "request-document-add": Cell(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
+    "payment-record": Cell(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
+    "payment-acknowledge": Cell(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
     ),
     "login": Cell(lambda w: {}, everyone(200), anon=200),
     "logout": Cell(lambda w: {}, everyone(302), method="post"),
@@ -250,6 +285,10 @@ def test_access_matrix(world: World, name: str) -> None:
             assert_nothing_hidden(world, who, url, response)
         if who == "anon" and expected == 302:
             assert response["Location"].startswith("/login/")
+    if cell.method == "post" and name.startswith(("request-", "payment-")):
+        approved = world.objects["approved"]
+        approved.refresh_from_db()
+        assert approved.status == "approved" and not approved.documents.exists(), name
     if name == "report-create":
         # Trust A's people asked three times (one order status, asked again returns it or a
         # fresh one); trust B's trustee was refused: "Choose a trust", nothing written.

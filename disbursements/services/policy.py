@@ -11,16 +11,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from moneyed import Money
 
-from disbursements.models import Budget, Category, DisbursementPolicy
+from disbursements.models import DEFAULT_DUAL_APPROVAL, Budget, Category, DisbursementPolicy
 from trust.access import is_trustee
 from trust.audit.events import audit_record
 from trust.errors import field_error
 from trust.models import Beneficiary, Trust
 from trust.money import to_minor
 from trust.services.amounts import positive_minor
-
-# Above this (in the trust's base currency) two trustees approve, until the trust sets its own.
-DEFAULT_DUAL_APPROVAL = "5000.00"
 
 
 def policy_for(trust: Trust) -> DisbursementPolicy:

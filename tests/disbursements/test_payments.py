@@ -722,7 +722,7 @@ def test_two_trustees_paying_one_request_pay_it_once(postgres_tx: None) -> None:
     """A double click, or two trustees with the same bank advice: one payment, one entry; a
     different advice for the same request is refused."""
     w = make_world("twice")
-    other = user("second-payer", "trustee")
+    other = user("second-payer", "trustee", w.trust)
     request = approved(w, "100.00")
     same = Transfer(sent=usd("100.00"), payout=php("5000.00"), value_date=TODAY(), reference="ONE")
     results = run_together(

@@ -56,7 +56,9 @@ def draft(w: World, **overrides: Any) -> Any:
 
 
 def user(name: str, role: str | None = None, trust: Trust | None = None) -> Any:
-    """A user (no password: fast), appointed to ``trust`` as ``role`` when both are given."""
+    """A user (no password: fast), appointed to ``trust`` as ``role`` if a role is given."""
+    if role and trust is None:
+        raise TypeError("a role is held in a trust: say which")
     person = get_user_model().objects.create_user(username=name)
     if role and trust is not None:
         appoint(person, trust, role)
@@ -390,7 +392,7 @@ def test_racing_approvals_reserve_exactly_what_fits(postgres_tx: None) -> None:
     """1,000.00 available; 12 trustees approve 12 requests of 150.00 at once: exactly 6 succeed
     (900.00), the others are refused for want of funds, and nothing is ever over-reserved."""
     w = make_world("race")
-    trustees = [user(f"racer{n}", "trustee") for n in range(12)]
+    trustees = [user(f"racer{n}", "trustee", w.trust) for n in range(12)]
     requests = [submitted(w, "150.00", f"r{n}") for n in range(12)]
     results = run_together(
         [
@@ -411,7 +413,7 @@ def test_racing_approval_and_cancellation_never_over_reserve(postgres_tx: None) 
     one of those fits unless the cancellation came first; either way what is reserved never
     exceeds the balance."""
     w = make_world("cancel")
-    t1, t2 = user("t-a", "trustee"), user("t-b", "trustee")
+    t1, t2 = user("t-a", "trustee", w.trust), user("t-b", "trustee", w.trust)
     big = request_approve(request=submitted(w, "600.00", "big"), actor=w.trustee)
     a, b = submitted(w, "500.00", "a"), submitted(w, "500.00", "b")
     results = run_together(

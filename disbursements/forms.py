@@ -1,0 +1,127 @@
+"""Forms of the disbursement pages: they parse what a person typed (amounts through django-money's
+``MoneyField``, a decimal and a currency) and nothing else. Every rule (currencies an account
+holds, decimals per currency, funds available, budgets, who may act) is the services' to check,
+so a refusal comes back as the service's own message on the field it names."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from djmoney.forms.fields import MoneyField
+
+from disbursements.models import Category, RequestDocument
+
+# Three decimals so that BHD can be typed; the services refuse too many for the currency.
+AMOUNT = {"max_digits": 18, "decimal_places": 3, "min_value": 0}
+
+
+def money_field(currencies: list[str], *, required: bool = True, label: str = "") -> MoneyField:
+    return MoneyField(
+        currency_choices=[(c, c) for c in currencies],
+        default_currency=currencies[0] if currencies else None,
+        required=required,
+        label=label or None,
+        **AMOUNT,
+    )
+
+
+class RequestForm(forms.Form):
+    """A caseworker's request for one of the children in their partner's care."""
+
+    beneficiary = forms.TypedChoiceField(coerce=int, label="For")
+    category = forms.ChoiceField(choices=Category.choices)
+    purpose = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What the money is for, as the invoice or quote says.",
+    )
+    justification = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='Needed for "Other".',
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, beneficiaries: list[Any], currencies: list[str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["beneficiary"].choices = [(b.pk, b.pseudonym) for b in beneficiaries]
+        self.fields["amount"] = money_field(currencies)
+        self.order_fields(["beneficiary", "category", "amount", "purpose", "justification"])
+        if not self.is_bound:
+            self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+
+
+class ApproveForm(forms.Form):
+    override_reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Budget override reason",
+        help_text="Only if the request takes its category over the care plan's budget.",
+    )
+
+    def __init__(self, *args: Any, sub_ledger_currency: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["reserve"] = money_field(
+            [sub_ledger_currency], required=False, label="Hold on the sub-ledger"
+        )
+        self.order_fields(["reserve", "override_reason"])
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class DocumentForm(forms.Form):
+    kind = forms.ChoiceField(choices=RequestDocument.Kind.choices)
+    file = forms.FileField(help_text="PDF, JPEG or PNG.")
+    title = forms.CharField(required=False, max_length=120)
+
+
+class PaymentForm(forms.Form):
+    """What the bank's advice says about the transfer."""
+
+    value_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    reference = forms.CharField(max_length=100, help_text="The bank's transfer reference.")
+
+    def __init__(self, *args: Any, trust_currency: str, payout_currency: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["sent"] = money_field([trust_currency], label="Sent")
+        self.fields["payout"] = money_field(
+            [payout_currency], required=False, label="For (in the partner's currency)"
+        )
+        self.fields["fee"] = money_field([trust_currency], required=False, label="Bank fee")
+        self.order_fields(["sent", "payout", "fee", "value_date", "reference"])
+        if not self.is_bound:
+            self.initial.setdefault("value_date", timezone.localdate())
+
+
+class AcknowledgeForm(forms.Form):
+    received_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    note = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Needed when less arrived: what the bank said.",
+    )
+
+    def __init__(self, *args: Any, payout_currency: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["arrived"] = money_field([payout_currency], label="What arrived")
+        self.order_fields(["arrived", "received_on", "note"])
+        if not self.is_bound:
+            self.initial.setdefault("received_on", timezone.localdate())
+
+
+def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Put a service's refusal on the form: on the field it names when the form has one, else
+    on the form as a whole."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            target = field if field in form.fields else None
+            for item in errors:
+                form.add_error(target, item.messages[0] if hasattr(item, "messages") else item)
+    else:
+        for message in error.messages:
+            form.add_error(None, message)
