@@ -53,6 +53,13 @@ def test_demo_disbursements_twice_gives_the_same_demo(settings: Any) -> None:
     assert statuses.get("demo-3") == "rejected"
     assert statuses.get("demo-4") == "acknowledged"  # paid in PHP, with a shortfall
     assert statuses.get("demo-5") == "paid"  # in transit
+    # Above the demo threshold: one approval given, the second trustee's awaited.
+    assert statuses.get("demo-6") == "submitted"
+    waiting = DisbursementRequest.objects.get(idempotency_key="demo-6")
+    assert list(waiting.approvals.values_list("trustee__username", flat=True)) == ["trustee"]
+    # The two caseworkers work for different partners.
+    partners = dict(Caseworker.objects.values_list("user__username", "partner_id"))
+    assert partners["caseworker"] != partners["caseworker2"]
     shortfall = Payment.objects.get(request__idempotency_key="demo-4").shortfall
     assert shortfall == Money("250.00", "PHP")
     assert ledger_violations().ok

@@ -19,6 +19,7 @@ from disbursements.services import (
     care_partner_set_payout,
     care_partner_vet,
     caseworker_add,
+    policy_set_dual_approval,
     request_approve,
     request_draft,
     request_reject,
@@ -44,7 +45,11 @@ DEMO_REQUESTS = [
     ("demo-3", "MV-1", "mental_health", "240.00 USD", "Eight counselling sessions", "reject"),
     ("demo-4", "MV-1", "education", "9000.00 PHP", "School supplies and books", "acknowledge"),
     ("demo-5", "MV-1", "transport", "2500.00 PHP", "School bus, three months", "pay"),
+    # Above the demo trust's threshold (1,000.00 USD): the demo trustee gave the first of two
+    # approvals; the second trustee (trustee2) can give the second.
+    ("demo-6", "MV-1", "shelter", "1200.00 USD", "Rent of a safe room, six months", "first"),
 ]
+DEMO_DUAL_APPROVAL = "1000.00"
 # For the PHP requests: (USD reserved, USD sent, USD fee, PHP that arrived).
 DEMO_PAYMENTS = {
     "demo-4": ("170.00", "160.00", "7.50", "8750.00"),
@@ -103,6 +108,11 @@ class Command(BaseCommand):
             second = users.filter(username=SECOND_CASEWORKER).first()
             if other is not None and second is not None:
                 caseworker_add(partner=other, user=second, actor=trustee)
+            policy_set_dual_approval(
+                trust=home.trust,
+                actor=trustee,
+                threshold=Money(DEMO_DUAL_APPROVAL, home.trust.base_currency),
+            )
             made = 0
             for key, pseudonym, category, amount, purpose, then in DEMO_REQUESTS:
                 beneficiary = Beneficiary.objects.filter(
@@ -124,6 +134,9 @@ class Command(BaseCommand):
                 if request.status == Status.DRAFT:
                     request = request_submit(request=request, actor=caseworker)
                 base = beneficiary.trust.base_currency
+                if request.status == Status.SUBMITTED and then == "first":
+                    # The same trustee approving again changes nothing: safe on a re-run.
+                    request = request_approve(request=request, actor=trustee)
                 if request.status == Status.SUBMITTED and then in ("approve", "pay", "acknowledge"):
                     reserve = Money(DEMO_PAYMENTS[key][0], base) if key in DEMO_PAYMENTS else None
                     request = request_approve(request=request, actor=trustee, reserve=reserve)
