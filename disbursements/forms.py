@@ -20,13 +20,20 @@ AMOUNT = {"max_digits": 18, "decimal_places": 3, "min_value": 0}
 
 
 def money_field(currencies: list[str], *, required: bool = True, label: str = "") -> MoneyField:
-    return MoneyField(
+    """An amount and its currency. Each of the two inputs gets its own accessible name (the
+    field's label points at the amount)."""
+    field = MoneyField(
         currency_choices=[(c, c) for c in currencies],
         default_currency=currencies[0] if currencies else None,
         required=required,
         label=label or None,
         **AMOUNT,
     )
+    name = label or "Amount"
+    amount, currency = field.widget.widgets
+    amount.attrs.update({"aria-label": name, "inputmode": "decimal"})
+    currency.attrs.update({"aria-label": f"{name}: currency"})
+    return field
 
 
 class RequestForm(forms.Form):

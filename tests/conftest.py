@@ -25,6 +25,8 @@ from trust.db import ledger_guard_suspended
 REPO = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REQUIRED = {s.strip() for s in os.environ.get("TRUST_REQUIRE_SERVICES", "").split(",") if s.strip()}
+# What CI installs itself in every pass (.ci/run), so its absence there is always a failure.
+ALWAYS_REQUIRED_IN_CI = {"browser"}
 
 # SQLite flushes test tables with DELETE FROM, which the immutability triggers refuse: lift the
 # guard for the teardown flush only (see trust/db.py).
@@ -55,7 +57,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
 def service_missing(name: str, how: str) -> None:
     """Fail under CI when the service is required there, otherwise skip saying how to run it."""
     message = f"needs {name}: {how}"
-    if CI and (name in REQUIRED or "all" in REQUIRED):
+    if CI and (name in REQUIRED or "all" in REQUIRED or name in ALWAYS_REQUIRED_IN_CI):
         pytest.fail(f"{message} (CI requires {name})")
     pytest.skip(message)
 

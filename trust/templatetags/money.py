@@ -16,3 +16,9 @@ def money(value: Money) -> str:
 def minor(amount: int, currency: str) -> str:
     """Minor units of a currency, formatted: ``{% minor 123450 "USD" %}`` gives 1,234.50 USD."""
     return format_money(from_minor(int(amount), currency))
+
+
+@register.filter
+def words(code: str) -> str:
+    """A code as words: "document_invoice" -> "Document invoice"."""
+    return str(code).replace("_", " ").replace(".", ": ").capitalize()
