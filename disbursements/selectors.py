@@ -5,24 +5,36 @@ anyone else nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Length
+from django.urls import reverse
+from django.utils import timezone
 from moneyed import Money
 
 from disbursements.models import (
     DEFAULT_DUAL_APPROVAL,
     RESERVING,
     Budget,
+    CarePartner,
     DisbursementPolicy,
     DisbursementRequest,
     RequestDocument,
     Status,
 )
-from trust.access import is_trustee, visible_beneficiaries, visible_documents, visible_requests
-from trust.models import Account, Beneficiary
-from trust.money import from_minor
+from trust.access import (
+    can,
+    is_trustee,
+    visible_beneficiaries,
+    visible_documents,
+    visible_requests,
+)
+from trust.dashboard import Line, Panel
+from trust.models import Account, Beneficiary, Trust
+from trust.money import format_money, from_minor
+from trust.roles import Action
 
 # What a request in each status waits for, in the words of the people who use it.
 WAITS_FOR = {
@@ -158,3 +170,36 @@ def request_page(request: DisbursementRequest, user: Any) -> dict[str, Any]:
         "waits_for": WAITS_FOR.get(request.status, ""),
         "trustee": is_trustee(user, request.trust_id),
     }
+
+
+def trust_panel(user: Any, trust: Trust) -> Panel | None:
+    """The disbursements' panel of a trust's dashboard, for a reader of its books: approvals
+    waiting for this user, what approvals reserve, payments in transit, care partners serving the
+    trust whose vetting expires within 60 days."""
+    if not can(user, Action.LEDGER_VIEW, trust):
+        return None
+    requests = DisbursementRequest.objects.filter(trust=trust)
+    waiting = requests_waiting_for(user).filter(trust=trust).count()
+    reserved = requests.filter(status__in=RESERVING).aggregate(total=Sum("reserve_minor"))["total"]
+    in_transit = requests.filter(status=Status.PAID).count()
+    soon = timezone.localdate() + timedelta(days=60)
+    expiring = (
+        CarePartner.objects.filter(
+            beneficiaries__trust=trust,
+            vetting_status=CarePartner.Vetting.APPROVED,
+            vetting_expires_on__lte=soon,
+        )
+        .distinct()
+        .order_by("vetting_expires_on")
+    )
+    listing = reverse("request-list")
+    lines = [
+        Line("Waiting for your decision", str(waiting), listing, warn=waiting > 0),
+        Line("Reserved by approvals", format_money(from_minor(reserved or 0, trust.base_currency))),
+        Line("Payments in transit", str(in_transit), f"{listing}?status=paid&trust={trust.pk}"),
+    ]
+    lines += [
+        Line(f"Vetting of {p.name} expires", p.vetting_expires_on.isoformat(), warn=True)
+        for p in expiring[:10]
+    ]
+    return Panel("Disbursements", lines)

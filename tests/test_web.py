@@ -509,3 +509,15 @@ def test_stylesheet_is_served_after_collectstatic_with_hashed_names(db, settings
     assert body(response) == CSS.read_bytes()
     assert "immutable" in response["Cache-Control"]
     assert (settings.STATIC_ROOT / "staticfiles.json").exists()
+
+
+def test_the_trust_page_is_a_dashboard_for_its_trustee(trustee, funded):
+    trust, _ = funded
+    appoint_demo(trust)
+    ledger_check_run()
+    text = " ".join(trustee.get(f"/trusts/{trust.pk}/").content.decode().split())
+    assert "Money in USD" in text
+    assert "In the bank</dt><dd>1,234.50 USD" in text
+    assert "Held for the children</dt><dd>1,234.50 USD" in text
+    assert "Waiting for your decision" in text  # the disbursements' panel
+    assert "every invariant holds" in text

@@ -19,7 +19,9 @@ from trust.access import (
     visible_accounts,
     visible_trusts,
 )
-from trust.models import LedgerCheck
+from trust.audit.selectors import checkpoint_latest
+from trust.dashboard import trust_panels
+from trust.models import AuditVerification, LedgerCheck
 from trust.roles import LABELS, Action
 from trust.selectors import (
     beneficiaries_reaching_majority,
@@ -74,8 +76,18 @@ def trust_detail(request: HttpRequest, trust_id: int) -> HttpResponse:
             if books
             else [],
             "to_resolve": list(receipts_to_resolve(trust=trust)) if books else [],
-            "reaching_majority": [b for b, _ in beneficiaries_reaching_majority(trust=trust)]
+            "reaching_majority": beneficiaries_reaching_majority(trust=trust) if books else [],
+            "panels": trust_panels(user, trust) if books else [],
+            "last_check": LedgerCheck.objects.filter(
+                Q(trust=trust) | Q(trust__isnull=True), finished_at__isnull=False
+            ).first()
             if books
-            else [],
+            else None,
+            "verification": AuditVerification.objects.filter(finished_at__isnull=False)
+            .order_by("-finished_at")
+            .first()
+            if can(user, Action.AUDIT_VIEW, trust)
+            else None,
+            "checkpoint": checkpoint_latest() if can(user, Action.AUDIT_VIEW, trust) else None,
         },
     )

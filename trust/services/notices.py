@@ -40,7 +40,8 @@ def notice_send(
 def majority_notify() -> int:
     """Tell each active trust's trustees of every minor reaching the trust's majority age within
     90 days (or past it while still recorded as a minor), once per child and date. Returns how
-    many messages were sent now."""
+    many messages were sent now. The message gives no date (it would give away the date of
+    birth)."""
     sent = 0
     for trust in Trust.objects.filter(status=Trust.Status.ACTIVE).order_by("pk"):
         due = beneficiaries_reaching_majority(trust=trust, within_days=MAJORITY_NOTICE_DAYS)
@@ -54,10 +55,11 @@ def majority_notify() -> int:
                     key=f"{beneficiary.pk}:{when.isoformat()}",
                     recipient=trustee,
                     trust=trust,
-                    subject=f"{beneficiary.pseudonym} reaches majority on {when.isoformat()}",
+                    # The date is not written out: it would give away the date of birth.
+                    subject=f"{beneficiary.pseudonym} reaches majority within 90 days",
                     body=(
                         f"{beneficiary.pseudonym} in {trust.caption} reaches the trust's age of"
-                        f" majority ({trust.majority_age}) on {when.isoformat()}. Under the"
+                        f" majority ({trust.majority_age}) within the next 90 days. Under the"
                         " trust's terms the funds may then be paid to them directly: plan the"
                         " handover with their care partner."
                     ),
