@@ -194,6 +194,18 @@ MATRIX: dict[str, Cell] = {
         {**only(A_READERS, 302, 404), "caseworker_a": 403},
         method="post",
     ),
+    "journal": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "entry-detail": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "entry_id": w.objects["payment"].payment_entry_id},
+        only(A_READERS, 200, 404),
+    ),
+    "account-detail": Cell(
+        lambda w: {
+            "trust_id": w.trust_a.pk,
+            "account_id": w.objects["payment"].request.sub_ledger_id,
+        },
+        only(A_READERS, 200, 404),
+    ),
     "children": Cell(lambda w: {}, everyone(200)),
     "request-list": Cell(lambda w: {}, everyone(200)),
     "request-new": Cell(lambda w: {}, only(("caseworker_a", "caseworker_p2"), 200, 403)),

@@ -20,12 +20,14 @@ from trust.models import (
     Account,
     Beneficiary,
     Defendant,
+    JournalEntry,
     OrderLine,
+    Posting,
     Receipt,
     RestitutionOrder,
     Trust,
 )
-from trust.money import from_minor
+from trust.money import from_minor, to_minor
 
 CASH_ROLES = (Account.Role.BANK, Account.Role.RECEIVABLE)
 OBLIGATION_ROLES = (
@@ -250,3 +252,64 @@ def beneficiaries_reaching_majority(
         if when is not None and (when - today).days <= within_days:
             due.append((beneficiary, when))
     return sorted(due, key=lambda item: (item[1], item[0].pseudonym))
+
+
+# --- the ledger's pages ------------------------------------------------------------------------
+
+
+def journal(
+    *,
+    trust: Trust,
+    kind: str = "",
+    since: date | None = None,
+    until: date | None = None,
+    search: str = "",
+) -> QuerySet[JournalEntry]:
+    """The trust's entries, newest first, filtered by kind, effective dates and memo."""
+    entries = JournalEntry.objects.filter(trust=trust).select_related("created_by", "reverses")
+    if kind:
+        entries = entries.filter(kind=kind)
+    if since:
+        entries = entries.filter(effective_date__gte=since)
+    if until:
+        entries = entries.filter(effective_date__lte=until)
+    if search:
+        entries = entries.filter(memo__icontains=search)
+    return entries.order_by("-effective_date", "-id")
+
+
+def entry_postings(*, entry: JournalEntry) -> QuerySet[Posting]:
+    return entry.postings.select_related("account").order_by("account__code", "id")
+
+
+def account_postings(*, account: Account) -> QuerySet[Posting]:
+    """The account's postings, newest first (by effective date, then as they were written)."""
+    return (
+        Posting.objects.filter(account=account)
+        .select_related("entry")
+        .order_by("-effective_date", "-id")
+    )
+
+
+def running_balances(*, account: Account, postings: list[Posting]) -> list[tuple[Posting, Money]]:
+    """Each of ``postings`` (a page of ``account_postings``, newest first) with the account's
+    balance just after it, on the account's normal side. The cost does not grow with the
+    account's history: the balance at the end of the newest row's day comes from the daily
+    totals, less that day's later postings; each older row then takes its own amount back."""
+    if not postings:
+        return []
+    newest = postings[0]
+    sign = account.normal_sign
+    end_of_day = account_balance_as_of(account=account, as_of=newest.effective_date)
+    later = (
+        Posting.objects.filter(
+            account=account, effective_date=newest.effective_date, id__gt=newest.id
+        ).aggregate(total=Sum("amount_minor"))["total"]
+        or 0
+    )
+    balance = to_minor(end_of_day) - sign * int(later)
+    rows = []
+    for posting in postings:
+        rows.append((posting, from_minor(balance, account.currency)))
+        balance -= sign * posting.amount_minor
+    return rows

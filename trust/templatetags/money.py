@@ -22,3 +22,9 @@ def minor(amount: int, currency: str) -> str:
 def words(code: str) -> str:
     """A code as words: "document_invoice" -> "Document invoice"."""
     return str(code).replace("_", " ").replace(".", ": ").capitalize()
+
+
+@register.filter
+def absolute(amount: int) -> int:
+    """An integer's size: a credit of -12345 shown in its own column as 12345."""
+    return abs(int(amount))
