@@ -34,7 +34,7 @@ from tests.reports.scenario import LEGAL_NAME, build_case
 from trust.access import SCOPES
 from trust.audit.checkpoints import audit_checkpoint
 from trust.audit.runs import audit_verification_start
-from trust.models import Account, Trust
+from trust.models import Account, AuditEvent, Trust
 from trust.roles import ADMINISTRATOR, AUDITOR, TRUSTEE
 
 pytestmark = pytest.mark.django_db
@@ -120,6 +120,7 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
             "run": run,
             "payment": case.paid,
             "approved": case.reserved,
+            "event": AuditEvent.objects.filter(trust_id=a.pk, action="beneficiary.created").first(),
         },
         hidden={
             "caseworker_a": ["MV-2", bank_text],
@@ -164,6 +165,10 @@ MATRIX: dict[str, Cell] = {
         lambda w: {"operation_id": w.objects["run"].operation_id}, only(AUDIT_READERS, 200, 403)
     ),
     "audit-checkpoint": Cell(lambda w: {}, only(AUDIT_READERS, 200, 403)),
+    "audit-event": Cell(
+        lambda w: {"event_id": w.objects["event"].pk},
+        {**only(AUDIT_READERS, 200, 403), "trustee_b": 404},
+    ),
     "audit-bundle": Cell(
         lambda w: {},
         {**only(AUDIT_READERS, 404, 403), "auditor_all": 200},

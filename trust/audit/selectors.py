@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from trust.audit.models import AuditCheckpoint, AuditEvent
+from trust.audit.readable import Summary, summarise
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,11 @@ class AuditRow:
     seq: int | None
     sealed: bool
     data: dict
+
+    @property
+    def summary(self) -> Summary:
+        changes = self.data.get("changes")
+        return summarise(changes if isinstance(changes, dict) else {"value": changes})
 
 
 def audit_event_list(

@@ -6,6 +6,7 @@ from trust.audit import views
 
 urlpatterns = [
     path("", views.audit_log, name="audit-log"),
+    path("events/<int:event_id>/", views.audit_event, name="audit-event"),
     path("verify/", views.audit_verify_start, name="audit-verify"),
     path(
         "verifications/<str:operation_id>/",

@@ -5,6 +5,7 @@ public key, start a verification and watch it run, download a bundle. Trustees a
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import tempfile
 import zipfile
@@ -139,3 +140,24 @@ def audit_bundle(request: HttpRequest) -> HttpResponse:
     buffer.seek(0)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     return FileResponse(buffer, as_attachment=True, filename=f"audit-bundle-{stamp}.zip")
+
+
+@login_required
+def audit_event(request: HttpRequest, event_id: int) -> HttpResponse:
+    """One event whole: its summary, every field as recorded (the hashed bytes, decoded), and
+    its place in its chain and in the log. Another trust's event is "not found"."""
+    _require_auditor(request)
+    event = visible_audit_events(request.user).filter(pk=event_id).first()
+    if event is None:
+        raise Http404("No such event.")
+    [row] = audit_rows([event])
+    return render(
+        request,
+        "trust/audit_event.html",
+        {
+            "row": row,
+            "event": event,
+            "pretty": json.dumps(row.data, indent=1, sort_keys=True, ensure_ascii=False),
+            "hash": bytes(event.hash).hex() if event.hash is not None else "",
+        },
+    )
