@@ -9,31 +9,20 @@ import uuid
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils import timezone
-from djmoney.forms.fields import MoneyField
 
 from disbursements.models import Category, RequestDocument
+from trust.forms import add_service_errors, money_field
 
-# Three decimals so that BHD can be typed; the services refuse too many for the currency.
-AMOUNT = {"max_digits": 18, "decimal_places": 3, "min_value": 0}
-
-
-def money_field(currencies: list[str], *, required: bool = True, label: str = "") -> MoneyField:
-    """An amount and its currency. Each of the two inputs gets its own accessible name (the
-    field's label points at the amount)."""
-    field = MoneyField(
-        currency_choices=[(c, c) for c in currencies],
-        default_currency=currencies[0] if currencies else None,
-        required=required,
-        label=label or None,
-        **AMOUNT,
-    )
-    name = label or "Amount"
-    amount, currency = field.widget.widgets
-    amount.attrs.update({"aria-label": name, "inputmode": "decimal"})
-    currency.attrs.update({"aria-label": f"{name}: currency"})
-    return field
+__all__ = [
+    "AcknowledgeForm",
+    "ApproveForm",
+    "DocumentForm",
+    "PaymentForm",
+    "ReasonForm",
+    "RequestForm",
+    "add_service_errors",
+]
 
 
 class RequestForm(forms.Form):
@@ -119,16 +108,3 @@ class AcknowledgeForm(forms.Form):
         self.order_fields(["arrived", "received_on", "note"])
         if not self.is_bound:
             self.initial.setdefault("received_on", timezone.localdate())
-
-
-def add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """Put a service's refusal on the form: on the field it names when the form has one, else
-    on the form as a whole."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            target = field if field in form.fields else None
-            for item in errors:
-                form.add_error(target, item.messages[0] if hasattr(item, "messages") else item)
-    else:
-        for message in error.messages:
-            form.add_error(None, message)

@@ -120,6 +120,7 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
             "run": run,
             "payment": case.paid,
             "approved": case.reserved,
+            "receipt": a.receipts.filter(status="posted").order_by("pk").first(),
             "event": AuditEvent.objects.filter(trust_id=a.pk, action="beneficiary.created").first(),
         },
         hidden={
@@ -210,6 +211,27 @@ MATRIX: dict[str, Cell] = {
             "account_id": w.objects["payment"].request.sub_ledger_id,
         },
         only(A_READERS, 200, 404),
+    ),
+    "receipt-list": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "receipt-new": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
+    ),
+    "receipt-import": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
+    ),
+    "receipt-detail": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "receipt_id": w.objects["receipt"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "receipt-allocate": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "receipt_id": w.objects["receipt"].pk},
+        only(A_READERS, 400, 404),
+        method="post",
+    ),
+    "receipt-reverse": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "receipt_id": w.objects["receipt"].pk},
+        only(A_READERS, 400, 404),
+        method="post",
     ),
     "children": Cell(lambda w: {}, everyone(200)),
     "request-list": Cell(lambda w: {}, everyone(200)),

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet, Sum
-from django.db.models.functions import Least
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Least, Length
 from django.utils import timezone
 from moneyed import Money
 
@@ -313,3 +314,34 @@ def running_balances(*, account: Account, postings: list[Posting]) -> list[tuple
         rows.append((posting, from_minor(balance, account.currency)))
         balance -= sign * posting.amount_minor
     return rows
+
+
+def receipt_list(*, trust: Trust, search: str = "", to_resolve: bool = False) -> QuerySet[Receipt]:
+    """The trust's receipts, newest first; by bank reference, memo or payer; or only those with
+    money still unallocated."""
+    receipts = Receipt.objects.filter(trust=trust).select_related("payer", "bank_account")
+    if to_resolve:
+        receipts = receipts.filter(status=Receipt.Status.POSTED, unallocated_minor__gt=0)
+    if search:
+        receipts = receipts.filter(
+            Q(bank_reference__icontains=search)
+            | Q(memo__icontains=search)
+            | Q(payer__name__icontains=search)
+        )
+    return receipts.order_by("-received_on", "-pk")
+
+
+def receipt_allocations(*, receipt: Receipt) -> list[tuple[Any, list[Any]]]:
+    """Each allocation of ``receipt`` (oldest first) with its shares, child by child."""
+    allocations = receipt.allocations.select_related("created_by").order_by("created_at", "pk")
+    return [
+        (
+            allocation,
+            list(
+                allocation.shares.select_related("beneficiary", "line").order_by(
+                    Length("beneficiary__pseudonym"), "beneficiary__pseudonym", "pk"
+                )
+            ),
+        )
+        for allocation in allocations
+    ]

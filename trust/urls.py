@@ -14,5 +14,23 @@ urlpatterns = [
         views.account_detail,
         name="account-detail",
     ),
+    path("trusts/<int:trust_id>/receipts/", views.receipts_view, name="receipt-list"),
+    path("trusts/<int:trust_id>/receipts/new/", views.receipt_new, name="receipt-new"),
+    path("trusts/<int:trust_id>/receipts/import/", views.receipt_import, name="receipt-import"),
+    path(
+        "trusts/<int:trust_id>/receipts/<int:receipt_id>/",
+        views.receipt_detail,
+        name="receipt-detail",
+    ),
+    path(
+        "trusts/<int:trust_id>/receipts/<int:receipt_id>/allocate/",
+        views.receipt_allocate_view,
+        name="receipt-allocate",
+    ),
+    path(
+        "trusts/<int:trust_id>/receipts/<int:receipt_id>/reverse/",
+        views.receipt_reverse_view,
+        name="receipt-reverse",
+    ),
     path("audit/", include("trust.audit.urls")),
 ]

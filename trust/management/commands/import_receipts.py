@@ -10,32 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from trust.management.commands.import_order import actor_for, trust_for
-from trust.money import format_money
-from trust.services.imports.csv_rows import ImportResult
+from trust.services.imports.receipts import import_summary as summary
 from trust.services.imports.receipts import receipts_import
-
-
-def summary(result: ImportResult) -> str:
-    """``10,000 rows: 9,990 receipts recorded, 10 already recorded; 1,234,567.89 USD received,
-    3,000.00 USD left unallocated (see receipts to resolve)``"""
-    verb = "would be recorded" if result.dry_run else "recorded"
-    text = (
-        f"{result.rows_read:,} rows: {result.created:,} receipts {verb},"
-        f" {result.already_recorded:,} already recorded"
-    )
-    received = ", ".join(format_money(m) for m in result.received.values())
-    text += f"; {received} received"
-    waiting = [m for m in result.unallocated.values() if m.amount]
-    if waiting:
-        text += (
-            f", {', '.join(format_money(m) for m in waiting)} left unallocated"
-            " (see receipts to resolve)"
-        )
-    else:
-        text += ", all allocated"
-    if result.dry_run:
-        text += ". Dry run: nothing was written"
-    return text
 
 
 class Command(BaseCommand):

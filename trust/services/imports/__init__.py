@@ -19,11 +19,12 @@ from trust.services.imports.csv_rows import (
     parse_date,
 )
 from trust.services.imports.orders import order_import
-from trust.services.imports.receipts import receipts_import
+from trust.services.imports.receipts import import_summary, receipts_import
 
 __all__ = [
     "CsvImportError",
     "ImportResult",
+    "import_summary",
     "order_import",
     "parse_amount",
     "parse_currency",

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from trust.errors import first_code
 from trust.models import Account, Defendant, Receipt, Trust
-from trust.money import from_minor
+from trust.money import format_money, from_minor
 from trust.services.imports.csv_rows import (
     CsvImportError,
     ImportResult,
@@ -329,3 +329,26 @@ def receipts_import(
         unallocated={c: from_minor(m, c) for c, m in sorted(unallocated.items())},
         dry_run=dry_run,
     )
+
+
+def import_summary(result: ImportResult) -> str:
+    """``10,000 rows: 9,990 receipts recorded, 10 already recorded; 1,234,567.89 USD received,
+    3,000.00 USD left unallocated (see receipts to resolve)``"""
+    verb = "would be recorded" if result.dry_run else "recorded"
+    text = (
+        f"{result.rows_read:,} rows: {result.created:,} receipts {verb},"
+        f" {result.already_recorded:,} already recorded"
+    )
+    received = ", ".join(format_money(m) for m in result.received.values())
+    text += f"; {received} received"
+    waiting = [m for m in result.unallocated.values() if m.amount]
+    if waiting:
+        text += (
+            f", {', '.join(format_money(m) for m in waiting)} left unallocated"
+            " (see receipts to resolve)"
+        )
+    else:
+        text += ", all allocated"
+    if result.dry_run:
+        text += ". Dry run: nothing was written"
+    return text
