@@ -120,6 +120,7 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
             "run": run,
             "payment": case.paid,
             "approved": case.reserved,
+            "mv1": case.mv1,
             "receipt": a.receipts.filter(status="posted").order_by("pk").first(),
             "event": AuditEvent.objects.filter(trust_id=a.pk, action="beneficiary.created").first(),
         },
@@ -231,6 +232,30 @@ MATRIX: dict[str, Cell] = {
     "receipt-reverse": Cell(
         lambda w: {"trust_id": w.trust_a.pk, "receipt_id": w.objects["receipt"].pk},
         only(A_READERS, 400, 404),
+        method="post",
+    ),
+    "beneficiary-new": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
+    ),
+    "beneficiary-detail": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "beneficiary_id": w.objects["mv1"].pk},
+        only(REQUEST_READERS, 200, 404),
+    ),
+    # The trustee's edit is saved (302); anyone else who may see MV-1 is refused on the form.
+    "beneficiary-edit": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "beneficiary_id": w.objects["mv1"].pk},
+        {**only(REQUEST_READERS, 400, 404), "trustee_a": 302},
+        method="post",
+        data=lambda w: {"country": "PH", "care_partner": str(w.objects["mv1"].care_partner_id)},
+    ),
+    "beneficiary-identity": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "beneficiary_id": w.objects["mv1"].pk},
+        only(REQUEST_READERS, 400, 404),
+        method="post",
+    ),
+    "beneficiary-reveal": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "beneficiary_id": w.objects["mv1"].pk},
+        only(REQUEST_READERS, 400, 404),
         method="post",
     ),
     "children": Cell(lambda w: {}, everyone(200)),

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from djmoney.forms.fields import MoneyField
 
-from trust.models import Receipt
+from trust.models import Receipt, VictimKind
 
 AMOUNT = {"max_digits": 18, "decimal_places": 3, "min_value": 0}
 
@@ -99,3 +99,47 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
     else:
         for message in error.messages:
             form.add_error(None, message)
+
+
+class BeneficiaryForm(forms.Form):
+    """A beneficiary as court papers name them: the pseudonym, never a name."""
+
+    pseudonym = forms.CharField(max_length=60, help_text='As in the court filings: "MV-3".')
+    kind = forms.ChoiceField(choices=VictimKind.choices)
+    date_of_birth = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Individuals only; used for the majority date and never shown again.",
+    )
+    country = forms.CharField(max_length=2, required=False, help_text="ISO code, e.g. PH.")
+    care_partner = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+
+    def __init__(self, *args: Any, partners: list[Any], editing: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["care_partner"].choices = [("", "None yet")] + [
+            (p.pk, p.name) for p in partners
+        ]
+        if editing:  # the pseudonym and the kind stay as recorded
+            del self.fields["pseudonym"]
+            del self.fields["kind"]
+            self.fields["date_of_birth"].help_text = "Leave empty to keep the one recorded."
+
+
+class IdentityForm(forms.Form):
+    legal_name = forms.CharField(max_length=200, required=False)
+    guardian_contact = forms.CharField(max_length=300, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not (data.get("legal_name", "").strip() or data.get("guardian_contact", "").strip()):
+            # An empty form would replace what is recorded with nothing.
+            raise ValidationError("Give a legal name or a guardian's contact (or both).")
+        return data
+
+
+class RevealForm(forms.Form):
+    purpose = forms.CharField(
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why you need to see it: recorded, with your name and the time.",
+    )

@@ -32,5 +32,26 @@ urlpatterns = [
         views.receipt_reverse_view,
         name="receipt-reverse",
     ),
+    path("trusts/<int:trust_id>/beneficiaries/new/", views.beneficiary_new, name="beneficiary-new"),
+    path(
+        "trusts/<int:trust_id>/beneficiaries/<int:beneficiary_id>/",
+        views.beneficiary_detail,
+        name="beneficiary-detail",
+    ),
+    path(
+        "trusts/<int:trust_id>/beneficiaries/<int:beneficiary_id>/edit/",
+        views.beneficiary_edit,
+        name="beneficiary-edit",
+    ),
+    path(
+        "trusts/<int:trust_id>/beneficiaries/<int:beneficiary_id>/identity/",
+        views.beneficiary_identity,
+        name="beneficiary-identity",
+    ),
+    path(
+        "trusts/<int:trust_id>/beneficiaries/<int:beneficiary_id>/reveal/",
+        views.beneficiary_reveal,
+        name="beneficiary-reveal",
+    ),
     path("audit/", include("trust.audit.urls")),
 ]
