@@ -34,7 +34,7 @@ from tests.reports.scenario import LEGAL_NAME, build_case
 from trust.access import SCOPES
 from trust.audit.checkpoints import audit_checkpoint
 from trust.audit.runs import audit_verification_start
-from trust.models import Account, AuditEvent, Trust
+from trust.models import Account, Appointment, AuditEvent, Trust
 from trust.roles import ADMINISTRATOR, AUDITOR, TRUSTEE
 
 pytestmark = pytest.mark.django_db
@@ -121,6 +121,7 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
             "payment": case.paid,
             "approved": case.reserved,
             "mv1": case.mv1,
+            "appointment": Appointment.objects.filter(trust=a).order_by("pk").first(),
             "receipt": a.receipts.filter(status="posted").order_by("pk").first(),
             "event": AuditEvent.objects.filter(trust_id=a.pk, action="beneficiary.created").first(),
         },
@@ -256,6 +257,12 @@ MATRIX: dict[str, Cell] = {
     "beneficiary-reveal": Cell(
         lambda w: {"trust_id": w.trust_a.pk, "beneficiary_id": w.objects["mv1"].pk},
         only(REQUEST_READERS, 400, 404),
+        method="post",
+    ),
+    "appointments": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(("admin_a", "root"), 200, 404)),
+    "appointment-end": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "appointment_id": w.objects["appointment"].pk},
+        only(("admin_a", "root"), 400, 404),
         method="post",
     ),
     "children": Cell(lambda w: {}, everyone(200)),

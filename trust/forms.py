@@ -13,6 +13,7 @@ from django.utils import timezone
 from djmoney.forms.fields import MoneyField
 
 from trust.models import Receipt, VictimKind
+from trust.roles import APPOINTED, LABELS
 
 AMOUNT = {"max_digits": 18, "decimal_places": 3, "min_value": 0}
 
@@ -143,3 +144,27 @@ class RevealForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Why you need to see it: recorded, with your name and the time.",
     )
+
+
+class AppointmentForm(forms.Form):
+    username = forms.CharField(max_length=150, help_text="Their sign-in name.")
+    role = forms.ChoiceField(choices=[(r, LABELS[r]) for r in APPOINTED])
+    starts_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    ends_on = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Leave empty while it lasts.",
+    )
+    reference = forms.CharField(
+        max_length=200, required=False, help_text="The order or resolution that appoints."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("starts_on", timezone.localdate())
+
+
+class EndAppointmentForm(forms.Form):
+    ends_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Last day")
+    reason = forms.CharField(max_length=300, required=False)

@@ -53,5 +53,11 @@ urlpatterns = [
         views.beneficiary_reveal,
         name="beneficiary-reveal",
     ),
+    path("trusts/<int:trust_id>/appointments/", views.appointments_view, name="appointments"),
+    path(
+        "trusts/<int:trust_id>/appointments/<int:appointment_id>/end/",
+        views.appointment_end_view,
+        name="appointment-end",
+    ),
     path("audit/", include("trust.audit.urls")),
 ]
