@@ -11,16 +11,20 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from disbursements.models import Category, RequestDocument
+from disbursements.models import CarePartner, Category, RequestDocument
 from trust.forms import add_service_errors, money_field
 
 __all__ = [
     "AcknowledgeForm",
     "ApproveForm",
+    "CaseworkerForm",
     "DocumentForm",
+    "PartnerForm",
     "PaymentForm",
+    "PayoutForm",
     "ReasonForm",
     "RequestForm",
+    "VetForm",
     "add_service_errors",
 ]
 
@@ -108,3 +112,32 @@ class AcknowledgeForm(forms.Form):
         self.order_fields(["arrived", "received_on", "note"])
         if not self.is_bound:
             self.initial.setdefault("received_on", timezone.localdate())
+
+
+class PartnerForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    country = forms.CharField(max_length=2, help_text="ISO code, e.g. PH.")
+    registration_number = forms.CharField(max_length=100, required=False)
+    payout_currency = forms.CharField(
+        max_length=3, required=False, help_text="What it is paid in, e.g. PHP."
+    )
+
+
+class VetForm(forms.Form):
+    status = forms.ChoiceField(choices=CarePartner.Vetting.choices)
+    vetted_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    expires_on = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Payments to it are refused after this day.",
+    )
+
+
+class PayoutForm(forms.Form):
+    currency = forms.CharField(max_length=3)
+    bank = forms.CharField(max_length=200)
+    account_number = forms.CharField(max_length=100, help_text="Kept encrypted; never shown.")
+
+
+class CaseworkerForm(forms.Form):
+    username = forms.CharField(max_length=150, help_text="Their sign-in name.")

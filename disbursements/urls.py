@@ -23,4 +23,10 @@ urlpatterns = [
         name="payment-acknowledge",
     ),
     path("documents/<uuid:uid>/", views.document_download, name="document-download"),
+    path("partners/", views.partners, name="partner-list"),
+    path("partners/new/", views.partner_new, name="partner-new"),
+    path("partners/<int:pk>/", views.partner_detail, name="partner-detail"),
+    path("partners/<int:pk>/vet/", views.partner_vet, name="partner-vet"),
+    path("partners/<int:pk>/payout/", views.partner_payout, name="partner-payout"),
+    path("partners/<int:pk>/caseworkers/", views.partner_caseworker_add, name="partner-caseworker"),
 ]

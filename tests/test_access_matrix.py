@@ -121,6 +121,7 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
             "payment": case.paid,
             "approved": case.reserved,
             "mv1": case.mv1,
+            "partner": case.mv1.care_partner,
             "appointment": Appointment.objects.filter(trust=a).order_by("pk").first(),
             "receipt": a.receipts.filter(status="posted").order_by("pk").first(),
             "event": AuditEvent.objects.filter(trust_id=a.pk, action="beneficiary.created").first(),
@@ -263,6 +264,28 @@ MATRIX: dict[str, Cell] = {
     "appointment-end": Cell(
         lambda w: {"trust_id": w.trust_a.pk, "appointment_id": w.objects["appointment"].pk},
         only(("admin_a", "root"), 400, 404),
+        method="post",
+    ),
+    "partner-list": Cell(lambda w: {}, everyone(200)),
+    "partner-new": Cell(lambda w: {}, {**everyone(403), "trustee_a": 200, "trustee_b": 200}),
+    "partner-detail": Cell(
+        lambda w: {"pk": w.objects["partner"].pk},
+        {**only((*A_READERS, "caseworker_a", "trustee_b"), 200, 404)},
+    ),
+    # The registry is shared: any trustee manages it (an empty form is refused on the page).
+    "partner-vet": Cell(
+        lambda w: {"pk": w.objects["partner"].pk},
+        only((*A_READERS, "caseworker_a", "trustee_b"), 400, 404),
+        method="post",
+    ),
+    "partner-payout": Cell(
+        lambda w: {"pk": w.objects["partner"].pk},
+        only((*A_READERS, "caseworker_a", "trustee_b"), 400, 404),
+        method="post",
+    ),
+    "partner-caseworker": Cell(
+        lambda w: {"pk": w.objects["partner"].pk},
+        only((*A_READERS, "caseworker_a", "trustee_b"), 400, 404),
         method="post",
     ),
     "children": Cell(lambda w: {}, everyone(200)),

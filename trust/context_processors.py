@@ -24,6 +24,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             "children": bool(children or partner_children),
             "requests": bool(requests or partner_requests),
             "audit": bool(audit),
+            "partners": bool(requests or partner_requests),
             "admin": bool(user.is_staff and (held.appointed or held.superuser)),
         }
     }
