@@ -121,6 +121,7 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
             "payment": case.paid,
             "approved": case.reserved,
             "mv1": case.mv1,
+            "order": case.order,
             "partner": case.mv1.care_partner,
             "appointment": Appointment.objects.filter(trust=a).order_by("pk").first(),
             "receipt": a.receipts.filter(status="posted").order_by("pk").first(),
@@ -287,6 +288,14 @@ MATRIX: dict[str, Cell] = {
         lambda w: {"pk": w.objects["partner"].pk},
         only((*A_READERS, "caseworker_a", "trustee_b"), 400, 404),
         method="post",
+    ),
+    "order-list": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "order-detail": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "order_id": w.objects["order"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "order-import": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
     ),
     "children": Cell(lambda w: {}, everyone(200)),
     "request-list": Cell(lambda w: {}, everyone(200)),

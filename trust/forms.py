@@ -168,3 +168,23 @@ class AppointmentForm(forms.Form):
 class EndAppointmentForm(forms.Form):
     ends_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Last day")
     reason = forms.CharField(max_length=300, required=False)
+
+
+class OrderImportForm(forms.Form):
+    """An order's judgment as the court gave it; its lines come from the CSV file."""
+
+    file = forms.FileField(help_text="CSV, UTF-8: beneficiary, amount, currency, defendants.")
+    court = forms.CharField(max_length=200)
+    case_number = forms.CharField(max_length=100)
+    judgment_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    document_reference = forms.CharField(max_length=200, required=False)
+    reason = forms.CharField(
+        max_length=300, required=False, help_text="For an amended judgment: what it changes."
+    )
+
+    def __init__(self, *args: Any, currencies: list[str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["total"] = money_field(currencies, label="Total the judgment states")
+        self.order_fields(
+            ["file", "court", "case_number", "judgment_date", "total", "document_reference"]
+        )

@@ -59,5 +59,8 @@ urlpatterns = [
         views.appointment_end_view,
         name="appointment-end",
     ),
+    path("trusts/<int:trust_id>/orders/", views.orders_view, name="order-list"),
+    path("trusts/<int:trust_id>/orders/import/", views.order_import_view, name="order-import"),
+    path("trusts/<int:trust_id>/orders/<int:order_id>/", views.order_detail, name="order-detail"),
     path("audit/", include("trust.audit.urls")),
 ]
