@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["all", "reports"],
+        choices=["all", "reports", "pages"],
         default="all",
-        help="reports: only the pgbench ceiling, the two ledgers and the report rows (issue 6)",
+        help="reports or pages: only the pgbench ceiling, the two ledgers and the report rows"
+        " (issue 6) or the page rows (issue 19)",
     )
     args = parser.parse_args(argv)
     if args.seconds is not None and args.seconds < 1:

@@ -883,6 +883,53 @@ def _reports(
         )
 
 
+def _pages(bench: Bench, plan: Plan, tag: str, big: Trust, small: Trust) -> None:
+    """Issue 19: the pages of the daily work on the large trust, through Django's test client
+    with a signed-in trustee; the small trust beside it shows whether queries grow with rows."""
+    from benchmarks import pages
+
+    wanted = 2_000 if plan.quick else 10_000
+    _step(f"pages: the large trust topped up to {wanted:,} beneficiaries")
+    beneficiaries = pages.top_up(big, wanted, tag)
+    postings = cases_postings(big)
+    runs = 10 if plan.quick else 30
+    for key, label, large, small_run in pages.pages(big, small, runs):
+        grows = large.queries > small_run.queries
+        ok = (
+            large.status == 200
+            and large.p95_ms < targets.PAGE_P95_MS
+            and large.size_bytes < targets.PAGE_MAX_BYTES
+            and not grows
+        )
+        bench.add(
+            Row(
+                key=key,
+                operation=f"page: {label}, {beneficiaries:,} beneficiaries",
+                backend=bench.backend,
+                size=postings,
+                count=large.runs,
+                seconds=large.seconds,
+                rate=large.runs / large.seconds if large.seconds else 0.0,
+                unit="pages/s",
+                median_us=large.median_ms * 1000,
+                target=f"p95 < {targets.PAGE_P95_MS} ms, < {targets.PAGE_MAX_BYTES // 1024} KiB,"
+                " queries flat",
+                verdict=MET if ok else MISSED,
+                note=(
+                    f"p95 {large.p95_ms:.0f} ms, {large.size_bytes / 1024:.0f} KiB,"
+                    f" {large.queries} queries (small trust: {small_run.queries},"
+                    f" {small_run.median_ms:.0f} ms median); status {large.status}"
+                ),
+                extra={
+                    "p95_ms": round(large.p95_ms, 1),
+                    "bytes": large.size_bytes,
+                    "queries": large.queries,
+                    "queries_small": small_run.queries,
+                },
+            )
+        )
+
+
 def _scaled(target: str, bench: Bench, here: str) -> str:
     """The issue's figure, and on PostgreSQL what it is in proportion to this run's pgbench."""
     if bench.c1 is None:
@@ -941,6 +988,9 @@ def run(quick: bool, seconds: int | None, json_path: Path | None, only: str = "a
     if only == "reports":
         big_bank = _seed_large(bench, plan, notes)
         _reports(bench, plan, tag, notes, big_bank.trust, small, broker)
+    elif only == "pages":
+        big_bank = _seed_large(bench, plan, notes)
+        _pages(bench, plan, tag, big_bank.trust, small)
     else:
         reference = _reads(
             bench, plan, small_bank, cases.mid_history(small), "small", reference=None, notes=notes
@@ -972,6 +1022,7 @@ def run(quick: bool, seconds: int | None, json_path: Path | None, only: str = "a
         _approvals(bench, plan, tag, notes)
         _audit(bench, plan, tag, notes)
         _reports(bench, plan, tag, notes, big_bank.trust, small, broker)
+        _pages(bench, plan, tag, big_bank.trust, small)
 
     if server is not None and c1 is not None:
         again = _pgbench(server, plan.seconds, ((1, 1),), notes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -37,14 +38,12 @@ def report_list(request: HttpRequest) -> HttpResponse:
         request,
         "reports/report_list.html",
         {
-            "reports": reports[:100],
+            "page": Paginator(reports.order_by("-requested_at", "-pk"), 50).get_page(
+                request.GET.get("page")
+            ),
+            "query": f"trust={trust_id}" if trust_id.isdigit() else "",
             "batches": visible(request.user, ReportBatch).select_related("trust")[:10],
             "trusts": trusts,
-            "beneficiaries": Beneficiary.objects.filter(trust__in=trusts).order_by(
-                "trust_id", "pseudonym"
-            )
-            if trusts
-            else [],
             "kinds": [(k.value, k.label) for k in Kind if k != Kind.REMITTANCE_ADVICE],
             "can_request": bool(trusts),
         },
@@ -73,18 +72,18 @@ def report_create(request: HttpRequest) -> HttpResponse:
                 raise ValidationError(str(exc)) from exc
         token = form.get("token", "")[:64] or None  # one submission, one report (double click)
         who = form.get("beneficiary", "")
-        if kind == Kind.BENEFICIARY_STATEMENT and who == ALL_BENEFICIARIES:
+        if kind == Kind.BENEFICIARY_STATEMENT and who.strip().lower() == ALL_BENEFICIARIES:
             batch = report_batch_create(
                 trust=trust, period=period, actor=request.user, operation_id=token
             )
             return redirect("report-batch", operation_id=batch.operation_id)
         beneficiary = None
         if kind == Kind.BENEFICIARY_STATEMENT:
-            beneficiary = Beneficiary.objects.filter(
-                trust=trust, pk=int(who) if who.isdigit() else 0
-            ).first()
+            beneficiary = Beneficiary.objects.filter(trust=trust, pseudonym=who.strip()).first()
             if beneficiary is None:
-                raise ValidationError("Choose a beneficiary of this trust.")
+                raise ValidationError(
+                    f"No beneficiary {who.strip()!r} in this trust: type their pseudonym, or all."
+                )
         report = report_request(
             kind=kind,
             trust=trust,

@@ -46,7 +46,7 @@ def test_trustee_asks_for_a_statement_and_downloads_it(
         response = client.post(
             reverse("report-create"),
             {"kind": Kind.BENEFICIARY_STATEMENT, "trust": case.trust.pk,
-             "beneficiary": case.mv1.pk, "period": case.period.key, "token": "t-1"},
+             "beneficiary": case.mv1.pseudonym, "period": case.period.key, "token": "t-1"},
         )  # fmt: skip
     report = Report.objects.get()
     assert response.status_code == 302 and str(report.uid) in response["Location"]
@@ -60,7 +60,7 @@ def test_trustee_asks_for_a_statement_and_downloads_it(
     assert AuditEvent.objects.filter(action="report.downloaded").count() == 1
     # The same form submitted twice (double click): one report.
     client.post(reverse("report-create"), {"kind": Kind.BENEFICIARY_STATEMENT,
-                "trust": case.trust.pk, "beneficiary": case.mv1.pk, "period": case.period.key,
+                "trust": case.trust.pk, "beneficiary": case.mv1.pseudonym, "period": case.period.key,
                 "token": "t-1"})  # fmt: skip
     assert Report.objects.count() == 1
 
@@ -88,8 +88,8 @@ def test_batch_page_shows_progress(case: Case) -> None:
     ("form", "message"),
     [
         ({"kind": Kind.COURT_ACCOUNT, "period": "next year"}, "is not a period"),
-        ({"kind": Kind.BENEFICIARY_STATEMENT, "beneficiary": "0", "period": "2026-Q1"},
-         "Choose a beneficiary"),
+        ({"kind": Kind.BENEFICIARY_STATEMENT, "beneficiary": "MV-99", "period": "2026-Q1"},
+         "No beneficiary &#x27;MV-99&#x27; in this trust"),
         ({"kind": "everything", "period": "2026-Q1"}, "unknown kind"),
     ],
 )  # fmt: skip

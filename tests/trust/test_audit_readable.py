@@ -3,6 +3,8 @@ before -> after, long lists counted, never a raw dictionary in cents."""
 
 from __future__ import annotations
 
+import json
+
 from trust.audit.readable import MAX_LINES, summarise
 
 
@@ -46,3 +48,26 @@ def test_at_most_a_dozen_lines_and_long_text_is_cut() -> None:
 
 def test_a_minor_amount_without_a_currency_stays_a_number() -> None:
     assert summarise({"amount_minor": 150}).lines == [("Amount", "150")]
+
+
+def test_a_large_event_in_a_list_is_decoded_without_its_changes() -> None:
+    from trust.audit.canonical import canonical
+    from trust.audit.selectors import LIST_DECODE_BYTES, _decode_for_list
+
+    record = {
+        "action": "receipt.recorded",
+        "actor": {"id": 1, "username": "t"},
+        "at": "2026-01-01T00:00:00Z",
+        "changes": {"shares": [{"object": {"id": n}, "amount_minor": n} for n in range(2_000)]},
+        "object": {"id": "7", "type": "receipt"},
+        "reason": 'a "quoted", reason',
+        "trust": 3,
+        "v": 1,
+    }
+    data = canonical(record)
+    assert len(data) > LIST_DECODE_BYTES
+    decoded, whole = _decode_for_list(data)
+    assert not whole and "changes" not in decoded
+    assert {k: v for k, v in record.items() if k != "changes"} == decoded
+    small = canonical({**record, "changes": {"status": "paid"}})
+    assert _decode_for_list(small) == (json.loads(small), True)

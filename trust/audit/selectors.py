@@ -24,11 +24,36 @@ class AuditRow:
     seq: int | None
     sealed: bool
     data: dict
+    size: int = 0  # bytes of the record
+    whole: bool = True  # False: ``changes`` was too large to decode for a list
 
     @property
     def summary(self) -> Summary:
+        if not self.whole:
+            return Summary([("Changes", f"{self.size / 1024:,.0f} KiB recorded")], more=True)
         changes = self.data.get("changes")
         return summarise(changes if isinstance(changes, dict) else {"value": changes})
+
+
+# A list decodes an event whole up to this size; beyond it, everything but its ``changes``.
+LIST_DECODE_BYTES = 8 * 1024
+
+
+def _decode_for_list(data: bytes) -> tuple[dict, bool]:
+    """The event's record, decoded from its hashed bytes. A large one (a receipt shared among
+    thousands of children) is decoded without its ``changes``: the record is canonical JSON
+    (keys sorted: action, actor, at, changes, object, reason, trust, v; quotes inside strings
+    escaped), so the text before the first ``,"changes":`` and after the last ``,"object":``
+    are themselves its other fields."""
+    if len(data) <= LIST_DECODE_BYTES:
+        return json.loads(data), True
+    start = data.find(b',"changes":')
+    end = data.rfind(b',"object":')
+    if start < 0 or end < start:
+        return json.loads(data), True
+    head = json.loads(data[:start] + b"}")
+    tail = json.loads(b"{" + data[end + 1 :])
+    return {**head, **tail}, False
 
 
 def audit_event_list(
@@ -57,17 +82,25 @@ def audit_event_list(
     return events
 
 
-def audit_rows(events: Iterable) -> list[AuditRow]:
-    return [
-        AuditRow(
-            id=e.pk,
-            chain=f"trust:{e.trust_id}" if e.trust_id else "global",
-            seq=e.seq,
-            sealed=e.hash is not None,
-            data=json.loads(bytes(e.data)),
+def audit_rows(events: Iterable, *, whole: bool = False) -> list[AuditRow]:
+    """Events as the pages show them; for a list (``whole=False``) a large event's ``changes``
+    stay undecoded (its own page shows them)."""
+    rows = []
+    for e in events:
+        data = bytes(e.data)
+        decoded, complete = (json.loads(data), True) if whole else _decode_for_list(data)
+        rows.append(
+            AuditRow(
+                id=e.pk,
+                chain=f"trust:{e.trust_id}" if e.trust_id else "global",
+                seq=e.seq,
+                sealed=e.hash is not None,
+                data=decoded,
+                size=len(data),
+                whole=complete,
+            )
         )
-        for e in events
-    ]
+    return rows
 
 
 def audit_actions(events: QuerySet[AuditEvent] | None = None) -> list[str]:

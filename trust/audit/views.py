@@ -150,7 +150,7 @@ def audit_event(request: HttpRequest, event_id: int) -> HttpResponse:
     event = visible_audit_events(request.user).filter(pk=event_id).first()
     if event is None:
         raise Http404("No such event.")
-    [row] = audit_rows([event])
+    [row] = audit_rows([event], whole=True)
     return render(
         request,
         "trust/audit_event.html",
