@@ -22,6 +22,12 @@ from trust.models import Account, Trust
 from trust.roles import TRUSTEE
 from trust.services.appointments import appointment_create
 
+
+def _bank(trust: Trust) -> dict[str, int]:
+    bank = trust.accounts.get(role=Account.Role.BANK, currency=trust.base_currency)
+    return {"trust_id": trust.pk, "account_id": bank.pk}
+
+
 # (key, label, URL name, how to build its arguments from the trust)
 PAGES: list[tuple[str, str, str, Any]] = [
     ("page_trust_dashboard", "trustee's dashboard", "trust-detail", lambda t: {"trust_id": t.pk}),
@@ -85,7 +91,7 @@ def measure(client: Client, url: str, runs: int, warmup: int = 3) -> PageTiming:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
     times.sort()
-    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     return PageTiming(
         runs=runs,
         seconds=seconds,
