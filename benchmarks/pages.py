@@ -32,15 +32,7 @@ def _bank(trust: Trust) -> dict[str, int]:
 PAGES: list[tuple[str, str, str, Any]] = [
     ("page_trust_dashboard", "trustee's dashboard", "trust-detail", lambda t: {"trust_id": t.pk}),
     ("page_children", "beneficiary list", "children", lambda t: {}),
-    (
-        "page_account_history",
-        "bank account's history",
-        "account-detail",
-        lambda t: {
-            "trust_id": t.pk,
-            "account_id": t.accounts.get(role=Account.Role.BANK, currency=t.base_currency).pk,
-        },
-    ),  # fmt: skip
+    ("page_account_history", "bank account's history", "account-detail", _bank),
     ("page_journal", "journal", "journal", lambda t: {"trust_id": t.pk}),
     ("page_audit_trail", "audit trail", "audit-log", lambda t: {}),
     ("page_reports", "reports list", "report-list", lambda t: {}),
