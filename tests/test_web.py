@@ -521,3 +521,14 @@ def test_the_trust_page_is_a_dashboard_for_its_trustee(trustee, funded):
     assert "Held for the children</dt><dd>1,234.50 USD" in text
     assert "Waiting for your decision" in text  # the disbursements' panel
     assert "every invariant holds" in text
+
+
+def test_the_trust_page_lists_accounts_in_natural_order(trustee, db):
+    trust = TrustFactory()
+    appoint_demo(trust)
+    for n in (10, 2, 1):
+        beneficiary(trust, f"MV-{n}")
+    codes = [row[0] for row in page(trustee.get(f"/trusts/{trust.pk}/")).tables[-1][1:]]
+    subs = [c for c in codes if c.startswith("2100-")]
+    assert subs == ["2100-MV-1", "2100-MV-2", "2100-MV-10"]
+    assert codes.index("1000-BANK") < codes.index("2100-MV-1")

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Length, Substr
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -121,7 +122,12 @@ def trust_detail(request: HttpRequest, trust_id: int) -> HttpResponse:
     books = can(user, Action.LEDGER_VIEW, trust)
     # The books' readers see every account; a caseworker the sub-ledgers of their children.
     accounts = visible_accounts(user, Action.LEDGER_VIEW if books else Action.BENEFICIARY_VIEW)
-    accounts = accounts.filter(trust=trust).select_related("beneficiary").order_by("code")
+    # Natural order: by the code's number, then shorter codes first (2100-MV-2 before MV-10).
+    accounts = (
+        accounts.filter(trust=trust)
+        .select_related("beneficiary")
+        .order_by(Substr("code", 1, 4), Length("code"), "code")
+    )
     page = Paginator(accounts, 50).get_page(request.GET.get("page"))
     return render(
         request,
