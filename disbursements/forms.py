@@ -11,19 +11,22 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from disbursements.models import CarePartner, Category, RequestDocument
+from disbursements.models import CarePartner, Category, DisbursementPolicy, RequestDocument
 from trust.forms import add_service_errors, money_field
 
 __all__ = [
     "AcknowledgeForm",
     "ApproveForm",
+    "BudgetForm",
     "CaseworkerForm",
     "DocumentForm",
+    "FeeBearerForm",
     "PartnerForm",
     "PaymentForm",
     "PayoutForm",
     "ReasonForm",
     "RequestForm",
+    "ThresholdForm",
     "VetForm",
     "add_service_errors",
 ]
@@ -141,3 +144,26 @@ class PayoutForm(forms.Form):
 
 class CaseworkerForm(forms.Form):
     username = forms.CharField(max_length=150, help_text="Their sign-in name.")
+
+
+class ThresholdForm(forms.Form):
+    def __init__(self, *args: Any, currency: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["threshold"] = money_field([currency], label="Two trustees approve above")
+
+
+class FeeBearerForm(forms.Form):
+    bearer = forms.ChoiceField(
+        choices=DisbursementPolicy.FeeBearer.choices, label="Bank fees are paid from"
+    )
+
+
+class BudgetForm(forms.Form):
+    pseudonym = forms.CharField(max_length=60, label="Beneficiary", help_text="e.g. MV-3")
+    category = forms.ChoiceField(choices=Category.choices)
+    period_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    period_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, currency: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"] = money_field([currency])

@@ -23,6 +23,12 @@ urlpatterns = [
         name="payment-acknowledge",
     ),
     path("documents/<uuid:uid>/", views.document_download, name="document-download"),
+    path("trusts/<int:trust_id>/policy/", views.trust_policy, name="trust-policy"),
+    path(
+        "trusts/<int:trust_id>/policy/threshold/", views.policy_threshold, name="policy-threshold"
+    ),
+    path("trusts/<int:trust_id>/policy/fees/", views.policy_fees, name="policy-fees"),
+    path("trusts/<int:trust_id>/budgets/", views.budget_new, name="budget-new"),
     path("partners/", views.partners, name="partner-list"),
     path("partners/new/", views.partner_new, name="partner-new"),
     path("partners/<int:pk>/", views.partner_detail, name="partner-detail"),

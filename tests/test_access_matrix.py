@@ -297,6 +297,28 @@ MATRIX: dict[str, Cell] = {
     "order-import": Cell(
         lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
     ),
+    "trust-new": Cell(lambda w: {}, {**everyone(403), "root": 200}),
+    "trust-close": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
+    ),
+    "trust-policy": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
+    ),
+    "policy-threshold": Cell(
+        lambda w: {"trust_id": w.trust_a.pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "policy-fees": Cell(
+        lambda w: {"trust_id": w.trust_a.pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "budget-new": Cell(
+        lambda w: {"trust_id": w.trust_a.pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
     "children": Cell(lambda w: {}, everyone(200)),
     "request-list": Cell(lambda w: {}, everyone(200)),
     "request-new": Cell(lambda w: {}, only(("caseworker_a", "caseworker_p2"), 200, 403)),

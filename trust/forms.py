@@ -188,3 +188,18 @@ class OrderImportForm(forms.Form):
         self.order_fields(
             ["file", "court", "case_number", "judgment_date", "total", "document_reference"]
         )
+
+
+class TrustForm(forms.Form):
+    caption = forms.CharField(max_length=300, help_text="As on the judgment: United States v. …")
+    court = forms.CharField(max_length=200)
+    case_number = forms.CharField(max_length=100)
+    base_currency = forms.CharField(max_length=3, initial="USD")
+
+
+class LockDateForm(forms.Form):
+    lock_date = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}),
+        label="Closed up to",
+        help_text="Entries dated on or before this day are refused from now on; it never moves back.",
+    )

@@ -6,7 +6,9 @@ from trust import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("trusts/new/", views.trust_new, name="trust-new"),
     path("trusts/<int:trust_id>/", views.trust_detail, name="trust-detail"),
+    path("trusts/<int:trust_id>/close/", views.trust_close, name="trust-close"),
     path("trusts/<int:trust_id>/journal/", views.journal_view, name="journal"),
     path("trusts/<int:trust_id>/entries/<int:entry_id>/", views.entry_detail, name="entry-detail"),
     path(

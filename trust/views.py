@@ -43,10 +43,12 @@ from trust.forms import (
     EndAppointmentForm,
     IdentityForm,
     ImportForm,
+    LockDateForm,
     OrderImportForm,
     ReceiptForm,
     RevealForm,
     ReverseForm,
+    TrustForm,
     add_service_errors,
 )
 from trust.models import (
@@ -87,6 +89,7 @@ from trust.services.people import (
     beneficiary_update,
 )
 from trust.services.receipts import receipt_record, receipt_reverse
+from trust.services.trusts import trust_create, trust_set_lock_date
 from trust.services.unallocated import receipt_allocate
 
 
@@ -846,3 +849,48 @@ def _order_import(
     except _CheckOnly:
         pass
     return found
+
+
+# --- creating a trust (system administrators) and closing a period (its trustees) ---------------
+
+
+@login_required
+def trust_new(request: HttpRequest) -> HttpResponse:
+    if not (request.user.is_superuser and request.user.is_active):
+        raise PermissionDenied("System administrators create trusts.")
+    form = TrustForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            trust = trust_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"{trust.caption} created: now appoint its trustees.")
+            return redirect("appointments", trust_id=trust.pk)
+    return render(
+        request, "trust/trust_new.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+@login_required
+def trust_close(request: HttpRequest, trust_id: int) -> HttpResponse:
+    trust = trust_for(request.user, trust_id, Action.LEDGER_VIEW)
+    if not can(request.user, Action.TRUST_MANAGE, trust):
+        raise PermissionDenied("Trustees close periods.")
+    form = LockDateForm(request.POST or None, initial={"lock_date": trust.lock_date})
+    if request.method == "POST" and form.is_valid():
+        try:
+            trust_set_lock_date(
+                trust=trust, lock_date=form.cleaned_data["lock_date"], actor=request.user
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"Closed up to {form.cleaned_data['lock_date']:%Y-%m-%d}.")
+            return redirect("trust-detail", trust_id=trust.pk)
+    return render(
+        request,
+        "trust/trust_close.html",
+        {"trust": trust, "form": form},
+        status=400 if form.errors else 200,
+    )

@@ -214,8 +214,13 @@ def trust_create(
     """Create a trust with its bank, in-transit, payable and unallocated accounts.
 
     Refuses a blank caption, court or case number, an unknown currency, and a court and case
-    number that already have a trust.
+    number that already have a trust. A user who creates one must be a superuser (who
+    administers every trust, and then appoints its trustees); ``actor=None`` is the system.
     """
+    if actor is not None and not (getattr(actor, "is_superuser", False) and actor.is_active):
+        raise ValidationError(
+            "Only an administrator of the system creates trusts.", code="not_allowed"
+        )
     errors = {
         name: "This field is required."
         for name, value in (("caption", caption), ("court", court), ("case_number", case_number))
