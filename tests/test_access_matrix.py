@@ -319,6 +319,13 @@ MATRIX: dict[str, Cell] = {
         {**only(A_READERS, 403, 404), "trustee_a": 400},
         method="post",
     ),
+    "people": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "defendant-new": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 400, 404), method="post"
+    ),
+    "implicated-new": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 400, 404), method="post"
+    ),
     "children": Cell(lambda w: {}, everyone(200)),
     "request-list": Cell(lambda w: {}, everyone(200)),
     "request-new": Cell(lambda w: {}, only(("caseworker_a", "caseworker_p2"), 200, 403)),

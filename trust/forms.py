@@ -203,3 +203,20 @@ class LockDateForm(forms.Form):
         label="Closed up to",
         help_text="Entries dated on or before this day are refused from now on; it never moves back.",
     )
+
+
+class DefendantForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="As in the judgment (public record).")
+    reference = forms.CharField(max_length=100, required=False)
+
+
+class ImplicatedForm(forms.Form):
+    reference = forms.CharField(
+        max_length=100, help_text='How court papers refer to them: "Facilitator 1".'
+    )
+    name = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Kept encrypted; used only to refuse paying them. Never shown.",
+    )
+    note = forms.CharField(max_length=300, required=False)

@@ -40,8 +40,10 @@ from trust.forms import (
     AllocateForm,
     AppointmentForm,
     BeneficiaryForm,
+    DefendantForm,
     EndAppointmentForm,
     IdentityForm,
+    ImplicatedForm,
     ImportForm,
     LockDateForm,
     OrderImportForm,
@@ -58,6 +60,7 @@ from trust.models import (
     Beneficiary,
     BeneficiaryIdentity,
     EntryKind,
+    ImplicatedPerson,
     JournalEntry,
     LedgerCheck,
     Receipt,
@@ -87,6 +90,8 @@ from trust.services.people import (
     beneficiary_identity_reveal,
     beneficiary_identity_set,
     beneficiary_update,
+    defendant_create,
+    implicated_person_add,
 )
 from trust.services.receipts import receipt_record, receipt_reverse
 from trust.services.trusts import trust_create, trust_set_lock_date
@@ -894,3 +899,58 @@ def trust_close(request: HttpRequest, trust_id: int) -> HttpResponse:
         {"trust": trust, "form": form},
         status=400 if form.errors else 200,
     )
+
+
+# --- defendants and implicated people (trustees record; readers of the books read) --------------
+
+
+def _people_page(request: HttpRequest, trust: Trust, **forms: Any) -> HttpResponse:
+    context = {
+        "trust": trust,
+        "defendants": trust.defendants.order_by("name"),
+        "implicated": ImplicatedPerson.objects.filter(trust=trust).order_by("reference"),
+        "manage": can(request.user, Action.ORDER_MANAGE, trust),
+        "defendant_form": DefendantForm(),
+        "implicated_form": ImplicatedForm(),
+        **forms,
+    }
+    return render(request, "trust/people.html", context, status=400 if forms else 200)
+
+
+@login_required
+def people_view(request: HttpRequest, trust_id: int) -> HttpResponse:
+    return _people_page(request, trust_for(request.user, trust_id, Action.LEDGER_VIEW))
+
+
+@login_required
+@require_POST
+def defendant_new(request: HttpRequest, trust_id: int) -> HttpResponse:
+    trust = trust_for(request.user, trust_id, Action.LEDGER_VIEW)
+    form = DefendantForm(request.POST)
+    if form.is_valid():
+        try:
+            defendant_create(trust=trust, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"{form.cleaned_data['name']} recorded as a defendant.")
+            return redirect("people", trust_id=trust.pk)
+    return _people_page(request, trust, defendant_form=form)
+
+
+@login_required
+@require_POST
+def implicated_new(request: HttpRequest, trust_id: int) -> HttpResponse:
+    trust = trust_for(request.user, trust_id, Action.LEDGER_VIEW)
+    form = ImplicatedForm(request.POST)
+    if form.is_valid():
+        try:
+            implicated_person_add(trust=trust, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(
+                request, f"{form.cleaned_data['reference']} recorded: never to be paid."
+            )
+            return redirect("people", trust_id=trust.pk)
+    return _people_page(request, trust, implicated_form=form)

@@ -79,3 +79,23 @@ def test_threshold_fees_and_a_budget(w: World) -> None:
     assert Budget.objects.get().amount == Money("500.00", "USD")
     unknown = trustee.post(reverse("budget-new", args=base), {**budget, "pseudonym": "MV-99"})
     assert unknown.status_code == 400 and Budget.objects.count() == 1
+
+
+def test_defendants_are_recorded_and_an_implicated_persons_name_is_never_shown(w: World) -> None:
+    from trust.models import Defendant, ImplicatedPerson
+
+    trustee = client_for(w.trustee)
+    base = [w.trust.pk]
+    name = {"name": "Invented Defendant Three", "reference": ""}
+    assert trustee.post(reverse("defendant-new", args=base), name).status_code == 302
+    assert Defendant.objects.filter(trust=w.trust, name="Invented Defendant Three").exists()
+    secret = "Invented Uncle Name"
+    implicated = {"reference": "Facilitator 1", "name": secret, "note": ""}
+    assert trustee.post(reverse("implicated-new", args=base), implicated).status_code == 302
+    page = trustee.get(reverse("people", args=base)).content.decode()
+    assert "Facilitator 1" in page and secret not in page
+    assert secret not in ImplicatedPerson.objects.get().token
+    auditor = client_for(person("auditor-people", "auditor", w.trust))
+    refused = auditor.post(reverse("defendant-new", args=base), {"name": "Someone Else"})
+    assert refused.status_code == 400
+    assert not Defendant.objects.filter(name="Someone Else").exists()
