@@ -180,6 +180,14 @@ class Status(models.TextChoices):
     RETURNED = "returned", "Returned"
 
 
+# What a request in each status waits for, in the words of the people who use it.
+WAITS_FOR = {
+    Status.DRAFT: "the caseworker to submit it",
+    Status.SUBMITTED: "a trustee's decision",
+    Status.APPROVED: "the trustee to record the payment",
+    Status.PAID: "the partner to say what arrived",
+}
+
 # Statuses that hold a reservation on the beneficiary's sub-ledger.
 RESERVING = (Status.APPROVED,)
 
@@ -256,6 +264,11 @@ class DisbursementRequest(models.Model):
         if self.reserve_minor is None:
             return None
         return from_minor(self.reserve_minor, self.sub_ledger.currency)
+
+    @property
+    def waits_for(self) -> str:
+        """What the request waits for, in its users' words ("" once it is settled)."""
+        return WAITS_FOR.get(self.status, "")
 
 
 class Payment(models.Model):

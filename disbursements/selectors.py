@@ -36,14 +36,6 @@ from trust.models import Account, Beneficiary, Trust
 from trust.money import format_money, from_minor
 from trust.roles import Action
 
-# What a request in each status waits for, in the words of the people who use it.
-WAITS_FOR = {
-    Status.DRAFT: "the caseworker to submit it",
-    Status.SUBMITTED: "a trustee's decision",
-    Status.APPROVED: "the trustee to record the payment",
-    Status.PAID: "the partner to say what arrived",
-}
-
 
 def requests_visible_to(user: Any) -> QuerySet[DisbursementRequest]:
     return visible_requests(user)
@@ -167,7 +159,7 @@ def request_page(request: DisbursementRequest, user: Any) -> dict[str, Any]:
         "available": from_minor(fresh.balance_minor - reserved, fresh.currency),
         "threshold": threshold,
         "budgets": budgets_of(request.beneficiary),
-        "waits_for": WAITS_FOR.get(request.status, ""),
+        "waits_for": request.waits_for,
         "trustee": is_trustee(user, request.trust_id),
     }
 

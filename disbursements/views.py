@@ -17,6 +17,7 @@ from django.db.models import Count
 from django.db.models.functions import Length
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from disbursements.forms import (
@@ -72,7 +73,7 @@ from trust.access import (
     visible_partners,
     visible_trusts,
 )
-from trust.money import from_minor
+from trust.money import format_money, from_minor
 from trust.roles import TRUSTEE, Action
 
 
@@ -206,10 +207,26 @@ def request_new(request: HttpRequest) -> HttpResponse:
         child_funds(b)
         for b in children_with_funds(user=request.user).filter(pk__in=[b.pk for b in beneficiaries])
     ]
+    today = timezone.localdate()
+    budgets: dict[int, dict[str, str]] = {}
+    for budget in Budget.objects.filter(
+        beneficiary__in=beneficiaries, period_start__lte=today, period_end__gte=today
+    ):
+        budgets.setdefault(budget.beneficiary_id, {})[budget.category] = (
+            f"{format_money(budget.amount)} until {budget.period_end:%Y-%m-%d}"
+        )
+    hints = {
+        str(f.beneficiary.pk): {
+            "name": f.beneficiary.pseudonym,
+            "available": format_money(f.available),
+            "budgets": budgets.get(f.beneficiary.pk, {}),
+        }
+        for f in funds
+    }
     return render(
         request,
         "disbursements/request_new.html",
-        {"form": form, "funds": funds, "categories": Category.choices},
+        {"form": form, "funds": funds, "categories": Category.choices, "hints": hints},
         status=400 if form.errors else 200,
     )
 

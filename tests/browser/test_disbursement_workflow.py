@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from moneyed import Money
 
 from disbursements.models import DisbursementRequest, Status
-from disbursements.services import caseworker_add, policy_set_dual_approval
+from disbursements.services import budget_set, caseworker_add, policy_set_dual_approval
 from tests.browser import assert_accessible, login, screenshot
 from tests.disbursements.test_requests import World, make_world
 from tests.factories import appoint, person
@@ -29,6 +30,15 @@ def _world() -> tuple[World, Any, Any]:
     w.partner.payout_currency = "USD"
     w.partner.save(update_fields=["payout_currency"])
     policy_set_dual_approval(trust=w.trust, actor=w.trustee, threshold=Money("100", "USD"))
+    today = timezone.localdate()
+    budget_set(
+        beneficiary=w.mv1,
+        actor=w.trustee,
+        category="education",
+        period_start=today.replace(month=1, day=1),
+        period_end=today.replace(month=12, day=31),
+        amount=Money("500.00", "USD"),
+    )
     auditor = appoint(person("auditor-browser"), w.trust, AUDITOR)
     stranger = person("caseworker-other")
     caseworker_add(partner=w.other_partner, user=stranger, actor=w.trustee)
@@ -52,6 +62,8 @@ def test_a_request_from_the_phone_to_two_approvals_payment_and_confirmation(
     phone.goto(f"/requests/new/?beneficiary={w.mv1.pk}")
     assert_accessible(phone)
     phone.get_by_label("Category").select_option("education")
+    hint = phone.locator("#funds-hint").inner_text()  # told as they choose
+    assert "MV-1 has 1,000.00 USD available" in hint and "budget is 500.00 USD" in hint
     phone.locator("#id_amount_0").fill("300.00")
     phone.locator("#id_amount_1").select_option("USD")
     phone.get_by_label("Purpose").fill("School fees, second term")
