@@ -54,6 +54,8 @@ def test_every_page_a_user_may_open_is_accessible(
             url = reverse(name, kwargs=cell.kwargs(world))
             response = page.goto(url)
             assert response is not None and response.status == 200, f"{who} {url}"
+            title = page.title()
+            assert title and len(title) < 150 and "<" not in title, f"{url}: {title!r}"
             screenshot(page, f"every-page-{who}-{name}")
             assert_accessible(page)
             seen.append(name)

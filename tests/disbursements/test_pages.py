@@ -180,3 +180,10 @@ def test_the_children_page_shows_what_is_available(w: World) -> None:
     page = text(signed_in(w.caseworker).get(reverse("children")))
     assert "MV-1" in page and "MV-2" not in page
     assert "1,000.00 USD" in page and "300.00 USD" in page and "700.00 USD" in page
+
+
+def test_the_request_forms_title_is_a_title(w: World) -> None:
+    page = signed_in(w.caseworker).get(reverse("request-new")).content.decode()
+    title = page[page.index("<title>") : page.index("</title>")]
+    assert title == "<title>Ask for money · Restitution Trust Ledger"
+    assert page.count('id="funds-data"') == 1
