@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import connection
@@ -19,6 +19,7 @@ from moneyed import Money
 
 from trust.models import (
     Account,
+    AccountDay,
     Beneficiary,
     Defendant,
     JournalEntry,
@@ -345,3 +346,45 @@ def receipt_allocations(*, receipt: Receipt) -> list[tuple[Any, list[Any]]]:
         )
         for allocation in allocations
     ]
+
+
+@dataclass(frozen=True)
+class BalancePoint:
+    day: date
+    balance: Money
+
+
+def _month_end(year: int, month: int) -> date:
+    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    return following - timedelta(days=1)
+
+
+def balance_history(*, account: Account, months: int = 24) -> list[BalancePoint]:
+    """The account's balance (on its normal side) at the end of each of the last ``months``
+    months, from its daily totals: as many rows read as days with postings, whatever their
+    number of postings."""
+    today = timezone.localdate()
+    ends = [today]  # this month so far, then the ends of the months before it
+    year, month = today.year, today.month
+    for _ in range(months - 1):
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+        ends.append(_month_end(year, month))
+    ends.reverse()
+    first = ends[0].replace(day=1)
+    # Daily totals are kept on the account's normal side (as ``account_balance_as_of`` reads them).
+    before = (
+        AccountDay.objects.filter(account=account, day__lt=first).aggregate(t=Sum("net_minor"))["t"]
+        or 0
+    )
+    days = list(
+        AccountDay.objects.filter(account=account, day__gte=first, day__lte=today)
+        .order_by("day")
+        .values_list("day", "net_minor")
+    )
+    points, running, i = [], int(before), 0
+    for end in ends:
+        while i < len(days) and days[i][0] <= end:
+            running += int(days[i][1])
+            i += 1
+        points.append(BalancePoint(end, from_minor(running, account.currency)))
+    return points

@@ -72,6 +72,7 @@ from trust.roles import LABELS, Action
 from trust.selectors import (
     account_balance_as_of,
     account_postings,
+    balance_history,
     beneficiaries_reaching_majority,
     entry_postings,
     journal,
@@ -523,10 +524,12 @@ def _beneficiary_page(
     user = request.user
     manage = can(user, Action.BENEFICIARY_MANAGE, beneficiary)
     partners = _partners() if manage else []
+    sub_ledger = beneficiary.accounts.filter(role=Account.Role.SUB_LEDGER).first()
     context = {
         "trust": trust,
         "beneficiary": beneficiary,
-        "sub_ledger": beneficiary.accounts.filter(role=Account.Role.SUB_LEDGER).first(),
+        "sub_ledger": sub_ledger,
+        "history": balance_history(account=sub_ledger) if sub_ledger else [],
         "books": can(user, Action.LEDGER_VIEW, trust),
         "manage": manage,
         "may_reveal": can(user, Action.IDENTITY_REVEAL, beneficiary),

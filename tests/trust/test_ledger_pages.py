@@ -92,3 +92,22 @@ def test_an_entry_of_another_trust_is_not_found(books) -> None:
         auditor.get(reverse("entry-detail", args=[trust.pk, elsewhere.entry.pk])).status_code == 404
     )
     assert auditor.get(reverse("account-detail", args=[trust.pk, other_sub.pk])).status_code == 404
+
+
+def test_the_balance_history_ends_at_the_stored_balance_and_rises_with_each_receipt(books) -> None:
+    from trust.selectors import balance_history
+
+    _, sub, _, _ = books
+    sub.refresh_from_db()
+    points = balance_history(account=sub, months=24)
+    assert len(points) == 24
+    assert points[-1].balance == sub.balance  # every posting of the test is in the past
+    amounts = [p.balance.amount for p in points]
+    assert amounts == sorted(amounts)  # receipts only: it never goes down
+
+
+def test_the_beneficiary_page_draws_the_history(books) -> None:
+    trust, sub, _, auditor = books
+    page = auditor.get(reverse("beneficiary-detail", args=[trust.pk, sub.beneficiary_id]))
+    html = page.content.decode()
+    assert '<svg class="chart"' in html and "127.75 USD" in html
