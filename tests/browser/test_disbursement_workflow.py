@@ -15,7 +15,13 @@ from django.utils import timezone
 from moneyed import Money
 
 from disbursements.models import DisbursementRequest, Status
-from disbursements.services import budget_set, caseworker_add, policy_set_dual_approval
+from disbursements.services import (
+    budget_set,
+    caseworker_add,
+    policy_set_dual_approval,
+    request_draft,
+    request_submit,
+)
 from tests.browser import assert_accessible, login, screenshot
 from tests.disbursements.test_requests import World, make_world
 from tests.factories import appoint, person
@@ -140,3 +146,32 @@ def test_a_request_from_the_phone_to_two_approvals_payment_and_confirmation(
     assert response is not None and response.status == 404
     page.goto("/requests/")
     assert page.get_by_text(f"#{request.pk}").count() == 0
+
+
+def test_over_the_budget_a_trustee_approves_only_with_a_reason(page: Any) -> None:
+    w, _, _ = _world()  # MV-1's education budget: 500.00 USD this year
+    policy_set_dual_approval(trust=w.trust, actor=w.trustee, threshold=Money("5000", "USD"))
+    request = request_submit(
+        request=request_draft(
+            actor=w.caseworker,
+            beneficiary=w.mv1,
+            category="education",
+            amount=Money("600.00", "USD"),
+            purpose="Boarding school, first term",
+            idempotency_key="over-budget",
+        ),
+        actor=w.caseworker,
+    )
+    login(page, w.trustee.username, PASSWORD)
+    page.goto(f"/requests/{request.pk}/")
+    page.get_by_role("button", name="Approve").click()
+    page.locator(".error", has_text="budget").first.wait_for()  # refused, said why
+    request.refresh_from_db()
+    assert request.status == Status.SUBMITTED
+    page.get_by_label("Budget override reason").fill("The court allowed boarding school (ECF 91)")
+    page.get_by_role("button", name="Approve").click()
+    _message(page, "approved: funds reserved")
+    request.refresh_from_db()
+    assert request.status == Status.APPROVED
+    assert "ECF 91" in request.budget_override_reason
+    screenshot(page, "trustee-budget-override")
