@@ -91,7 +91,12 @@ class ImportForm(forms.Form):
 
 
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """Put a service's refusal on the form: on the field it names, else on the form."""
+    """Put a service's refusal on the form: on the field it names, else on the form; a file
+    refused for several rows shows each of them."""
+    if rows := getattr(error, "row_errors", None):
+        for row_error in rows:
+            form.add_error(None, str(row_error))
+        return
     if hasattr(error, "error_dict"):
         for field, errors in error.error_dict.items():
             target = field if field in form.fields else None

@@ -747,3 +747,15 @@ def test_import_receipts_command_acts_for_the_named_user_only_if_they_may(
     out = run("import_receipts", "--trust", str(trust.pk), "--file", path, "--actor", "a-trustee")
     assert out.startswith("1 rows: 1 receipts recorded")
     assert Receipt.objects.get(trust=trust).created_by.username == "a-trustee"
+
+
+def test_a_file_with_several_bad_rows_names_the_first_and_counts_the_others(ordered) -> None:
+    from trust.services.imports.csv_rows import CsvRowErrors
+
+    trust, *_ = ordered
+    text = receipt_rows(GOOD_ROW, "2025-06-02,-5,USD,clerk,,,,,", "2025-06-03,1.00,XXX,clerk,,,,,")
+    with pytest.raises(CsvRowErrors) as info:
+        receipts_import(trust=trust, actor=None, rows=text, dry_run=True)
+    assert str(info.value).startswith("row 3, amount:")
+    assert str(info.value).endswith("(and 1 more row with errors)")
+    assert [e.row for e in info.value.row_errors] == [3, 4]

@@ -134,3 +134,19 @@ def test_a_csv_is_checked_then_recorded_exactly_as_checked(setup) -> None:
     assert not Receipt.objects.exists()  # not what was checked: check again
     done = trustee.post(url, {"record": "1", "sha256": sha256})
     assert done.status_code == 302 and Receipt.objects.filter(trust=trust).count() == 1
+
+
+def test_every_bad_row_of_a_csv_is_shown_before_anything_is_written(setup) -> None:
+    trust, _, trustee, _ = setup
+    url = reverse("receipt-import", args=[trust.pk])
+    rows = receipt_rows(
+        GOOD_ROW,
+        "2025-06-02,-5,USD,clerk,,,,,",
+        "2025-06-03,10.00,XXX,clerk,,,,,",
+        "2099-01-01,10.00,USD,clerk,,,,,",
+    )
+    response = trustee.post(url, {"file": _csv(rows)})
+    page = " ".join(response.content.decode().split())
+    assert response.status_code == 400
+    assert "row 3, amount" in page and "row 4, currency" in page and "row 5, received_on" in page
+    assert not Receipt.objects.exists()

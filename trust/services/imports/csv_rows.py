@@ -54,6 +54,27 @@ class CsvImportError(ValidationError):
         return str(self.message)
 
 
+# A file with errors on many rows is refused listing at most this many of them.
+MAX_ROW_ERRORS = 50
+
+
+class CsvRowErrors(CsvImportError):
+    """Every bad row of a file (up to ``MAX_ROW_ERRORS``), found before anything was written; the
+    message is the first one's, with how many more there are."""
+
+    def __init__(self, errors: list[CsvImportError]) -> None:
+        self.row_errors = errors
+        first = errors[0]
+        more = len(errors) - 1
+        super().__init__(
+            first.detail
+            + (f" (and {more} more row{'s' if more > 1 else ''} with errors)" if more else ""),
+            row=first.row,
+            field=first.field,
+            code=first.code or "invalid",
+        )
+
+
 @dataclass
 class ImportResult:
     """What an import did. ``created`` and ``already_recorded`` count rows: order lines written or

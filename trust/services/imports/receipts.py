@@ -20,7 +20,9 @@ from trust.errors import first_code
 from trust.models import Account, Defendant, Receipt, Trust
 from trust.money import format_money, from_minor
 from trust.services.imports.csv_rows import (
+    MAX_ROW_ERRORS,
     CsvImportError,
+    CsvRowErrors,
     ImportResult,
     defendants_by_name,
     normalised_name,
@@ -99,113 +101,123 @@ def _parse_receipts(trust: Trust, table: list[tuple[int, dict[str, str]]]) -> li
     occurrences: Counter[tuple[object, ...]] = Counter()
     key_rows: dict[str, int] = {}
     parsed: list[_ReceiptRow] = []
+    errors: list[CsvImportError] = []
     for row, cells in table:
-        received_on = parse_date(cells["received_on"], row=row)
-        if received_on > today:
-            raise CsvImportError(
-                "the money cannot have arrived in the future",
-                row=row,
-                field="received_on",
-                code="date_future",
-            )
-        if trust.lock_date is not None and received_on <= trust.lock_date:
-            raise CsvImportError(
-                f"the period up to {trust.lock_date} is closed",
-                row=row,
-                field="received_on",
-                code="period_closed",
-            )
-        plain_amount(cells["amount"], row, "amount")  # before the currency: columns in order
-        currency = parse_currency(cells["currency"], row=row)
-        amount_minor = parse_amount(cells["amount"], currency, row=row)
-        source = cells["source"].lower()
-        if source not in Receipt.Source.values:
-            raise CsvImportError(
-                f"{quoted(cells['source'])} is not a source: write one of"
-                f" {', '.join(Receipt.Source.values)}",
-                row=row,
-                field="source",
-                code="bad_source",
-            )
-        payer_name = normalised_name(cells.get("payer", ""))
-        payer = None
-        if payer_name:
-            payer = defendants.get(payer_name)
-            if payer is None:
-                raise unknown_defendant_error(payer_name, defendants, row, "payer")
-        code = cells.get("bank_account", "")
-        if code:
-            bank = banks.get(code)
-            if bank is None:
+        try:
+            received_on = parse_date(cells["received_on"], row=row)
+            if received_on > today:
                 raise CsvImportError(
-                    f"{quoted(code, 60)} is not a bank account of this trust",
+                    "the money cannot have arrived in the future",
                     row=row,
-                    field="bank_account",
-                    code="unknown_account",
+                    field="received_on",
+                    code="date_future",
                 )
-        elif default_bank is None:
-            raise CsvImportError(
-                "this trust has no bank account", row=row, field="bank_account", code="no_bank"
-            )
-        else:
-            bank = default_bank
-        if bank.currency != currency:
-            raise CsvImportError(
-                f"the bank account {bank.code} holds {bank.currency}; this row is in {currency}",
-                row=row,
-                field="currency",
-                code="currency_mismatch",
-            )
-        bank_reference = cells.get("bank_reference", "")
-        if len(bank_reference) > 100:
-            raise CsvImportError(
-                "at most 100 characters", row=row, field="bank_reference", code="too_long"
-            )
-        memo = cells.get("memo", "")
-        if len(memo) > 300:
-            raise CsvImportError("at most 300 characters", row=row, field="memo", code="too_long")
-        key = cells.get("key", "")
-        if key:
-            if len(key) > MAX_KEY_LENGTH:
+            if trust.lock_date is not None and received_on <= trust.lock_date:
                 raise CsvImportError(
-                    f"a key has at most {MAX_KEY_LENGTH} characters",
+                    f"the period up to {trust.lock_date} is closed",
+                    row=row,
+                    field="received_on",
+                    code="period_closed",
+                )
+            plain_amount(cells["amount"], row, "amount")  # before the currency: columns in order
+            currency = parse_currency(cells["currency"], row=row)
+            amount_minor = parse_amount(cells["amount"], currency, row=row)
+            source = cells["source"].lower()
+            if source not in Receipt.Source.values:
+                raise CsvImportError(
+                    f"{quoted(cells['source'])} is not a source: write one of"
+                    f" {', '.join(Receipt.Source.values)}",
+                    row=row,
+                    field="source",
+                    code="bad_source",
+                )
+            payer_name = normalised_name(cells.get("payer", ""))
+            payer = None
+            if payer_name:
+                payer = defendants.get(payer_name)
+                if payer is None:
+                    raise unknown_defendant_error(payer_name, defendants, row, "payer")
+            code = cells.get("bank_account", "")
+            if code:
+                bank = banks.get(code)
+                if bank is None:
+                    raise CsvImportError(
+                        f"{quoted(code, 60)} is not a bank account of this trust",
+                        row=row,
+                        field="bank_account",
+                        code="unknown_account",
+                    )
+            elif default_bank is None:
+                raise CsvImportError(
+                    "this trust has no bank account", row=row, field="bank_account", code="no_bank"
+                )
+            else:
+                bank = default_bank
+            if bank.currency != currency:
+                raise CsvImportError(
+                    f"the bank account {bank.code} holds {bank.currency}; this row is in {currency}",
+                    row=row,
+                    field="currency",
+                    code="currency_mismatch",
+                )
+            bank_reference = cells.get("bank_reference", "")
+            if len(bank_reference) > 100:
+                raise CsvImportError(
+                    "at most 100 characters", row=row, field="bank_reference", code="too_long"
+                )
+            memo = cells.get("memo", "")
+            if len(memo) > 300:
+                raise CsvImportError(
+                    "at most 300 characters", row=row, field="memo", code="too_long"
+                )
+            key = cells.get("key", "")
+            if key:
+                if len(key) > MAX_KEY_LENGTH:
+                    raise CsvImportError(
+                        f"a key has at most {MAX_KEY_LENGTH} characters",
+                        row=row,
+                        field="key",
+                        code="too_long",
+                    )
+            else:
+                parts = (
+                    bank.code,
+                    received_on.isoformat(),
+                    amount_minor,
+                    currency,
+                    bank_reference,
+                    payer_name,
+                )
+                occurrences[parts] += 1
+                key = _derived_key(parts, occurrences[parts])
+            if key in key_rows:
+                raise CsvImportError(
+                    f"the key {quoted(key, 60)} is also used by row {key_rows[key]}",
                     row=row,
                     field="key",
-                    code="too_long",
+                    code="key_repeated",
                 )
-        else:
-            parts = (
-                bank.code,
-                received_on.isoformat(),
-                amount_minor,
-                currency,
-                bank_reference,
-                payer_name,
+            key_rows[key] = row
+            parsed.append(
+                _ReceiptRow(
+                    row=row,
+                    received_on=received_on,
+                    amount_minor=amount_minor,
+                    currency=currency,
+                    source=source,
+                    payer=payer,
+                    bank_account=bank,
+                    bank_reference=bank_reference,
+                    key=key,
+                    memo=memo,
+                )
             )
-            occurrences[parts] += 1
-            key = _derived_key(parts, occurrences[parts])
-        if key in key_rows:
-            raise CsvImportError(
-                f"the key {quoted(key, 60)} is also used by row {key_rows[key]}",
-                row=row,
-                field="key",
-                code="key_repeated",
-            )
-        key_rows[key] = row
-        parsed.append(
-            _ReceiptRow(
-                row=row,
-                received_on=received_on,
-                amount_minor=amount_minor,
-                currency=currency,
-                source=source,
-                payer=payer,
-                bank_account=bank,
-                bank_reference=bank_reference,
-                key=key,
-                memo=memo,
-            )
-        )
+        except CsvImportError as error:
+            errors.append(error)
+            if len(errors) == MAX_ROW_ERRORS:
+                break
+    if errors:
+        raise CsvRowErrors(errors)
     return parsed
 
 
