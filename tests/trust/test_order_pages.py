@@ -83,3 +83,18 @@ def test_only_a_trustee_records_orders(setup) -> None:
     auditor.force_login(person("auditor-orders", "auditor", trust))
     assert auditor.get(reverse("order-import", args=[trust.pk])).status_code == 403
     assert auditor.get(reverse("order-list", args=[trust.pk])).status_code == 200
+
+
+def test_every_bad_line_of_an_order_file_is_shown(setup) -> None:
+    trust, trustee = setup
+    url = reverse("order-import", args=[trust.pk])
+    bad = (
+        "beneficiary,amount,currency,defendants,liability\n"
+        "MV-9,100.00,USD,Nobody,\n"
+        f"MV-1,-5,USD,{D1},\n"
+    )
+    response = trustee.post(url, judgment(bad, total="100.00"))
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "row 2" in page and "row 3" in page
+    assert not RestitutionOrder.objects.exists()

@@ -14,7 +14,9 @@ from moneyed import Money
 from trust.models import Beneficiary, OrderLine, RestitutionOrder, Trust
 from trust.money import from_minor
 from trust.services.imports.csv_rows import (
+    MAX_ROW_ERRORS,
     CsvImportError,
+    CsvRowErrors,
     ImportResult,
     defendants_by_name,
     normalised_name,
@@ -87,78 +89,89 @@ def _order_lines(
     defendants = defendants_by_name(trust)
     specs: list[LineSpec] = []
     seen: dict[tuple[int, frozenset[int]], int] = {}
+    errors: list[CsvImportError] = []
     for row, cells in table:
-        pseudonym = cells["beneficiary"]
-        if not pseudonym:
-            raise CsvImportError(
-                "a beneficiary pseudonym is required", row=row, field="beneficiary", code="required"
+        try:
+            pseudonym = cells["beneficiary"]
+            if not pseudonym:
+                raise CsvImportError(
+                    "a beneficiary pseudonym is required",
+                    row=row,
+                    field="beneficiary",
+                    code="required",
+                )
+            beneficiary = beneficiaries.get(pseudonym)
+            if beneficiary is None:
+                raise CsvImportError(
+                    f"{quoted(pseudonym, 60)} is not the pseudonym of a beneficiary of this trust",
+                    row=row,
+                    field="beneficiary",
+                    code="unknown_beneficiary",
+                )
+            plain_amount(cells["amount"], row, "amount")  # before the currency: columns in order
+            line_currency = parse_currency(cells["currency"], row=row)
+            if line_currency != currency:
+                raise CsvImportError(
+                    f"the order total is in {currency}; this line is in {line_currency}",
+                    row=row,
+                    field="currency",
+                    code="currency_mismatch",
+                )
+            minor = parse_amount(cells["amount"], currency, row=row)
+            names = [normalised_name(part) for part in cells["defendants"].split(";")]
+            names = [n for n in names if n]
+            if not names:
+                raise CsvImportError(
+                    "name the defendant(s) who owe this line, separated by ;",
+                    row=row,
+                    field="defendants",
+                    code="required",
+                )
+            repeated = [n for n, seen in Counter(names).items() if seen > 1]
+            if repeated:
+                raise CsvImportError(
+                    f"{quoted(repeated[0], 60)} is named twice",
+                    row=row,
+                    field="defendants",
+                    code="defendant_repeated",
+                )
+            owing = []
+            for name in names:
+                if name not in defendants:
+                    raise unknown_defendant_error(name, defendants, row, "defendants")
+                owing.append(defendants[name])
+            liability = cells.get("liability", "").lower() or None
+            if liability is not None and liability not in OrderLine.Liability.values:
+                raise CsvImportError(
+                    f"{quoted(cells['liability'])} is not a liability: write several or joint, or leave it"
+                    " blank",
+                    row=row,
+                    field="liability",
+                    code="bad_liability",
+                )
+            signature = (beneficiary.pk, frozenset(d.pk for d in owing))
+            if signature in seen:
+                raise CsvImportError(
+                    f"same beneficiary and defendants as row {seen[signature]}: state the amount once",
+                    row=row,
+                    field="defendants",
+                    code="line_repeated",
+                )
+            seen[signature] = row
+            specs.append(
+                LineSpec(
+                    beneficiary=beneficiary,
+                    amount=from_minor(minor, currency),
+                    defendants=owing,
+                    liability=liability,
+                )
             )
-        beneficiary = beneficiaries.get(pseudonym)
-        if beneficiary is None:
-            raise CsvImportError(
-                f"{quoted(pseudonym, 60)} is not the pseudonym of a beneficiary of this trust",
-                row=row,
-                field="beneficiary",
-                code="unknown_beneficiary",
-            )
-        plain_amount(cells["amount"], row, "amount")  # before the currency: columns in order
-        line_currency = parse_currency(cells["currency"], row=row)
-        if line_currency != currency:
-            raise CsvImportError(
-                f"the order total is in {currency}; this line is in {line_currency}",
-                row=row,
-                field="currency",
-                code="currency_mismatch",
-            )
-        minor = parse_amount(cells["amount"], currency, row=row)
-        names = [normalised_name(part) for part in cells["defendants"].split(";")]
-        names = [n for n in names if n]
-        if not names:
-            raise CsvImportError(
-                "name the defendant(s) who owe this line, separated by ;",
-                row=row,
-                field="defendants",
-                code="required",
-            )
-        repeated = [n for n, seen in Counter(names).items() if seen > 1]
-        if repeated:
-            raise CsvImportError(
-                f"{quoted(repeated[0], 60)} is named twice",
-                row=row,
-                field="defendants",
-                code="defendant_repeated",
-            )
-        owing = []
-        for name in names:
-            if name not in defendants:
-                raise unknown_defendant_error(name, defendants, row, "defendants")
-            owing.append(defendants[name])
-        liability = cells.get("liability", "").lower() or None
-        if liability is not None and liability not in OrderLine.Liability.values:
-            raise CsvImportError(
-                f"{quoted(cells['liability'])} is not a liability: write several or joint, or leave it"
-                " blank",
-                row=row,
-                field="liability",
-                code="bad_liability",
-            )
-        signature = (beneficiary.pk, frozenset(d.pk for d in owing))
-        if signature in seen:
-            raise CsvImportError(
-                f"same beneficiary and defendants as row {seen[signature]}: state the amount once",
-                row=row,
-                field="defendants",
-                code="line_repeated",
-            )
-        seen[signature] = row
-        specs.append(
-            LineSpec(
-                beneficiary=beneficiary,
-                amount=from_minor(minor, currency),
-                defendants=owing,
-                liability=liability,
-            )
-        )
+        except CsvImportError as error:
+            errors.append(error)
+            if len(errors) == MAX_ROW_ERRORS:
+                break
+    if errors:
+        raise CsvRowErrors(errors)
     return specs
 
 
