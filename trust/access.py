@@ -39,6 +39,7 @@ from trust.models import Account, Appointment, AuditEvent, Beneficiary, JournalE
 from trust.roles import (
     ADMINISTRATOR,
     ALERTED,
+    APPOINTED,
     CASEWORKER,
     MAY,
     TRUSTEE,
@@ -155,14 +156,36 @@ def roles_in(user: Any, trust: Trust | int | None) -> frozenset[str]:
     return grants(user).roles_in(trust_id)
 
 
+def _appointed(user: Any, role: str, trust_id: int | None = None) -> bool:
+    """One query: whether ``user`` holds ``role`` by an appointment current today (in
+    ``trust_id``, or anywhere)."""
+    today = timezone.localdate()
+    current = Appointment.objects.filter(
+        Q(ends_on__isnull=True) | Q(ends_on__gte=today),
+        user_id=user.pk,
+        role=role,
+        starts_on__lte=today,
+    )
+    if trust_id is not None:
+        current = current.filter(trust_id=trust_id)
+    return current.exists()
+
+
 def holds(user: Any, role: str) -> bool:
     """Whether ``user`` holds ``role`` in any trust today (a trustee somewhere cannot also be a
-    caseworker, for instance)."""
+    caseworker, for instance). Services ask it on every call: outside a web request (whose
+    grants are read once) an appointed role costs one query, not a reading of all grants."""
+    if _cache.get() is None and role in APPOINTED and _signed_in(user):
+        return (role == ADMINISTRATOR and user.is_superuser) or _appointed(user, role)
     return grants(user).holds(role)
 
 
 def is_trustee(user: Any, trust: Trust | int | None) -> bool:
-    return TRUSTEE in roles_in(user, trust)
+    """Whether ``user`` is a trustee of ``trust`` today (one query outside a web request)."""
+    trust_id = trust.pk if isinstance(trust, Trust) else trust
+    if _cache.get() is None:
+        return trust_id is not None and _signed_in(user) and _appointed(user, TRUSTEE, trust_id)
+    return TRUSTEE in roles_in(user, trust_id)
 
 
 # --- which trust and which partner a thing belongs to ----------------------------------------

@@ -232,3 +232,25 @@ def test_an_inactive_user_is_not_appointed(two: tuple[World, Trust]) -> None:
     with pytest.raises(ValidationError):
         appointment_create(trust=other, user=gone, role=AUDITOR, actor=None)
     assert not Beneficiary.objects.filter(trust=other, pseudonym="MV-1").exists()
+
+
+def test_a_services_trustee_check_costs_one_query_outside_a_request(
+    two: tuple[World, Trust], django_assert_num_queries
+) -> None:
+    w, other = two
+    with django_assert_num_queries(1):
+        assert access.is_trustee(w.trustee, w.trust)
+    with django_assert_num_queries(1):
+        assert not access.is_trustee(w.trustee, other)
+    with django_assert_num_queries(1):
+        assert access.holds(w.trustee, TRUSTEE)
+    with django_assert_num_queries(1):
+        assert not access.holds(w.caseworker, TRUSTEE)
+    root = person("root-q", is_superuser=True)
+    with django_assert_num_queries(0):
+        assert access.holds(root, ADMINISTRATOR)
+    # Inside a web request the grants are read once, and each check then costs nothing.
+    with access.grants_cached():
+        access.is_trustee(w.trustee, w.trust)
+        with django_assert_num_queries(0):
+            assert access.is_trustee(w.trustee, w.trust) and access.holds(w.trustee, TRUSTEE)
