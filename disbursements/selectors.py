@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Length
 from django.urls import reverse
 from django.utils import timezone
@@ -35,10 +35,6 @@ from trust.dashboard import Line, Panel
 from trust.models import Account, Beneficiary, Trust
 from trust.money import format_money, from_minor
 from trust.roles import Action
-
-
-def requests_visible_to(user: Any) -> QuerySet[DisbursementRequest]:
-    return visible_requests(user)
 
 
 def document_for(user: Any, uid: Any) -> RequestDocument | None:
@@ -72,6 +68,7 @@ def requests_waiting_for(user: Any) -> QuerySet[DisbursementRequest]:
         .exclude(requested_by=user)
         .exclude(approvals__trustee=user)
         .select_related("beneficiary", "trust", "partner")
+        .annotate(approval_count=Count("approvals"))
         .order_by("submitted_at", "id")
     )
 

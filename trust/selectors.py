@@ -42,14 +42,6 @@ OBLIGATION_ROLES = (
 )
 
 
-def trust_list() -> QuerySet[Trust]:
-    return Trust.objects.all()
-
-
-def account_list(*, trust: Trust) -> QuerySet[Account]:
-    return Account.objects.filter(trust=trust).select_related("beneficiary").order_by("code")
-
-
 def account_balance(*, account_id: int) -> Money:
     """Current balance on the account's normal side: one indexed row read, whatever the volume."""
     with connection.cursor() as cursor:

@@ -187,3 +187,21 @@ def test_the_request_forms_title_is_a_title(w: World) -> None:
     title = page[page.index("<title>") : page.index("</title>")]
     assert title == "<title>Ask for money · Restitution Trust Ledger"
     assert page.count('id="funds-data"') == 1
+
+
+def test_the_request_list_costs_the_same_queries_for_one_waiting_request_or_many(w: World) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    trustee = signed_in(w.trustee)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert trustee.get(reverse("request-list")).status_code == 200
+        return len(captured.captured_queries)
+
+    submitted(w, "10.00", key="one")
+    one = queries()
+    for n in range(5):
+        submitted(w, "10.00", key=f"more-{n}")
+    assert queries() == one
