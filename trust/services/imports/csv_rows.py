@@ -9,6 +9,7 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -73,6 +74,30 @@ class CsvRowErrors(CsvImportError):
             field=first.field,
             code=first.code or "invalid",
         )
+
+
+class RowErrors:
+    """The errors of a file's rows, collected so that a file is refused once, naming every bad
+    row: ``with errors.row(): ...`` around each row's checks, stop when ``full``, then
+    ``raise_any()`` before anything is written."""
+
+    def __init__(self) -> None:
+        self.errors: list[CsvImportError] = []
+
+    @contextmanager
+    def row(self) -> Iterator[None]:
+        try:
+            yield
+        except CsvImportError as error:
+            self.errors.append(error)
+
+    @property
+    def full(self) -> bool:
+        return len(self.errors) >= MAX_ROW_ERRORS
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise CsvRowErrors(self.errors)
 
 
 @dataclass

@@ -14,10 +14,9 @@ from moneyed import Money
 from trust.models import Beneficiary, OrderLine, RestitutionOrder, Trust
 from trust.money import from_minor
 from trust.services.imports.csv_rows import (
-    MAX_ROW_ERRORS,
     CsvImportError,
-    CsvRowErrors,
     ImportResult,
+    RowErrors,
     defendants_by_name,
     normalised_name,
     parse_amount,
@@ -89,9 +88,9 @@ def _order_lines(
     defendants = defendants_by_name(trust)
     specs: list[LineSpec] = []
     seen: dict[tuple[int, frozenset[int]], int] = {}
-    errors: list[CsvImportError] = []
+    errors = RowErrors()
     for row, cells in table:
-        try:
+        with errors.row():
             pseudonym = cells["beneficiary"]
             if not pseudonym:
                 raise CsvImportError(
@@ -166,12 +165,9 @@ def _order_lines(
                     liability=liability,
                 )
             )
-        except CsvImportError as error:
-            errors.append(error)
-            if len(errors) == MAX_ROW_ERRORS:
-                break
-    if errors:
-        raise CsvRowErrors(errors)
+        if errors.full:
+            break
+    errors.raise_any()
     return specs
 
 

@@ -20,10 +20,9 @@ from trust.errors import first_code
 from trust.models import Account, Defendant, Receipt, Trust
 from trust.money import format_money, from_minor
 from trust.services.imports.csv_rows import (
-    MAX_ROW_ERRORS,
     CsvImportError,
-    CsvRowErrors,
     ImportResult,
+    RowErrors,
     defendants_by_name,
     normalised_name,
     parse_amount,
@@ -101,9 +100,9 @@ def _parse_receipts(trust: Trust, table: list[tuple[int, dict[str, str]]]) -> li
     occurrences: Counter[tuple[object, ...]] = Counter()
     key_rows: dict[str, int] = {}
     parsed: list[_ReceiptRow] = []
-    errors: list[CsvImportError] = []
+    errors = RowErrors()
     for row, cells in table:
-        try:
+        with errors.row():
             received_on = parse_date(cells["received_on"], row=row)
             if received_on > today:
                 raise CsvImportError(
@@ -212,12 +211,9 @@ def _parse_receipts(trust: Trust, table: list[tuple[int, dict[str, str]]]) -> li
                     memo=memo,
                 )
             )
-        except CsvImportError as error:
-            errors.append(error)
-            if len(errors) == MAX_ROW_ERRORS:
-                break
-    if errors:
-        raise CsvRowErrors(errors)
+        if errors.full:
+            break
+    errors.raise_any()
     return parsed
 
 
