@@ -32,7 +32,7 @@ def test_forbidden_is_the_sites_own_page(client: Client, django_user_model) -> N
 
 
 def test_a_server_error_is_the_sites_own_page(client: Client, monkeypatch) -> None:
-    from trust import views
+    from trust.views import trusts as views
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")

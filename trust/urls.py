@@ -2,70 +2,76 @@
 
 from django.urls import include, path
 
-from trust import views
+from trust.views import appointments, beneficiaries, books, orders, people, receipts, trusts
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("trusts/new/", views.trust_new, name="trust-new"),
-    path("trusts/<int:trust_id>/", views.trust_detail, name="trust-detail"),
-    path("trusts/<int:trust_id>/close/", views.trust_close, name="trust-close"),
-    path("trusts/<int:trust_id>/journal/", views.journal_view, name="journal"),
-    path("trusts/<int:trust_id>/entries/<int:entry_id>/", views.entry_detail, name="entry-detail"),
+    path("", trusts.home, name="home"),
+    path("trusts/new/", trusts.trust_new, name="trust-new"),
+    path("trusts/<int:trust_id>/", trusts.trust_detail, name="trust-detail"),
+    path("trusts/<int:trust_id>/close/", trusts.trust_close, name="trust-close"),
+    path("trusts/<int:trust_id>/journal/", books.journal_view, name="journal"),
+    path("trusts/<int:trust_id>/entries/<int:entry_id>/", books.entry_detail, name="entry-detail"),
     path(
         "trusts/<int:trust_id>/accounts/<int:account_id>/",
-        views.account_detail,
+        books.account_detail,
         name="account-detail",
     ),
-    path("trusts/<int:trust_id>/receipts/", views.receipts_view, name="receipt-list"),
-    path("trusts/<int:trust_id>/receipts/new/", views.receipt_new, name="receipt-new"),
-    path("trusts/<int:trust_id>/receipts/import/", views.receipt_import, name="receipt-import"),
+    path("trusts/<int:trust_id>/receipts/", receipts.receipts_view, name="receipt-list"),
+    path("trusts/<int:trust_id>/receipts/new/", receipts.receipt_new, name="receipt-new"),
+    path("trusts/<int:trust_id>/receipts/import/", receipts.receipt_import, name="receipt-import"),
     path(
         "trusts/<int:trust_id>/receipts/<int:receipt_id>/",
-        views.receipt_detail,
+        receipts.receipt_detail,
         name="receipt-detail",
     ),
     path(
         "trusts/<int:trust_id>/receipts/<int:receipt_id>/allocate/",
-        views.receipt_allocate_view,
+        receipts.receipt_allocate_view,
         name="receipt-allocate",
     ),
     path(
         "trusts/<int:trust_id>/receipts/<int:receipt_id>/reverse/",
-        views.receipt_reverse_view,
+        receipts.receipt_reverse_view,
         name="receipt-reverse",
     ),
-    path("trusts/<int:trust_id>/beneficiaries/new/", views.beneficiary_new, name="beneficiary-new"),
+    path(
+        "trusts/<int:trust_id>/beneficiaries/new/",
+        beneficiaries.beneficiary_new,
+        name="beneficiary-new",
+    ),
     path(
         "trusts/<int:trust_id>/beneficiaries/<int:beneficiary_id>/",
-        views.beneficiary_detail,
+        beneficiaries.beneficiary_detail,
         name="beneficiary-detail",
     ),
     path(
         "trusts/<int:trust_id>/beneficiaries/<int:beneficiary_id>/edit/",
-        views.beneficiary_edit,
+        beneficiaries.beneficiary_edit,
         name="beneficiary-edit",
     ),
     path(
         "trusts/<int:trust_id>/beneficiaries/<int:beneficiary_id>/identity/",
-        views.beneficiary_identity,
+        beneficiaries.beneficiary_identity,
         name="beneficiary-identity",
     ),
     path(
         "trusts/<int:trust_id>/beneficiaries/<int:beneficiary_id>/reveal/",
-        views.beneficiary_reveal,
+        beneficiaries.beneficiary_reveal,
         name="beneficiary-reveal",
     ),
-    path("trusts/<int:trust_id>/appointments/", views.appointments_view, name="appointments"),
+    path(
+        "trusts/<int:trust_id>/appointments/", appointments.appointments_view, name="appointments"
+    ),
     path(
         "trusts/<int:trust_id>/appointments/<int:appointment_id>/end/",
-        views.appointment_end_view,
+        appointments.appointment_end_view,
         name="appointment-end",
     ),
-    path("trusts/<int:trust_id>/people/", views.people_view, name="people"),
-    path("trusts/<int:trust_id>/defendants/", views.defendant_new, name="defendant-new"),
-    path("trusts/<int:trust_id>/implicated/", views.implicated_new, name="implicated-new"),
-    path("trusts/<int:trust_id>/orders/", views.orders_view, name="order-list"),
-    path("trusts/<int:trust_id>/orders/import/", views.order_import_view, name="order-import"),
-    path("trusts/<int:trust_id>/orders/<int:order_id>/", views.order_detail, name="order-detail"),
+    path("trusts/<int:trust_id>/people/", people.people_view, name="people"),
+    path("trusts/<int:trust_id>/defendants/", people.defendant_new, name="defendant-new"),
+    path("trusts/<int:trust_id>/implicated/", people.implicated_new, name="implicated-new"),
+    path("trusts/<int:trust_id>/orders/", orders.orders_view, name="order-list"),
+    path("trusts/<int:trust_id>/orders/import/", orders.order_import_view, name="order-import"),
+    path("trusts/<int:trust_id>/orders/<int:order_id>/", orders.order_detail, name="order-detail"),
     path("audit/", include("trust.audit.urls")),
 ]
