@@ -1,7 +1,9 @@
-"""Pages of the disbursements app: the children and their funds, the requests, each request's
-page with what may be done next. Thin: they find things through ``trust.access`` (another
-partner's or trust's request is "not found"), parse a form, call one service, and render. A
-refused step shows the service's message on the form, with what was typed kept."""
+"""The children and their funds, the requests (the list, a caseworker's form, each request's page
+with the steps the user may take) and their supporting documents.
+
+Thin pages: they find things through ``trust.access`` (another partner's or trust's is "not
+found"), parse a form, call one service and render; a refusal shows the service's message on the
+form, with what was typed kept."""
 
 from __future__ import annotations
 
@@ -9,12 +11,9 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count
-from django.db.models.functions import Length
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -23,20 +22,13 @@ from django.views.decorators.http import require_POST
 from disbursements.forms import (
     AcknowledgeForm,
     ApproveForm,
-    BudgetForm,
-    CaseworkerForm,
     DocumentForm,
-    FeeBearerForm,
-    PartnerForm,
     PaymentForm,
-    PayoutForm,
     ReasonForm,
     RequestForm,
-    ThresholdForm,
-    VetForm,
     add_service_errors,
 )
-from disbursements.models import Budget, CarePartner, Category, DisbursementRequest, Status
+from disbursements.models import Budget, Category, DisbursementRequest, Status
 from disbursements.selectors import (
     child_funds,
     children_with_funds,
@@ -46,35 +38,23 @@ from disbursements.selectors import (
     requests_waiting_for,
 )
 from disbursements.services import (
-    budget_set,
-    care_partner_create,
-    care_partner_set_payout,
-    care_partner_vet,
-    caseworker_add,
-    policy_for,
-    policy_set_dual_approval,
-    policy_set_fee_bearer,
     request_approve,
     request_cancel,
     request_document_add,
     request_draft,
     request_reject,
     request_submit,
-    vetting_current,
 )
 from disbursements.services.caseworkers import caseworker_partner
 from disbursements.services.payments import Transfer, payment_acknowledge, payment_record
 from trust.access import (
     can,
-    holds,
     object_for,
-    trust_for,
     visible_beneficiaries,
-    visible_partners,
     visible_trusts,
 )
-from trust.money import format_money, from_minor
-from trust.roles import TRUSTEE, Action
+from trust.money import format_money
+from trust.roles import Action
 
 
 def _number(text: str) -> int | None:
@@ -442,236 +422,3 @@ def document_download(request: HttpRequest, uid: UUID) -> FileResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-# --- care partners (one registry shared by the trusts; trustees manage it) -----------------------
-
-
-@login_required
-def partners(request: HttpRequest) -> HttpResponse:
-    found = (
-        visible_partners(request.user)
-        .annotate(children=Count("beneficiaries", distinct=True))
-        .order_by("name")
-    )
-    page = Paginator(found, 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "disbursements/partner_list.html",
-        {"page": page, "query": "", "manage": holds(request.user, TRUSTEE)},
-    )
-
-
-@login_required
-def partner_new(request: HttpRequest) -> HttpResponse:
-    if not holds(request.user, TRUSTEE):
-        raise PermissionDenied("Trustees record care partners.")
-    form = PartnerForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            partner = care_partner_create(actor=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            messages.success(request, f"{partner.name} recorded: vet it before paying it.")
-            return redirect("partner-detail", pk=partner.pk)
-    return render(
-        request,
-        "disbursements/partner_new.html",
-        {"form": form},
-        status=400 if form.errors else 200,
-    )
-
-
-def _partner_page(request: HttpRequest, partner: Any, **forms: Any) -> HttpResponse:
-    context = {
-        "partner": partner,
-        "manage": can(request.user, Action.PARTNER_MANAGE, partner),
-        "caseworkers": partner.caseworkers.select_related("user").order_by("user__username"),
-        "children": visible_beneficiaries(request.user)
-        .filter(care_partner=partner)
-        .select_related("trust")
-        .order_by("trust__caption", "pseudonym")[:200],
-        "vet_form": VetForm(
-            initial={
-                "status": partner.vetting_status,
-                "vetted_on": partner.vetted_on,
-                "expires_on": partner.vetting_expires_on,
-            }
-        ),
-        "payout_form": PayoutForm(initial={"currency": partner.payout_currency}),
-        "caseworker_form": CaseworkerForm(),
-        "vetting_current": vetting_current(partner),
-        **forms,
-    }
-    return render(
-        request, "disbursements/partner_detail.html", context, status=400 if forms else 200
-    )
-
-
-def _partner_for(user: Any, pk: int) -> Any:
-    return object_for(user, CarePartner, pk, Action.REQUEST_VIEW)
-
-
-@login_required
-def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return _partner_page(request, _partner_for(request.user, pk))
-
-
-@login_required
-@require_POST
-def partner_vet(request: HttpRequest, pk: int) -> HttpResponse:
-    partner = _partner_for(request.user, pk)
-    form = VetForm(request.POST)
-    if form.is_valid():
-        try:
-            care_partner_vet(partner=partner, actor=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            messages.success(request, "Vetting recorded.")
-            return redirect("partner-detail", pk=partner.pk)
-    return _partner_page(request, partner, vet_form=form)
-
-
-@login_required
-@require_POST
-def partner_payout(request: HttpRequest, pk: int) -> HttpResponse:
-    partner = _partner_for(request.user, pk)
-    form = PayoutForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            care_partner_set_payout(
-                partner=partner,
-                actor=request.user,
-                currency=data["currency"],
-                details={"bank": data["bank"], "account_number": data["account_number"]},
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            messages.success(request, "Payout details recorded, encrypted.")
-            return redirect("partner-detail", pk=partner.pk)
-    return _partner_page(request, partner, payout_form=form)
-
-
-@login_required
-@require_POST
-def partner_caseworker_add(request: HttpRequest, pk: int) -> HttpResponse:
-    partner = _partner_for(request.user, pk)
-    form = CaseworkerForm(request.POST)
-    if form.is_valid():
-        user = get_user_model().objects.filter(username=form.cleaned_data["username"]).first()
-        try:
-            if user is None:
-                raise ValidationError({"username": "No user signs in with that name."})
-            caseworker_add(partner=partner, user=user, actor=request.user)
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            messages.success(request, f"{user.username} now works for {partner.name}.")
-            return redirect("partner-detail", pk=partner.pk)
-    return _partner_page(request, partner, caseworker_form=form)
-
-
-# --- a trust's disbursement policy and care-plan budgets (its trustees) -------------------------
-
-
-def _policy_page(request: HttpRequest, trust: Any, **forms: Any) -> HttpResponse:
-    base = trust.base_currency
-    policy = policy_for(trust)
-    budgets = (
-        Budget.objects.filter(beneficiary__trust=trust)
-        .select_related("beneficiary")
-        .order_by(Length("beneficiary__pseudonym"), "beneficiary__pseudonym", "category")
-    )
-    context = {
-        "trust": trust,
-        "policy": policy,
-        "threshold": from_minor(policy.dual_approval_minor, base),
-        "page": Paginator(budgets, 50).get_page(request.GET.get("page")),
-        "query": "",
-        "threshold_form": ThresholdForm(
-            currency=base, initial={"threshold": from_minor(policy.dual_approval_minor, base)}
-        ),
-        "fee_form": FeeBearerForm(initial={"bearer": policy.fees_charged_to}),
-        "budget_form": BudgetForm(currency=base),
-        **forms,
-    }
-    return render(request, "disbursements/policy.html", context, status=400 if forms else 200)
-
-
-def _policy_trust(request: HttpRequest, trust_id: int) -> Any:
-    trust = trust_for(request.user, trust_id, Action.LEDGER_VIEW)
-    if not can(request.user, Action.PARTNER_MANAGE, trust):
-        raise PermissionDenied("Trustees set approvals, fees and budgets.")
-    return trust
-
-
-@login_required
-def trust_policy(request: HttpRequest, trust_id: int) -> HttpResponse:
-    return _policy_page(request, _policy_trust(request, trust_id))
-
-
-@login_required
-@require_POST
-def policy_threshold(request: HttpRequest, trust_id: int) -> HttpResponse:
-    trust = _policy_trust(request, trust_id)
-    form = ThresholdForm(request.POST, currency=trust.base_currency)
-    if form.is_valid():
-        try:
-            policy_set_dual_approval(
-                trust=trust, actor=request.user, threshold=form.cleaned_data["threshold"]
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            messages.success(request, "Threshold recorded.")
-            return redirect("trust-policy", trust_id=trust.pk)
-    return _policy_page(request, trust, threshold_form=form)
-
-
-@login_required
-@require_POST
-def policy_fees(request: HttpRequest, trust_id: int) -> HttpResponse:
-    trust = _policy_trust(request, trust_id)
-    form = FeeBearerForm(request.POST)
-    if form.is_valid():
-        try:
-            policy_set_fee_bearer(
-                trust=trust, actor=request.user, bearer=form.cleaned_data["bearer"]
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            messages.success(request, "Who bears fees recorded, for payments from now on.")
-            return redirect("trust-policy", trust_id=trust.pk)
-    return _policy_page(request, trust, fee_form=form)
-
-
-@login_required
-@require_POST
-def budget_new(request: HttpRequest, trust_id: int) -> HttpResponse:
-    trust = _policy_trust(request, trust_id)
-    form = BudgetForm(request.POST, currency=trust.base_currency)
-    if form.is_valid():
-        data = form.cleaned_data
-        beneficiary = trust.beneficiaries.filter(pseudonym=data["pseudonym"].strip()).first()
-        try:
-            if beneficiary is None:
-                raise ValidationError({"pseudonym": "No beneficiary with that pseudonym here."})
-            budget_set(
-                beneficiary=beneficiary,
-                actor=request.user,
-                category=data["category"],
-                period_start=data["period_start"],
-                period_end=data["period_end"],
-                amount=data["amount"],
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            messages.success(request, f"Budget recorded for {beneficiary.pseudonym}.")
-            return redirect("trust-policy", trust_id=trust.pk)
-    return _policy_page(request, trust, budget_form=form)
