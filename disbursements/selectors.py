@@ -4,8 +4,10 @@ anyone else nothing."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
@@ -21,6 +23,7 @@ from disbursements.models import (
     CarePartner,
     DisbursementPolicy,
     DisbursementRequest,
+    Payment,
     RequestDocument,
     Status,
 )
@@ -185,10 +188,118 @@ def trust_panel(user: Any, trust: Trust) -> Panel | None:
     lines = [
         Line("Waiting for your decision", str(waiting), listing, warn=waiting > 0),
         Line("Reserved by approvals", format_money(from_minor(reserved or 0, trust.base_currency))),
-        Line("Payments in transit", str(in_transit), f"{listing}?status=paid&trust={trust.pk}"),
+        Line(
+            "Payments in transit",
+            str(in_transit),
+            reverse("payments-in-transit", kwargs={"trust_id": trust.pk}),
+        ),
     ]
     lines += [
         Line(f"Vetting of {p.name} expires", p.vetting_expires_on.isoformat(), warn=True)
         for p in expiring[:10]
     ]
     return Panel("Disbursements", lines)
+
+
+# --- payments in transit ------------------------------------------------------------------------
+
+
+def payments_in_transit(
+    *, trust: Trust, partner_id: int | None = None, search: str = ""
+) -> QuerySet[Payment]:
+    """The trust's payments that left its bank and are not cleared yet (neither acknowledged by
+    the partner nor returned by the bank), oldest first, each with its request, child and
+    partner (one query, whatever the number). Filtered by partner, and by request number
+    ("12" or "#12") or transfer reference."""
+    payments = Payment.objects.filter(trust=trust, settlement_entry__isnull=True).select_related(
+        "request__beneficiary", "request__partner"
+    )
+    if partner_id:
+        payments = payments.filter(request__partner_id=partner_id)
+    if search:
+        number = search.removeprefix("#").strip()
+        found = Q(transfer_reference__icontains=search)
+        if number.isdigit():
+            found |= Q(request_id=int(number))
+        payments = payments.filter(found)
+    return payments.order_by("value_date", "recorded_at", "pk")
+
+
+@dataclass(frozen=True)
+class InTransit:
+    """A payment in transit and the days since it left the bank (its value date)."""
+
+    payment: Payment
+    days: int
+
+
+def in_transit_rows(payments: Iterable[Payment], *, today: date) -> list[InTransit]:
+    return [InTransit(payment, (today - payment.value_date).days) for payment in payments]
+
+
+def in_transit_partners(*, trust: Trust) -> QuerySet[CarePartner]:
+    """The care partners with a payment of ``trust`` in transit (for the page's filter)."""
+    return (
+        CarePartner.objects.filter(
+            requests__payment__trust=trust, requests__payment__settlement_entry__isnull=True
+        )
+        .distinct()
+        .order_by("name")
+    )
+
+
+@dataclass(frozen=True)
+class TransitTotal:
+    """One currency of payments in transit: what the open payments account for and what the
+    trust's in-transit accounts hold. The two agree while the books are right."""
+
+    currency: str
+    payments_minor: int
+    accounts_minor: int
+
+    @property
+    def difference_minor(self) -> int:
+        return self.accounts_minor - self.payments_minor
+
+    @property
+    def agrees(self) -> bool:
+        return self.difference_minor == 0
+
+    @property
+    def payments(self) -> Money:
+        return from_minor(self.payments_minor, self.currency)
+
+    @property
+    def accounts(self) -> Money:
+        return from_minor(self.accounts_minor, self.currency)
+
+
+def in_transit_totals(*, trust: Trust) -> list[TransitTotal]:
+    """Per currency, the trust's payments in transit against the balance of its in-transit
+    accounts (three grouped queries). A payment puts in transit what the transfer is for, in the
+    partner's currency, and the bank's fee, in the trust's currency (``payment_record``); both
+    stay there until the payment is acknowledged or returned."""
+    open_payments = Payment.objects.filter(trust=trust, settlement_entry__isnull=True).order_by()
+    owed: dict[str, int] = defaultdict(int)
+    for currency, total in open_payments.values_list("payout_currency").annotate(
+        total=Sum("payout_minor")
+    ):
+        owed[currency] += int(total)
+    for currency, total in (
+        open_payments.filter(fee_minor__gt=0)
+        .values_list("currency")
+        .annotate(total=Sum("fee_minor"))
+    ):
+        owed[currency] += int(total)
+    held: dict[str, int] = defaultdict(int)
+    for currency, total in (
+        Account.objects.filter(trust=trust, role=Account.Role.IN_TRANSIT)
+        .values_list("currency")
+        .annotate(total=Sum("balance_minor"))
+        .order_by()
+    ):
+        held[currency] += int(total)
+    return [
+        TransitTotal(currency, owed[currency], held[currency])
+        for currency in sorted(set(owed) | set(held))
+    ]

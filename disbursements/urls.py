@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from disbursements.views import partners, policy, requests
+from disbursements.views import partners, payments, policy, requests
 
 urlpatterns = [
     path("children/", requests.children, name="children"),
@@ -31,6 +31,11 @@ urlpatterns = [
     ),
     path("trusts/<int:trust_id>/policy/fees/", policy.policy_fees, name="policy-fees"),
     path("trusts/<int:trust_id>/budgets/", policy.budget_new, name="budget-new"),
+    path(
+        "trusts/<int:trust_id>/in-transit/",
+        payments.payments_in_transit_view,
+        name="payments-in-transit",
+    ),
     path("partners/", partners.partners, name="partner-list"),
     path("partners/new/", partners.partner_new, name="partner-new"),
     path("partners/<int:pk>/", partners.partner_detail, name="partner-detail"),

@@ -205,6 +205,8 @@ MATRIX: dict[str, Cell] = {
         method="post",
     ),
     "journal": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "balances": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "payments-in-transit": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
     "entry-detail": Cell(
         lambda w: {"trust_id": w.trust_a.pk, "entry_id": w.objects["payment"].payment_entry_id},
         only(A_READERS, 200, 404),
@@ -297,7 +299,17 @@ MATRIX: dict[str, Cell] = {
     "order-import": Cell(
         lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
     ),
+    "order-new": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
+    ),
+    "order-amend": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "order_id": w.objects["order"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 200},
+    ),
     "trust-new": Cell(lambda w: {}, {**everyone(403), "root": 200}),
+    "trust-edit": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
+    ),
     "trust-close": Cell(
         lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
     ),

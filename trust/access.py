@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
@@ -147,7 +148,12 @@ class AccessMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         with grants_cached():
-            return self.get_response(request)
+            try:
+                return self.get_response(request)
+            finally:
+                # A page about one trust shows its times in the trust's zone (``show_times_of``);
+                # the next request on this thread starts from the installation's zone again.
+                timezone.deactivate()
 
 
 def roles_in(user: Any, trust: Trust | int | None) -> frozenset[str]:
@@ -477,7 +483,19 @@ def object_for(
 
 
 def trust_for(user: Any, trust_id: Any, action: Action = Action.TRUST_VIEW) -> Trust:
-    return object_for(user, Trust, trust_id, action)
+    """The trust a page is about, if ``user`` may ``action`` it (else ``Http404``); the rest of
+    the request shows times, and takes "today", in the trust's time zone."""
+    trust = object_for(user, Trust, trust_id, action)
+    show_times_of(trust)
+    return trust
+
+
+def show_times_of(trust: Trust) -> None:
+    """Times on this request's page in ``trust``'s zone (``AccessMiddleware`` resets it)."""
+    try:
+        timezone.activate(ZoneInfo(trust.time_zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        timezone.deactivate()
 
 
 # --- who is told -----------------------------------------------------------------------------

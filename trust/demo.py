@@ -191,6 +191,7 @@ def seed_demo_trust(
         court=DEMO_COURT,
         case_number=case_number,
         base_currency="USD",
+        time_zone="America/New_York",
         actor=actor,
     )
     partners = _care_partners()

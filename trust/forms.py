@@ -4,15 +4,18 @@ the field they name."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
+from zoneinfo import available_timezones
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from djmoney.forms.fields import MoneyField
 
-from trust.models import Receipt, VictimKind
+from trust.models import OrderLine, Receipt, RestitutionOrder, VictimKind
 from trust.roles import APPOINTED, LABELS
 
 AMOUNT = {"max_digits": 18, "decimal_places": 3, "min_value": 0}
@@ -195,11 +198,39 @@ class OrderImportForm(forms.Form):
         )
 
 
+def _zones() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(available_timezones()) if "/" in name or name == "UTC"]
+
+
 class TrustForm(forms.Form):
     caption = forms.CharField(max_length=300, help_text="As on the judgment: United States v. …")
     court = forms.CharField(max_length=200)
     case_number = forms.CharField(max_length=100)
     base_currency = forms.CharField(max_length=3, initial="USD")
+    time_zone = forms.ChoiceField(
+        choices=_zones,
+        initial=settings.TIME_ZONE,
+        required=False,
+        help_text="The trustees' zone: pages show the trust's times in it, and it decides "
+        "which day an entry made late in the evening is booked on.",
+    )
+
+
+class TrustTermsForm(forms.Form):
+    """A trust's terms a trustee may change (the base currency is fixed once accounts exist)."""
+
+    caption = forms.CharField(max_length=300, help_text="As on the judgment: United States v. …")
+    court = forms.CharField(max_length=200)
+    case_number = forms.CharField(max_length=100)
+    majority_age = forms.IntegerField(
+        min_value=14,
+        max_value=25,
+        label="Age of majority",
+        help_text="Under the trust's terms, the age at which a beneficiary receives funds directly.",
+    )
+    time_zone = forms.ChoiceField(
+        choices=_zones, help_text=TrustForm.base_fields["time_zone"].help_text
+    )
 
 
 class LockDateForm(forms.Form):
@@ -225,3 +256,163 @@ class ImplicatedForm(forms.Form):
         help_text="Kept encrypted; used only to refuse paying them. Never shown.",
     )
     note = forms.CharField(max_length=300, required=False)
+
+
+class OrderForm(forms.Form):
+    """An order's judgment as the court gave it; its lines are an ``OrderLineFormSet``. For an
+    amended judgment the court and case stay those of the order it amends, and a reason is asked."""
+
+    court = forms.CharField(max_length=200)
+    case_number = forms.CharField(max_length=100)
+    judgment_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    document_reference = forms.CharField(
+        max_length=200, required=False, help_text="Docket entry of the judgment, e.g. ECF No. 87."
+    )
+    payment_terms = forms.ChoiceField(choices=RestitutionOrder.PaymentTerms.choices)
+    schedule_note = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The schedule as the judgment states it, e.g. $500 monthly.",
+    )
+    first_payment_due = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    reason = forms.CharField(
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What the amended judgment changes.",
+    )
+
+    def __init__(self, *args: Any, currencies: list[str], amending: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["total"] = money_field(currencies, label="Total the judgment states")
+        if amending:  # court and case stay those of the order amended
+            del self.fields["court"]
+            del self.fields["case_number"]
+        else:
+            del self.fields["reason"]
+        self.order_fields(
+            ["reason", "court", "case_number", "judgment_date", "total", "document_reference"]
+        )
+
+
+class OrderLineForm(forms.Form):
+    """One line of an order: a beneficiary (by pseudonym), an amount, the defendant(s) who owe it
+    and, optionally, the liability (else it follows from the number of defendants). A row left
+    empty is no line; a row half filled says what it lacks."""
+
+    beneficiary = forms.TypedChoiceField(
+        coerce=int,
+        required=False,
+        empty_value=None,
+        error_messages={"invalid_choice": "Choose one of this trust's beneficiaries."},
+    )
+    defendants = forms.TypedMultipleChoiceField(
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"style": "width: auto; flex: none"}),
+        error_messages={"invalid_choice": "Choose the trust's defendants who owe this line."},
+    )
+    liability = forms.ChoiceField(
+        required=False,
+        choices=[("", "From the defendants"), *OrderLine.Liability.choices],
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        currencies: list[str],
+        beneficiaries: list[Any],
+        defendants: list[Any],
+        **kwargs: Any,
+    ):
+        super().__init__(*args, **kwargs)
+        index = (self.prefix or "").rpartition("-")[2]
+        self.line = int(index) + 1 if index.isdigit() else None
+        where = f"Line {self.line}" if self.line else "Line"
+        self.fields["amount"] = money_field(currencies, required=False, label=f"{where}: amount")
+        self.fields["beneficiary"].choices = [("", "—")] + [
+            (b.pk, b.pseudonym) for b in beneficiaries
+        ]
+        self.fields["defendants"].choices = [(d.pk, d.name) for d in defendants]
+        self.order_fields(["beneficiary", "amount", "defendants", "liability"])
+        for name, text in (("beneficiary", "beneficiary"), ("liability", "liability")):
+            self.fields[name].label = f"{where}: {text}"
+            self.fields[name].widget.attrs["aria-label"] = f"{where}: {text}"
+        self.fields["defendants"].label = f"{where}: owed by"
+
+    def is_empty(self) -> bool:
+        """Nothing typed in the row (the currency alone does not count)."""
+        data = getattr(self, "cleaned_data", {})
+        return not (data.get("beneficiary") or data.get("amount") or data.get("defendants"))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.is_empty():
+            for name, message in (
+                ("beneficiary", "Choose the beneficiary."),
+                ("amount", "Give the amount."),
+                ("defendants", "Tick the defendant(s) who owe it."),
+            ):
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, message)
+        return data
+
+
+class BaseOrderLineFormSet(forms.BaseFormSet):
+    def filled(self) -> list[OrderLineForm]:
+        """The rows typed in, in page order: the order's lines (after ``is_valid()``)."""
+        return [form for form in self.forms if not form.is_empty()]
+
+
+OrderLineFormSet = forms.formset_factory(
+    OrderLineForm, formset=BaseOrderLineFormSet, extra=5, max_num=500, absolute_max=500
+)
+
+
+def more_lines(data: Any, prefix: str = "lines", more: int = 5) -> Any:
+    """A copy of a posted order form with ``more`` empty rows added (what was typed is kept)."""
+    data = data.copy()
+    key = f"{prefix}-TOTAL_FORMS"
+    rows = int(data[key]) if str(data.get(key, "")).isdigit() else 0
+    data[key] = str(min(rows + more, OrderLineFormSet.max_num))
+    return data
+
+
+_LINE = re.compile(r"^line (\d+)\b:?\s*(.*)$", re.DOTALL)
+
+
+def add_order_errors(form: forms.Form, lines: list[OrderLineForm], error: ValidationError) -> None:
+    """Put the order service's refusal on the page: one about a line on that line's row (the
+    service counts only the rows filled in, ``lines``), on the column its wording names; the
+    rest as ``add_service_errors`` does."""
+    if not hasattr(error, "error_dict") or "lines" not in error.error_dict:
+        add_service_errors(form, error)
+        return
+    for item in error.error_dict["lines"]:
+        for message in item.messages:
+            match = _LINE.match(message)
+            if match is None or not 0 < int(match.group(1)) <= len(lines):
+                form.add_error(None, message)
+                continue
+            text = match.group(2)
+            lines[int(match.group(1)) - 1].add_error(_line_column(text), text)
+    rest = {k: v for k, v in error.error_dict.items() if k != "lines"}
+    if rest:
+        add_service_errors(form, ValidationError(rest))
+
+
+def _line_column(text: str) -> str | None:
+    """The column of a line refusal (the service's line errors name no field; the wording does,
+    as in ``trust.services.orders._check_lines``)."""
+    text = text.lower()
+    for words, column in (
+        (("liability",), "liability"),
+        (("defendant", "repeats line"), "defendants"),
+        (("beneficiary",), "beneficiary"),
+        (("amount", "decimal", "currenc", "zero"), "amount"),
+    ):
+        if any(word in text for word in words):
+            return column
+    return None

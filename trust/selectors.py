@@ -7,13 +7,14 @@ be added as one filter here. Amounts leave as ``Money``.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet, Sum
-from django.db.models.functions import Least, Length
+from django.db.models.functions import Least, Length, Substr
 from django.utils import timezone
 from moneyed import Money
 
@@ -70,6 +71,17 @@ def account_balance_as_of(*, account: Account, as_of: date) -> Money:
     return from_minor(int(total), account.currency)
 
 
+@dataclass(frozen=True)
+class RoleTotal:
+    """What the accounts of one role hold in one currency, and which side of the identity
+    they are on ("cash", "owed" or "outside")."""
+
+    role: str
+    label: str
+    side: str
+    total: Money
+
+
 @dataclass
 class IdentityLine:
     """DOMAIN rule 2 for one currency: cash (bank, receivables) = what the trust owes."""
@@ -96,17 +108,34 @@ class IdentityLine:
     def obligations(self) -> Money:
         return from_minor(self.obligations_minor, self.currency)
 
+    @property
+    def role_totals(self) -> list[RoleTotal]:
+        """The totals by role in the order of ``Account.Role``: cash first, then what is owed,
+        then anything outside the identity that is not at zero."""
+        rows = []
+        for role, label in Account.Role.choices:
+            total = self.by_role.get(role)
+            if role in CASH_ROLES or role in OBLIGATION_ROLES:
+                side = "cash" if role in CASH_ROLES else "owed"
+            elif total:
+                side = "outside"
+            else:
+                continue
+            if role == Account.Role.SUB_LEDGER:
+                label = "Held for the beneficiaries (sub-ledgers)"
+            rows.append(RoleTotal(role, label, side, from_minor(total or 0, self.currency)))
+        order = {"cash": 0, "owed": 1, "outside": 2}
+        return sorted(rows, key=lambda row: order[row.side])
 
-def trust_identity(*, trust: Trust) -> dict[str, IdentityLine]:
-    """Per currency, from stored balances: bank + receivables against sub-ledgers + unallocated
-    + payables + payments in transit + currency trading. Income, expense and equity accounts that
-    are not at zero are listed in ``outside`` (money in the books that is held for no one)."""
+
+def _identity_lines(rows: Iterable[tuple[str, str, str, int]]) -> dict[str, IdentityLine]:
+    """The trust identity's rule, per currency, over ``(name, role, currency, balance)`` rows:
+    cash roles against obligation roles; a row of any other role that is not at zero goes to
+    ``outside`` under its name (an account's code, or a role when the rows are totals by role)."""
     lines: dict[str, IdentityLine] = {}
     by_role: dict[tuple[str, str], int] = defaultdict(int)
     outside: dict[str, dict[str, int]] = defaultdict(dict)
-    for code, role, currency, balance in Account.objects.filter(trust=trust).values_list(
-        "code", "role", "currency", "balance_minor"
-    ):
+    for name, role, currency, balance in rows:
         line = lines.setdefault(currency, IdentityLine(currency=currency))
         by_role[(currency, role)] += balance
         if role in CASH_ROLES:
@@ -114,11 +143,62 @@ def trust_identity(*, trust: Trust) -> dict[str, IdentityLine]:
         elif role in OBLIGATION_ROLES:
             line.obligations_minor += balance
         elif balance != 0:
-            outside[currency][code] = balance
+            outside[currency][name] = balance
     for currency, line in lines.items():
         line.by_role = {role: total for (cur, role), total in by_role.items() if cur == currency}
         line.outside = outside.get(currency, {})
     return lines
+
+
+def trust_identity(*, trust: Trust) -> dict[str, IdentityLine]:
+    """Per currency, from stored balances: bank + receivables against sub-ledgers + unallocated
+    + payables + payments in transit + currency trading. Income, expense and equity accounts that
+    are not at zero are listed in ``outside`` (money in the books that is held for no one)."""
+    return _identity_lines(
+        Account.objects.filter(trust=trust).values_list("code", "role", "currency", "balance_minor")
+    )
+
+
+def trust_identity_as_of(*, trust: Trust, as_of: date) -> dict[str, IdentityLine]:
+    """The trust identity at the end of ``as_of``, by the same rule as ``trust_identity``, from
+    the daily totals: one grouped query (daily totals joined to their accounts, by currency and
+    role), whatever the number of accounts or postings. An income, expense or equity role whose
+    total is not at zero is listed in ``outside`` under the role's value. A currency whose
+    accounts had no movement by then is absent."""
+    rows = (
+        AccountDay.objects.filter(account__trust=trust, day__lte=as_of)
+        .values_list("account__role", "account__currency")
+        .annotate(total=Sum("net_minor"))
+        .order_by()
+    )
+    return _identity_lines((role, role, currency, int(total)) for role, currency, total in rows)
+
+
+def trust_accounts(*, trust: Trust, search: str = "") -> QuerySet[Account]:
+    """The trust's accounts in natural order (by the code's number, then shorter codes first:
+    2100-MV-2 before 2100-MV-10), filtered by code or name."""
+    accounts = Account.objects.filter(trust=trust)
+    if search:
+        accounts = accounts.filter(Q(code__icontains=search) | Q(name__icontains=search))
+    return accounts.order_by(Substr("code", 1, 4), Length("code"), "code")
+
+
+def account_balances_as_of(*, account_ids: Sequence[int], as_of: date) -> dict[int, int]:
+    """Account id -> balance at the end of ``as_of`` on the account's normal side, in minor
+    units, for a page of accounts: one query over their daily totals (an account without
+    movement by then is at 0)."""
+    result = dict.fromkeys(account_ids, 0)
+    if not account_ids:
+        return result
+    rows = (
+        AccountDay.objects.filter(account_id__in=list(account_ids), day__lte=as_of)
+        .values_list("account_id")
+        .annotate(total=Sum("net_minor"))
+        .order_by()
+    )
+    for account_id, total in rows:
+        result[account_id] = int(total)
+    return result
 
 
 # --- orders and receipts ----------------------------------------------------------------------

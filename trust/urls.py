@@ -8,8 +8,10 @@ urlpatterns = [
     path("", trusts.home, name="home"),
     path("trusts/new/", trusts.trust_new, name="trust-new"),
     path("trusts/<int:trust_id>/", trusts.trust_detail, name="trust-detail"),
+    path("trusts/<int:trust_id>/edit/", trusts.trust_edit, name="trust-edit"),
     path("trusts/<int:trust_id>/close/", trusts.trust_close, name="trust-close"),
     path("trusts/<int:trust_id>/journal/", books.journal_view, name="journal"),
+    path("trusts/<int:trust_id>/balances/", books.balances_view, name="balances"),
     path("trusts/<int:trust_id>/entries/<int:entry_id>/", books.entry_detail, name="entry-detail"),
     path(
         "trusts/<int:trust_id>/accounts/<int:account_id>/",
@@ -72,6 +74,12 @@ urlpatterns = [
     path("trusts/<int:trust_id>/implicated/", people.implicated_new, name="implicated-new"),
     path("trusts/<int:trust_id>/orders/", orders.orders_view, name="order-list"),
     path("trusts/<int:trust_id>/orders/import/", orders.order_import_view, name="order-import"),
+    path("trusts/<int:trust_id>/orders/new/", orders.order_new, name="order-new"),
+    path(
+        "trusts/<int:trust_id>/orders/<int:order_id>/amend/",
+        orders.order_amend_view,
+        name="order-amend",
+    ),
     path("trusts/<int:trust_id>/orders/<int:order_id>/", orders.order_detail, name="order-detail"),
     path("audit/", include("trust.audit.urls")),
 ]

@@ -50,6 +50,7 @@ from disbursements.services.payments import Transfer, payment_acknowledge, payme
 from trust.access import (
     can,
     object_for,
+    show_times_of,
     visible_beneficiaries,
     visible_trusts,
 )
@@ -63,13 +64,15 @@ def _number(text: str) -> int | None:
 
 def _request_for(user: Any, pk: int) -> DisbursementRequest:
     request = object_for(user, DisbursementRequest, pk)
-    return (
+    found = (
         DisbursementRequest.objects.select_related(
             "beneficiary", "trust", "partner", "sub_ledger", "requested_by"
         )
         .filter(pk=request.pk)
         .get()
     )
+    show_times_of(found.trust)
+    return found
 
 
 def _payout_currency(request: DisbursementRequest) -> str:

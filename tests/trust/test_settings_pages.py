@@ -3,6 +3,7 @@ sets the two-approval threshold, who bears fees and care-plan budgets."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -99,3 +100,98 @@ def test_defendants_are_recorded_and_an_implicated_persons_name_is_never_shown(w
     refused = auditor.post(reverse("defendant-new", args=base), {"name": "Someone Else"})
     assert refused.status_code == 400
     assert not Defendant.objects.filter(name="Someone Else").exists()
+
+
+def test_a_trustee_changes_the_terms_and_the_trail_says_what_changed(w: World) -> None:
+    from trust.models import AuditEvent
+
+    trustee = client_for(w.trustee)
+    url = reverse("trust-edit", args=[w.trust.pk])
+    page = trustee.get(url).content.decode()
+    assert w.trust.case_number in page and "Age of majority" in page
+    data = {
+        "caption": "United States v. Renamed Example",
+        "court": w.trust.court,
+        "case_number": w.trust.case_number,
+        "majority_age": "21",
+        "time_zone": "Asia/Manila",
+    }
+    assert trustee.post(url, data).status_code == 302
+    w.trust.refresh_from_db()
+    assert (w.trust.caption, w.trust.majority_age, w.trust.time_zone) == (
+        "United States v. Renamed Example",
+        21,
+        "Asia/Manila",
+    )
+    event = AuditEvent.objects.filter(action="trust.updated").get()
+    changes = json.loads(bytes(event.data))["changes"]
+    assert set(changes) == {"caption", "majority_age", "time_zone"}
+    assert changes["time_zone"] == {"before": "UTC", "after": "Asia/Manila"}
+    # Saved unchanged: nothing written.
+    assert trustee.post(url, data).status_code == 302
+    assert AuditEvent.objects.filter(action="trust.updated").count() == 1
+    # The trust's pages now show its zone.
+    assert (
+        "times in Asia/Manila"
+        in trustee.get(reverse("trust-detail", args=[w.trust.pk])).content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("caption", "  ", "This field is required"),
+        ("majority_age", "13", "greater than or equal to 14"),
+        ("majority_age", "eighteen", "whole number"),
+        ("time_zone", "Mars/Olympus", "not one of the available choices"),
+    ],
+)
+def test_bad_terms_are_refused_and_kept_and_change_nothing(
+    w: World, field: str, value: str, message: str
+) -> None:
+    from trust.models import AuditEvent
+
+    trustee = client_for(w.trustee)
+    before = Trust.objects.values().get(pk=w.trust.pk)
+    data = {
+        "caption": "Kept caption",
+        "court": w.trust.court,
+        "case_number": w.trust.case_number,
+        "majority_age": "18",
+        "time_zone": "UTC",
+        field: value,
+    }
+    response = trustee.post(reverse("trust-edit", args=[w.trust.pk]), data)
+    body = response.content.decode()
+    assert response.status_code == 400 and message in body
+    assert "Kept caption" in body or field == "caption"
+    assert Trust.objects.values().get(pk=w.trust.pk) == before
+    assert not AuditEvent.objects.filter(action="trust.updated").exists()
+
+
+def test_the_terms_service_refuses_who_may_not_and_what_is_not_a_term(w: World) -> None:
+    from django.core.exceptions import ValidationError
+
+    from trust.services.trusts import trust_update
+
+    with pytest.raises(ValidationError, match="Only a trustee"):
+        trust_update(trust=w.trust, actor=w.caseworker, caption="Taken over")
+    with pytest.raises(ValidationError, match="Not a term"):
+        trust_update(trust=w.trust, actor=w.trustee, base_currency="EUR")
+    with pytest.raises(ValidationError, match="not a time zone"):
+        trust_update(trust=w.trust, actor=w.trustee, time_zone="Nowhere/City")
+    w.trust.refresh_from_db()
+    assert w.trust.caption != "Taken over" and w.trust.base_currency == "USD"
+
+
+def test_a_trusts_pages_show_times_in_its_zone(w: World) -> None:
+    from trust.services.trusts import trust_update
+
+    trust_update(trust=w.trust, actor=w.trustee, time_zone="Asia/Manila")
+    trustee = client_for(w.trustee)
+    assert (
+        "times in Asia/Manila"
+        in trustee.get(reverse("journal", args=[w.trust.pk])).content.decode()
+    )
+    # A page about no one trust is in the installation's zone again (nothing leaks across requests).
+    assert "times in UTC" in trustee.get(reverse("report-list")).content.decode()

@@ -38,6 +38,12 @@ class Trust(models.Model):
         blank=True,
         help_text="Entries dated on or before this date are refused (closed period).",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="The trustees' time zone (IANA name): the day an entry is booked on by default "
+        "and how the trust's pages show times.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
+from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -203,12 +204,25 @@ def _currency(code: str) -> str:
     return code
 
 
+def _time_zone(name: str) -> str:
+    name = (name or "").strip()
+    if name not in available_timezones():
+        raise field_error(
+            "time_zone",
+            f"{name or 'A blank name'} is not a time zone: use an IANA name such as "
+            "America/New_York or Asia/Manila",
+            code="bad_time_zone",
+        )
+    return name
+
+
 def trust_create(
     *,
     caption: str,
     court: str,
     case_number: str,
     base_currency: str = "USD",
+    time_zone: str | None = None,
     actor: Any | None = None,
 ) -> Trust:
     """Create a trust with its bank, in-transit, payable and unallocated accounts.
@@ -229,6 +243,7 @@ def trust_create(
     if errors:
         raise ValidationError(errors, code="required")
     currency = _currency(base_currency)
+    zone = _time_zone(time_zone or settings.TIME_ZONE)
     try:
         with transaction.atomic():
             trust = Trust.objects.create(
@@ -236,6 +251,7 @@ def trust_create(
                 court=court.strip(),
                 case_number=case_number.strip(),
                 base_currency=currency,
+                time_zone=zone,
                 created_by=actor if getattr(actor, "pk", None) else None,
             )
             Account.objects.bulk_create(
@@ -261,6 +277,7 @@ def trust_create(
                     "court": trust.court,
                     "case_number": trust.case_number,
                     "base_currency": currency,
+                    "time_zone": zone,
                     "accounts": [code for code, *_ in STANDARD_ACCOUNTS],
                 },
             )
@@ -348,3 +365,72 @@ def trust_set_lock_date(*, trust: Trust, lock_date: date, actor: Any | None = No
         )
     trust.lock_date = lock_date
     return trust
+
+
+# The terms a trustee may change; the base currency is not one of them (the trust's accounts are
+# opened in it), nor is the lock date (``trust_set_lock_date``, which only moves forward).
+TERMS = ("caption", "court", "case_number", "majority_age", "time_zone")
+
+
+def trust_update(*, trust: Trust, actor: Any | None = None, **terms: Any) -> Trust:
+    """Change a trust's terms (caption, court, case number, age of majority, time zone): a trustee
+    of the trust. One audit event names each field that changed with its value before and after;
+    a form saved unchanged writes nothing."""
+    require(
+        actor,
+        Action.TRUST_MANAGE,
+        trust,
+        "Only a trustee of the trust changes its terms.",
+        "not_trustee",
+        system=True,
+    )
+    unknown = sorted(set(terms) - set(TERMS))
+    if unknown:
+        raise ValidationError(f"Not a term of a trust: {', '.join(unknown)}.", code="bad_field")
+    wanted: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name in ("caption", "court", "case_number"):
+        if name in terms:
+            value = (terms[name] or "").strip()
+            if not value:
+                errors[name] = "This field is required."
+            wanted[name] = value
+    if errors:
+        raise ValidationError(errors, code="required")
+    if "majority_age" in terms:
+        age = terms["majority_age"]
+        if not isinstance(age, int) or isinstance(age, bool) or not 14 <= age <= 25:
+            raise field_error(
+                "majority_age",
+                "The age of majority is a whole number from 14 to 25.",
+                code="bad_age",
+            )
+        wanted["majority_age"] = age
+    if "time_zone" in terms:
+        wanted["time_zone"] = _time_zone(terms["time_zone"])
+    try:
+        with transaction.atomic():
+            locked = Trust.objects.select_for_update().get(pk=trust.pk)
+            changes = {
+                name: {"before": getattr(locked, name), "after": value}
+                for name, value in wanted.items()
+                if getattr(locked, name) != value
+            }
+            if not changes:
+                return locked
+            for name, change in changes.items():
+                setattr(locked, name, change["after"])
+            locked.save(update_fields=list(changes))
+            audit_record(
+                action="trust.updated",
+                actor=actor,
+                trust_id=locked.pk,
+                object_type="trust",
+                object_id=locked.pk,
+                changes=changes,
+            )
+    except IntegrityError as exc:
+        raise field_error(
+            "case_number", "This court and case number already have a trust.", code="duplicate"
+        ) from exc
+    return locked

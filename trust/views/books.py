@@ -1,5 +1,6 @@
 """The books for trustees and auditors: the journal, an entry with its postings, an account's history
-with the balance after each posting and its balance as of a date.
+with the balance after each posting and its balance as of a date, and the trial balance of the
+trust at the end of a day.
 
 Thin pages: they ask ``trust.access`` what the user may see, call one service or selector,
 and render."""
@@ -12,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from trust.access import (
     object_for,
@@ -25,10 +27,13 @@ from trust.models import (
 from trust.roles import Action
 from trust.selectors import (
     account_balance_as_of,
+    account_balances_as_of,
     account_postings,
     entry_postings,
     journal,
     running_balances,
+    trust_accounts,
+    trust_identity_as_of,
 )
 
 
@@ -104,3 +109,44 @@ def account_detail(request: HttpRequest, trust_id: int, account_id: int) -> Http
             "query": "",
         },
     )
+
+
+@login_required
+def balances_view(request: HttpRequest, trust_id: int) -> HttpResponse:
+    """Every account's balance at the end of a day (``?as_of=YYYY-MM-DD``, today by default),
+    a page of accounts at a time, under the totals by role and the trust identity on that day.
+    A date that is not one is refused (400) with the form and no figures."""
+    trust = trust_for(request.user, trust_id, Action.LEDGER_VIEW)
+    q = request.GET
+    typed = q.get("as_of", "").strip()
+    as_of = _day(typed) if typed else timezone.localdate()
+    search = q.get("q", "").strip()
+    query = q.copy()
+    query.pop("page", None)
+    context = {
+        "trust": trust,
+        "as_of": as_of,
+        "typed": typed,
+        "search": q.get("q", ""),
+        "query": query.urlencode(),
+    }
+    if as_of is None:
+        context["date_error"] = (
+            f"“{typed}” is not a date: write it as year-month-day, for example"
+            f" {timezone.localdate():%Y-%m-%d}."
+        )
+        return render(request, "trust/balances.html", context, status=400)
+    page = Paginator(trust_accounts(trust=trust, search=search), 50).get_page(q.get("page"))
+    accounts = list(page.object_list)
+    balances = account_balances_as_of(account_ids=[a.pk for a in accounts], as_of=as_of)
+    context.update(
+        {
+            "page": page,
+            "rows": [(account, balances[account.pk]) for account in accounts],
+            "identity": sorted(
+                trust_identity_as_of(trust=trust, as_of=as_of).values(),
+                key=lambda line: line.currency,
+            ),
+        }
+    )
+    return render(request, "trust/balances.html", context)

@@ -1,5 +1,5 @@
 """Restitution orders: every version, an order's lines, and recording one (or an amended judgment)
-from a CSV of its lines, checked in a rolled-back transaction first.
+from a CSV of its lines, checked in a rolled-back transaction first, or typed in a form.
 
 Thin pages: they ask ``trust.access`` what the user may see, call one service or selector,
 and render."""
@@ -24,19 +24,25 @@ from trust.access import (
     trust_for,
 )
 from trust.forms import (
+    OrderForm,
     OrderImportForm,
+    OrderLineFormSet,
+    add_order_errors,
     add_service_errors,
+    more_lines,
 )
 from trust.models import (
     RestitutionOrder,
     Trust,
 )
+from trust.money import format_money
 from trust.roles import Action
 from trust.selectors import (
     order_lines,
     order_list,
 )
 from trust.services.imports import order_import
+from trust.services.orders import LineSpec, order_amend, order_create
 
 
 @login_required
@@ -187,3 +193,129 @@ def _order_import(
     except _CheckOnly:
         pass
     return found
+
+
+@login_required
+def order_new(request: HttpRequest, trust_id: int) -> HttpResponse:
+    """A trustee records an order typed in: the judgment and its lines, all or nothing."""
+    trust = trust_for(request.user, trust_id, Action.LEDGER_VIEW)
+    if not can(request.user, Action.ORDER_MANAGE, trust):
+        raise PermissionDenied("Trustees record orders.")
+    return _order_form_page(request, trust, None)
+
+
+@login_required
+def order_amend_view(request: HttpRequest, trust_id: int, order_id: int) -> HttpResponse:
+    """A trustee records an amended judgment of the current version of an order, starting from
+    what that version states; it becomes the next version and supersedes it."""
+    trust = trust_for(request.user, trust_id, Action.LEDGER_VIEW)
+    if not can(request.user, Action.ORDER_MANAGE, trust):
+        raise PermissionDenied("Trustees amend orders.")
+    order = get_object_or_404(RestitutionOrder, trust=trust, pk=order_id)
+    if order.status != RestitutionOrder.Status.CURRENT:
+        messages.error(request, f"Version {order.version} was superseded: amend the current one.")
+        return redirect("order-detail", trust_id=trust.pk, order_id=order.pk)
+    return _order_form_page(request, trust, order)
+
+
+def _order_form_page(
+    request: HttpRequest, trust: Trust, amends: RestitutionOrder | None
+) -> HttpResponse:
+    """The order form (``amends``: prefilled with that version); "More lines" shows it again with
+    more empty rows, anything else posted is recorded through the order service."""
+    if amends is None:
+        currencies = sorted(
+            {trust.base_currency, *trust.accounts.values_list("currency", flat=True)}
+        )
+        initial: dict[str, Any] = {}
+        lines_initial: list[dict[str, Any]] = []
+    else:
+        currencies = [amends.currency]
+        initial = {
+            "judgment_date": amends.judgment_date,
+            "total": [amends.total.amount, amends.currency],
+            "document_reference": amends.document_reference,
+            "payment_terms": amends.payment_terms,
+            "schedule_note": amends.schedule_note,
+            "first_payment_due": amends.first_payment_due,
+        }
+        lines_initial = [
+            {
+                "beneficiary": line.beneficiary_id,
+                "amount": [line.amount.amount, line.currency],
+                "defendants": [d.pk for d in line.defendants.all()],
+                "liability": line.liability,
+            }
+            for line in order_lines(order=amends)
+        ]
+    beneficiaries = {b.pk: b for b in trust.beneficiaries.order_by("pseudonym")}
+    defendants = {d.pk: d for d in trust.defendants.order_by("name")}
+    more = request.method == "POST" and "more" in request.POST
+    data = None
+    if request.method == "POST":
+        data = more_lines(request.POST) if more else request.POST
+    form = OrderForm(data, currencies=currencies, amending=amends is not None, initial=initial)
+    lines = OrderLineFormSet(
+        data,
+        prefix="lines",
+        initial=lines_initial,
+        form_kwargs={
+            "currencies": currencies,
+            "beneficiaries": list(beneficiaries.values()),
+            "defendants": list(defendants.values()),
+        },
+    )
+    checked = request.method == "POST" and not more
+    if checked and all([form.is_valid(), lines.is_valid()]):
+        filled = lines.filled()
+        specs = [
+            LineSpec(
+                beneficiary=beneficiaries[row.cleaned_data["beneficiary"]],
+                amount=row.cleaned_data["amount"],
+                defendants=[defendants[pk] for pk in row.cleaned_data["defendants"]],
+                liability=row.cleaned_data["liability"] or None,
+            )
+            for row in filled
+        ]
+        given = form.cleaned_data
+        header = {
+            "judgment_date": given["judgment_date"],
+            "total": given["total"],
+            "lines": specs,
+            "document_reference": given["document_reference"],
+            "payment_terms": given["payment_terms"],
+            "schedule_note": given["schedule_note"],
+            "first_payment_due": given["first_payment_due"],
+        }
+        try:
+            if amends is None:
+                order = order_create(
+                    trust=trust,
+                    actor=request.user,
+                    court=given["court"],
+                    case_number=given["case_number"],
+                    **header,
+                )
+            else:
+                order = order_amend(
+                    order=amends, actor=request.user, reason=given["reason"], **header
+                )
+        except ValidationError as error:
+            add_order_errors(form, filled, error)
+        else:
+            done = f"{len(specs)} line(s), {format_money(order.total)}"
+            messages.success(
+                request,
+                f"Order recorded: {done}."
+                if amends is None
+                else f"Amended judgment recorded as version {order.version} ({done});"
+                f" version {amends.version} is superseded.",
+            )
+            return redirect("order-detail", trust_id=trust.pk, order_id=order.pk)
+    failed = checked and bool(form.errors or lines.total_error_count())
+    return render(
+        request,
+        "trust/order_form.html",
+        {"trust": trust, "form": form, "lines": lines, "amends": amends, "failed": failed},
+        status=400 if failed else 200,
+    )

@@ -29,6 +29,7 @@ from trust.dashboard import trust_panels
 from trust.forms import (
     LockDateForm,
     TrustForm,
+    TrustTermsForm,
     add_service_errors,
 )
 from trust.models import (
@@ -41,7 +42,7 @@ from trust.selectors import (
     receipts_to_resolve,
     trust_identity,
 )
-from trust.services.trusts import trust_create, trust_set_lock_date
+from trust.services.trusts import TERMS, trust_create, trust_set_lock_date, trust_update
 
 
 def _roles(user: object, trust: object) -> str:
@@ -99,6 +100,7 @@ def trust_detail(request: HttpRequest, trust_id: int) -> HttpResponse:
             "panels": trust_panels(user, trust) if books else [],
             "may_manage_beneficiaries": can(user, Action.BENEFICIARY_MANAGE, trust),
             "may_appoint": can(user, Action.APPOINTMENT_MANAGE, trust),
+            "may_manage_trust": can(user, Action.TRUST_MANAGE, trust),
             "last_check": LedgerCheck.objects.filter(
                 Q(trust=trust) | Q(trust__isnull=True), finished_at__isnull=False
             ).first()
@@ -129,6 +131,33 @@ def trust_new(request: HttpRequest) -> HttpResponse:
             return redirect("appointments", trust_id=trust.pk)
     return render(
         request, "trust/trust_new.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+@login_required
+def trust_edit(request: HttpRequest, trust_id: int) -> HttpResponse:
+    trust = trust_for(request.user, trust_id, Action.LEDGER_VIEW)
+    if not can(request.user, Action.TRUST_MANAGE, trust):
+        raise PermissionDenied("Trustees change a trust's terms.")
+    form = TrustTermsForm(
+        request.POST or None, initial={name: getattr(trust, name) for name in TERMS}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = trust_update(trust=trust, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            if form.has_changed():
+                messages.success(request, f"{changed.caption}: terms saved.")
+            else:
+                messages.info(request, "Nothing changed.")
+            return redirect("trust-detail", trust_id=trust.pk)
+    return render(
+        request,
+        "trust/trust_edit.html",
+        {"trust": trust, "form": form},
+        status=400 if form.errors else 200,
     )
 
 
