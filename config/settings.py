@@ -8,6 +8,7 @@ kombu's filesystem transport, so nothing but Python is needed. Production sets `
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -49,6 +50,10 @@ INSTALLED_APPS = [
     "djmoney",
     "django_celery_beat",
     "django_htmx",
+    "rest_framework",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "trust",
     "disbursements",
     "reports",
@@ -209,6 +214,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "disbursements.tasks.notify_vetting_expiry_task",
         "schedule": crontab(hour=6, minute=5),
     },
+    # The API's kept responses to an Idempotency-Key (trust/api/idempotency.py): kept 48 hours.
+    "idempotency-purge-daily": {
+        "task": "trust.tasks.idempotency_purge_task",
+        "schedule": crontab(hour=4, minute=10),
+    },
     "audit-verify-nightly": {
         "task": "trust.tasks.audit_verify_task",
         "schedule": crontab(hour=2, minute=45),
@@ -226,6 +236,73 @@ CELERY_BEAT_SCHEDULE = {
         "kwargs": {"kind": "court_account"},
     },
 }
+
+# --- The API (docs/api.md) ------------------------------------------------------------------
+KNOX_TOKEN_MODEL = "trust.ApiToken"  # noqa: S105 (a model label)
+REST_KNOX = {"TOKEN_TTL": timedelta(days=90), "AUTO_REFRESH": False, "AUTH_HEADER_PREFIX": "Token"}
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # The token first: its scheme is what a 401 names (WWW-Authenticate: Token).
+        "trust.api.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "trust.api.auth.TokenScope",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "trust.api.throttles.TokenRateThrottle",
+        "trust.api.throttles.AddressRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": os.environ.get("TRUST_API_RATE_TOKEN", "1200/min"),
+        "address": os.environ.get("TRUST_API_RATE_ADDRESS", "3000/min"),
+    },
+    "DEFAULT_PAGINATION_CLASS": "trust.api.paging.Cursor",
+    "PAGE_SIZE": 50,
+    # JSON only: people read the API at /api/docs/ (Swagger UI) and /api/redoc/.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "trust.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "trust.api.problems.problem_handler",
+    "COERCE_DECIMAL_TO_STRING": True,
+    "NUM_PROXIES": int(os.environ.get("TRUST_NUM_PROXIES", "0")),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Restitution Trust Ledger API",
+    "DESCRIPTION": (
+        "Every action of the pages, with the same rules (one permission layer). Authenticate with "
+        "the browser's session or a token (`Authorization: Token <token>`, created on "
+        "/account/tokens/). Money is a decimal string with its currency code, never a float. "
+        "Every POST that changes anything accepts an `Idempotency-Key` header: a retry with the "
+        "same key and body returns the first response and writes nothing; the same key with "
+        "another body is refused with 422. Refusals are RFC 9457 problem details "
+        "(`application/problem+json`) with a stable `code`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "TrustStatusEnum": "trust.models.Trust.Status",
+        "BeneficiaryStatusEnum": "trust.models.Beneficiary.Status",
+    },
+}
+# Throttle counters and other short-lived shared state: Redis in production (several web
+# processes must count together), memory in the embedded default.
+CACHES = (
+    {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["TRUST_CACHE_URL"],
+        }
+    }
+    if os.environ.get("TRUST_CACHE_URL")
+    else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+)
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -161,8 +161,35 @@ A_VIEWERS = (*A_READERS, "admin_a", "caseworker_a", "caseworker_p2", "root")
 REQUEST_READERS = (*A_READERS, "caseworker_a")  # MV-1's requests: partner P1's
 REPORT_ASKERS = (*A_READERS,)
 
+
+def api(
+    kwargs: Callable[[World], dict[str, Any]],
+    status: dict[str, int],
+    method: str = "get",
+    data: Callable[[World], dict[str, Any]] = lambda w: {},
+) -> Cell:
+    """An API endpoint: the same rules as the pages; signed out is 401 (a problem document)."""
+    return Cell(kwargs, status, method=method, data=data, anon=401)
+
+
 MATRIX: dict[str, Cell] = {
     "home": Cell(lambda w: {}, everyone(200)),
+    "tokens": Cell(lambda w: {}, everyone(200)),
+    "token-revoke": Cell(lambda w: {"token_key": "not-a-token"}, everyone(404), method="post"),
+    # The API's schema and its documentation describe no one's data: open, like a login page.
+    "api-schema": Cell(lambda w: {}, everyone(200), anon=200),
+    "api-docs": Cell(lambda w: {}, everyone(200), anon=200),
+    "api-swagger": Cell(lambda w: {}, everyone(200), anon=200),
+    "api-trust-list": api(lambda w: {}, everyone(200)),
+    "api-trust-detail": api(lambda w: {"pk": w.trust_a.pk}, only(A_VIEWERS, 200, 404)),
+    "api-beneficiary-list": api(lambda w: {}, everyone(200)),
+    "api-beneficiary-detail": api(
+        lambda w: {"pk": w.objects["mv1"].pk}, only(REQUEST_READERS, 200, 404)
+    ),
+    # No purpose given: refused on the input (400) by whoever may see MV-1; unseen elsewhere.
+    "api-beneficiary-reveal": api(
+        lambda w: {"pk": w.objects["mv1"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
     "trust-detail": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_VIEWERS, 200, 404)),
     "audit-log": Cell(lambda w: {}, only(AUDIT_READERS, 200, 403)),
     "audit-verify": Cell(lambda w: {}, only(AUDIT_READERS, 302, 403), method="post"),

@@ -416,3 +416,15 @@ def _line_column(text: str) -> str | None:
         if any(word in text for word in words):
             return column
     return None
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What will use it: “NGO case system”.")
+    scope = forms.ChoiceField(
+        choices=[("read", "Read only"), ("write", "Read and write")],
+        initial="read",
+        help_text="A read-only token changes nothing, whatever you may do.",
+    )
+    days = forms.IntegerField(
+        min_value=1, max_value=365, initial=90, label="Lasts (days)", help_text="1 to 365."
+    )

@@ -58,3 +58,11 @@ def notify_majority_task() -> int:
     """Celery beat, daily: tell trustees of children reaching majority within 90 days (each
     person once per child and date, however often this runs)."""
     return majority_notify()
+
+
+@shared_task(acks_late=True)
+def idempotency_purge_task() -> int:
+    """Celery beat, daily: forget the API's kept responses older than 48 hours."""
+    from trust.api.idempotency import idempotency_purge
+
+    return idempotency_purge()

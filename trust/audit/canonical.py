@@ -4,6 +4,7 @@ the same bytes."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import uuid
 from datetime import UTC, date, datetime
@@ -57,7 +58,17 @@ def canonical_plain(value: Any) -> bytes:
     ).encode("ascii")
 
 
+# How the actor reached us when it was not the browser's session: "token:<its key>" for a call
+# with an API token (``trust.api.auth``), so each use of a token can be told apart in the trail.
+# ``AuditActorMiddleware`` clears it at the end of every request.
+audit_via: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_via", default=None)
+
+
 def actor_ref(actor: Any | None) -> dict[str, Any] | None:
     if not getattr(actor, "pk", None):
         return None
-    return {"id": actor.pk, "username": actor.get_username()}
+    ref = {"id": actor.pk, "username": actor.get_username()}
+    via = audit_via.get()
+    if via:
+        ref["via"] = via
+    return ref

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_save
 from django.http import HttpRequest, HttpResponse
 
+from trust.audit.canonical import audit_via
 from trust.audit.events import audit_record
 
 _actor: contextvars.ContextVar[Any] = contextvars.ContextVar("audit_actor", default=None)
@@ -35,9 +36,11 @@ class AuditActorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         token = _actor.set(user if getattr(user, "is_authenticated", False) else None)
+        via = audit_via.set(None)
         try:
             return self.get_response(request)
         finally:
+            audit_via.reset(via)
             _actor.reset(token)
 
 

@@ -9,6 +9,7 @@ from trust.audit.models import (
     AuditVerification,
 )
 from trust.models.access import Appointment
+from trust.models.api import ApiToken, IdempotencyRecord
 from trust.models.ledger import (
     Account,
     AccountDay,
@@ -36,6 +37,7 @@ __all__ = [
     "AccountDay",
     "Allocation",
     "AllocationShare",
+    "ApiToken",
     "Appointment",
     "AuditChain",
     "AuditCheckpoint",
@@ -45,6 +47,7 @@ __all__ = [
     "BeneficiaryIdentity",
     "Defendant",
     "EntryKind",
+    "IdempotencyRecord",
     "IdentityReveal",
     "ImmutableLedgerRow",
     "ImplicatedPerson",

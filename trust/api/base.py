@@ -1,0 +1,103 @@
+"""The base of every API view: a write runs in one transaction (a refusal leaves nothing), with
+``Idempotency-Key`` replay; lists page with a cursor; throttles per token and per address; money
+in and out as a decimal string with its currency code (django-money's serializer field)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from djmoney.contrib.django_rest_framework import MoneyField
+from drf_spectacular.utils import extend_schema_field
+from moneyed import Money
+from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.views import APIView
+from rest_framework.viewsets import GenericViewSet
+
+from trust.api import idempotency
+from trust.api.paging import Cursor
+from trust.money import from_minor, minor_exponent
+
+
+class Amount(MoneyField):
+    """django-money's DRF field: a decimal string (``"1250.00"``, never a float), its currency in
+    the sibling ``<name>_currency`` field; shown with the currency's own minor digits."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 18)
+        kwargs.setdefault("decimal_places", 3)
+        kwargs.setdefault("coerce_to_string", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, obj: Any) -> str:
+        if isinstance(obj, Money):
+            digits = minor_exponent(obj.currency.code)
+            return f"{obj.amount.quantize(Decimal(1).scaleb(-digits)):f}"
+        return super().to_representation(obj)
+
+
+def currency_field(source: str, **kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(source=source, read_only=True, **kwargs)
+
+
+class ApiMixin:
+    """Writes in one transaction with idempotent replay; reads as they are."""
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
+        self._claimed = None
+        if request.method == "POST":
+            self._claimed = idempotency.claim(request)
+
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, idempotency.Replay):
+            return idempotency.replayed(exc.record)
+        return super().handle_exception(exc)
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if request.method in SAFE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        with transaction.atomic():
+            response = super().dispatch(request, *args, **kwargs)
+            if response.status_code >= 400:
+                transaction.set_rollback(True)  # nothing of a refused call stays, its key neither
+            elif getattr(self, "_claimed", None) is not None:
+                idempotency.keep(self._claimed, response)
+        return response
+
+    def operation_key(self, what: str) -> str:
+        return idempotency.operation_key(self.request, what)
+
+
+class ApiView(ApiMixin, APIView):
+    pass
+
+
+class ApiViewSet(ApiMixin, GenericViewSet):
+    pagination_class = Cursor
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "1250.00"})
+class MinorAmount(serializers.Field):
+    """A read-only amount kept in integer minor units on the object (or its annotation):
+    ``MinorAmount(minor="balance_minor", currency="currency")`` gives ``"1250.00"``."""
+
+    def __init__(self, *, minor: str, currency: str, **kwargs: Any) -> None:
+        self.minor_attr, self.currency_attr = minor, currency
+        kwargs.update(source="*", read_only=True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, obj: Any) -> str | None:
+        minor = getattr(obj, self.minor_attr, None)
+        code = _dotted(obj, self.currency_attr)
+        if minor is None or not code:
+            return None
+        return Amount().to_representation(from_minor(int(minor), code))
+
+
+def _dotted(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+    return obj
