@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 urlpatterns = [
     path("v1/", include("trust.api.urls")),
+    path("v1/", include("trust.api.audit_urls")),
+    path("v1/", include("trust.api.import_urls")),
     path("v1/", include("disbursements.api.urls")),
     path("v1/", include("reports.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
