@@ -239,6 +239,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- The API (docs/api.md) ------------------------------------------------------------------
 KNOX_TOKEN_MODEL = "trust.ApiToken"  # noqa: S105 (a model label)
+# knox's own migrations would create its default token table (and a foreign key to every user)
+# although our model replaces it: knox is installed for its code only.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {"TOKEN_TTL": timedelta(days=90), "AUTO_REFRESH": False, "AUTH_HEADER_PREFIX": "Token"}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -55,6 +55,7 @@ def _problem(status: int, description: str, code: str, detail: str) -> OpenApiRe
 
 
 READ_ERRORS = {
+    400: _problem(400, "A filter was not understood", "invalid", "as_of: use YYYY-MM-DD."),
     401: _problem(
         401,
         "Sign in or send a token",
@@ -116,7 +117,9 @@ class AutoSchema(BaseAutoSchema):
         for code, response in errors.items():
             key = str(code)
             if key not in bodies:
-                bodies[key] = self._get_response_for_code(response, key, direction=direction)
+                bodies[key] = self._get_response_for_code(
+                    response, key, media_types=[PROBLEM], direction=direction
+                )
         return bodies
 
 
