@@ -39,7 +39,15 @@ TITLES = {
 # and the few checks written out): 403, like a page's refusal. Everything else they refuse is
 # about the input or the state of things: 400.
 NOT_ALLOWED = frozenset(
-    {"not_allowed", "not_trustee", "not_caseworker", "not_yours", "not_owner", "not_signed_in"}
+    {
+        "not_allowed",
+        "not_trustee",
+        "not_administrator",
+        "not_caseworker",
+        "not_yours",
+        "not_owner",
+        "not_signed_in",
+    }
 )
 
 
