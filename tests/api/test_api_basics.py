@@ -176,3 +176,27 @@ def test_the_schema_and_the_docs_are_served(world) -> None:
     docs = Client().get("/api/docs/").content.decode()
     assert "redoc.standalone.js" in docs and "googleapis" not in docs  # nothing from elsewhere
     assert Client().get("/api/swagger/").status_code == 200
+
+
+def test_a_token_and_an_address_are_throttled_with_a_problem_and_retry_after(
+    world, monkeypatch
+) -> None:
+    from django.core.cache import cache
+
+    from trust.api.throttles import AddressRateThrottle, TokenRateThrottle
+
+    cache.clear()
+    monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", {"token": "3/min"})
+    monkeypatch.setattr(AddressRateThrottle, "THROTTLE_RATES", {"address": "5/min"})
+    _, _, trustee, auditor = world
+    _, first = token_create(actor=trustee, name="busy", scope="read")
+    _, second = token_create(actor=auditor, name="other", scope="read")
+    answers = [api(first).get("/api/v1/trusts/").status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    limited = api(first).get("/api/v1/trusts/")
+    assert limited["Content-Type"] == "application/problem+json"
+    assert limited.json()["code"] == "throttled" and int(limited["Retry-After"]) > 0
+    # Another token has its own count, until the address's count (5 a minute) runs out.
+    assert api(second).get("/api/v1/trusts/").status_code == 429  # 6th call from this address
+    cache.clear()
+    assert api(second).get("/api/v1/trusts/").status_code == 200
