@@ -36,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["all", "reports", "pages"],
+        choices=["all", "reports", "pages", "api"],
         default="all",
-        help="reports or pages: only the pgbench ceiling, the two ledgers and the report rows"
-        " (issue 6) or the page rows (issue 19)",
+        help="reports, pages or api: only the pgbench ceiling, the two ledgers and the report rows"
+        " (issue 6), the page rows (issue 19) or the API rows (issue 20)",
     )
     args = parser.parse_args(argv)
     if args.seconds is not None and args.seconds < 1:

@@ -930,6 +930,55 @@ def _pages(bench: Bench, plan: Plan, tag: str, big: Trust, small: Trust) -> None
         )
 
 
+def _api(bench: Bench, plan: Plan, big: Trust, small: Trust) -> None:
+    """Issue 20: an account's history and a receipt through the API with a token, beside the
+    selector and the service called directly: the API layer's cost per call."""
+    from benchmarks import api
+
+    runs = 50 if plan.quick else 300
+    _step("api: an account's history (large ledger) and a receipt (small trust)")
+    postings = cases_postings(big)
+    through, direct, size = api.history(big, runs)
+    posted, posted_direct = api.receipts(small, runs)
+    for key, label, timing, base, size_note in (
+        (
+            "api_get_history",
+            f"API: GET an account's history (50 postings), {postings:,} postings",
+            through,
+            direct,
+            f", {size / 1024:.0f} KiB",
+        ),
+        ("api_post_receipt", "API: POST a receipt (one entry)", posted, posted_direct, ""),
+    ):
+        overhead = timing.median_ms - base.median_ms
+        ok = timing.status in (200, 201) and overhead < targets.API_OVERHEAD_MS
+        bench.add(
+            Row(
+                key=key,
+                operation=label,
+                backend=bench.backend,
+                size=postings,
+                count=timing.runs,
+                seconds=timing.seconds,
+                rate=timing.runs / timing.seconds if timing.seconds else 0.0,
+                unit="calls/s",
+                median_us=timing.median_ms * 1000,
+                target=f"API layer < {targets.API_OVERHEAD_MS:g} ms a call",
+                verdict=MET if ok else MISSED,
+                note=(
+                    f"p95 {timing.p95_ms:.1f} ms; direct median {base.median_ms:.2f} ms"
+                    f" (p95 {base.p95_ms:.2f}): the API adds {overhead:.2f} ms{size_note};"
+                    f" status {timing.status}"
+                ),
+                extra={
+                    "p95_ms": round(timing.p95_ms, 2),
+                    "direct_median_ms": round(base.median_ms, 3),
+                    "overhead_ms": round(overhead, 3),
+                },
+            )
+        )
+
+
 def _scaled(target: str, bench: Bench, here: str) -> str:
     """The issue's figure, and on PostgreSQL what it is in proportion to this run's pgbench."""
     if bench.c1 is None:
@@ -991,6 +1040,9 @@ def run(quick: bool, seconds: int | None, json_path: Path | None, only: str = "a
     elif only == "pages":
         big_bank = _seed_large(bench, plan, notes)
         _pages(bench, plan, tag, big_bank.trust, small)
+    elif only == "api":
+        big_bank = _seed_large(bench, plan, notes)
+        _api(bench, plan, big_bank.trust, small)
     else:
         reference = _reads(
             bench, plan, small_bank, cases.mid_history(small), "small", reference=None, notes=notes
@@ -1023,6 +1075,7 @@ def run(quick: bool, seconds: int | None, json_path: Path | None, only: str = "a
         _audit(bench, plan, tag, notes)
         _reports(bench, plan, tag, notes, big_bank.trust, small, broker)
         _pages(bench, plan, tag, big_bank.trust, small)
+        _api(bench, plan, big_bank.trust, small)
 
     if server is not None and c1 is not None:
         again = _pgbench(server, plan.seconds, ((1, 1),), notes)

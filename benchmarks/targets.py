@@ -51,3 +51,7 @@ def court_account_target(c1_tps: float | None) -> float:
 # postings, through Django's test client with a signed-in user.
 PAGE_P95_MS = 150
 PAGE_MAX_BYTES = 200 * 1024
+
+# Issue 20: what the API layer (authentication, permission, idempotency, serializers, JSON) may
+# add to one call, on top of the service or selector it calls.
+API_OVERHEAD_MS = 2.0

@@ -292,6 +292,18 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TrustStatusEnum": "trust.models.Trust.Status",
         "BeneficiaryStatusEnum": "trust.models.Beneficiary.Status",
+        "OrderStatusEnum": "trust.models.RestitutionOrder.Status",
+        "ReceiptStatusEnum": "trust.models.Receipt.Status",
+        "AccountRoleEnum": "trust.models.Account.Role",
+        "EntryKindEnum": "trust.models.EntryKind",
+        "CurrencyEnum": list(CURRENCIES),
+        "ReportKindEnum": "reports.models.Kind",
+        "ReportStatusEnum": "reports.models.Report.Status",
+        "VerificationStatusEnum": "trust.audit.models.AuditVerification.Status",
+        "RequestStatusEnum": "disbursements.models.Status",
+        "VettingStatusEnum": "disbursements.models.CarePartner.Vetting",
+        "DocumentKindEnum": "disbursements.models.RequestDocument.Kind",
+        "FeeBearerEnum": "disbursements.models.DisbursementPolicy.FeeBearer",
     },
 }
 # Throttle counters and other short-lived shared state: Redis in production (several web

@@ -180,8 +180,66 @@ MATRIX: dict[str, Cell] = {
     "api-schema": Cell(lambda w: {}, everyone(200), anon=200),
     "api-docs": Cell(lambda w: {}, everyone(200), anon=200),
     "api-swagger": Cell(lambda w: {}, everyone(200), anon=200),
+    # Reports, the audit trail and the imports through the API: the pages' rules (report-*,
+    # audit-*, order-import, receipt-import); another trust's object is 404, signed out 401.
+    "api-report-list": api(lambda w: {}, everyone(200)),
+    "api-report-detail": api(
+        lambda w: {"uid": w.objects["statement"].uid}, only((*A_READERS, "caseworker_a"), 200, 404)
+    ),
+    "api-report-download": api(
+        lambda w: {"uid": w.objects["statement"].uid}, only((*A_READERS, "caseworker_a"), 200, 404)
+    ),
+    "api-audit-event-list": api(lambda w: {}, only(AUDIT_READERS, 200, 403)),
+    "api-audit-event-detail": api(
+        lambda w: {"pk": w.objects["event"].pk},
+        {**only(AUDIT_READERS, 200, 403), "trustee_b": 404},
+    ),
+    "api-audit-verification-list": api(lambda w: {}, only(AUDIT_READERS, 202, 403), method="post"),
+    "api-audit-verification-detail": api(
+        lambda w: {"operation_id": w.objects["run"].operation_id}, only(AUDIT_READERS, 200, 403)
+    ),
+    "api-audit-checkpoint": api(lambda w: {}, only(AUDIT_READERS, 200, 403)),
+    "api-audit-bundle": api(lambda w: {}, {**only(AUDIT_READERS, 404, 403), "auditor_all": 200}),
+    # Posted empty: the trustee is refused on the input (400), the trust's auditors as actors.
+    "api-import-orders": api(
+        lambda w: {"trust_id": w.trust_a.pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "api-import-receipts": api(
+        lambda w: {"trust_id": w.trust_a.pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
     "api-trust-list": api(lambda w: {}, everyone(200)),
     "api-trust-detail": api(lambda w: {"pk": w.trust_a.pk}, only(A_VIEWERS, 200, 404)),
+    # Terms and the period (trustees; an empty PATCH changes nothing) and appointments (admins).
+    "api-trust-close-period": api(
+        lambda w: {"pk": w.trust_a.pk}, only(A_VIEWERS, 400, 404), method="post"
+    ),
+    "api-policy": api(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "api-policy-budgets": api(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    # Empty bodies: the trustee's input is refused (400), the auditors may not (403).
+    "api-policy-threshold": api(
+        lambda w: {"trust_id": w.trust_a.pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "api-policy-fees": api(
+        lambda w: {"trust_id": w.trust_a.pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "api-appointment-list": api(lambda w: {}, everyone(200)),
+    "api-appointment-detail": api(
+        lambda w: {"pk": w.objects["appointment"].pk}, only(("admin_a", "root"), 200, 404)
+    ),
+    "api-appointment-end": api(
+        lambda w: {"pk": w.objects["appointment"].pk},
+        only(("admin_a", "root"), 200, 404),
+        method="post",
+        data=lambda w: {"reason": "matrix"},
+    ),
     "api-beneficiary-list": api(lambda w: {}, everyone(200)),
     "api-beneficiary-detail": api(
         lambda w: {"pk": w.objects["mv1"].pk}, only(REQUEST_READERS, 200, 404)
@@ -189,6 +247,37 @@ MATRIX: dict[str, Cell] = {
     # No purpose given: refused on the input (400) by whoever may see MV-1; unseen elsewhere.
     "api-beneficiary-reveal": api(
         lambda w: {"pk": w.objects["mv1"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
+    # The books, as their pages: lists are empty for anyone but A's readers; an empty POST is
+    # refused on its input (400) by whoever may see the object, "not found" elsewhere.
+    "api-defendant-list": api(lambda w: {}, everyone(200)),
+    "api-defendant-detail": api(
+        lambda w: {"pk": w.trust_a.defendants.order_by("pk").first().pk},
+        only(A_READERS, 200, 404),
+    ),
+    "api-order-list": api(lambda w: {}, everyone(200)),
+    "api-order-detail": api(lambda w: {"pk": w.objects["order"].pk}, only(A_READERS, 200, 404)),
+    "api-order-amend": api(
+        lambda w: {"pk": w.objects["order"].pk}, only(A_READERS, 400, 404), method="post"
+    ),
+    "api-receipt-list": api(lambda w: {}, everyone(200)),
+    "api-receipt-detail": api(lambda w: {"pk": w.objects["receipt"].pk}, only(A_READERS, 200, 404)),
+    "api-receipt-reverse": api(
+        lambda w: {"pk": w.objects["receipt"].pk}, only(A_READERS, 400, 404), method="post"
+    ),
+    "api-receipt-allocate": api(
+        lambda w: {"pk": w.objects["receipt"].pk}, only(A_READERS, 400, 404), method="post"
+    ),
+    "api-account-list": api(lambda w: {}, everyone(200)),
+    "api-account-detail": api(
+        lambda w: {"pk": w.objects["payment"].request.sub_ledger_id}, only(A_READERS, 200, 404)
+    ),
+    "api-account-postings": api(
+        lambda w: {"pk": w.objects["payment"].request.sub_ledger_id}, only(A_READERS, 200, 404)
+    ),
+    "api-entry-list": api(lambda w: {}, everyone(200)),
+    "api-entry-detail": api(
+        lambda w: {"pk": w.objects["payment"].payment_entry_id}, only(A_READERS, 200, 404)
     ),
     "trust-detail": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_VIEWERS, 200, 404)),
     "audit-log": Cell(lambda w: {}, only(AUDIT_READERS, 200, 403)),
@@ -398,6 +487,63 @@ MATRIX: dict[str, Cell] = {
     "payment-acknowledge": Cell(
         lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
     ),
+    # The disbursements API: the pages' rules. Steps POSTed empty (or out of turn) to the approved
+    # request: refused on the input (400) or by the service (403 for who may not act; the trustee
+    # who approved it approving again changes nothing, 200); "not found" for who may not see it.
+    "api-partner-list": api(lambda w: {}, everyone(200)),
+    "api-partner-detail": api(
+        lambda w: {"pk": w.objects["partner"].pk},
+        only((*A_READERS, "caseworker_a", "trustee_b"), 200, 404),
+    ),
+    "api-partner-vet": api(
+        lambda w: {"pk": w.objects["partner"].pk},
+        only((*A_READERS, "caseworker_a", "trustee_b"), 400, 404),
+        method="post",
+    ),
+    "api-partner-payout": api(
+        lambda w: {"pk": w.objects["partner"].pk},
+        only((*A_READERS, "caseworker_a", "trustee_b"), 400, 404),
+        method="post",
+    ),
+    "api-request-list": api(lambda w: {}, everyone(200)),
+    "api-request-detail": api(
+        lambda w: {"pk": w.objects["payment"].request_id}, only(REQUEST_READERS, 200, 404)
+    ),
+    "api-request-submit": api(
+        lambda w: {"pk": w.objects["approved"].pk},
+        {**only(REQUEST_READERS, 403, 404), "caseworker_a": 400},
+        method="post",
+    ),
+    "api-request-approve": api(
+        lambda w: {"pk": w.objects["approved"].pk},
+        {**only(REQUEST_READERS, 403, 404), "trustee_a": 200},
+        method="post",
+    ),
+    "api-request-reject": api(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
+    "api-request-cancel": api(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
+    "api-request-document-add": api(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
+    "api-request-payment-record": api(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
+    "api-request-payment-acknowledge": api(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
+    "api-request-payment-return": api(
+        lambda w: {"pk": w.objects["approved"].pk}, only(REQUEST_READERS, 400, 404), method="post"
+    ),
+    "api-document-detail": api(
+        lambda w: {"uid": w.objects["document"].uid}, only(REQUEST_READERS, 200, 404)
+    ),
+    "api-payment-list": api(lambda w: {}, everyone(200)),
+    "api-payment-detail": api(
+        lambda w: {"pk": w.objects["payment"].pk}, only(REQUEST_READERS, 200, 404)
+    ),
     "login": Cell(lambda w: {}, everyone(200), anon=200),
     "logout": Cell(lambda w: {}, everyone(302), method="post"),
 }
@@ -456,7 +602,9 @@ def test_access_matrix(world: World, name: str) -> None:
             assert_nothing_hidden(world, who, url, response)
         if who == "anon" and expected == 302:
             assert response["Location"].startswith("/login/")
-    if cell.method == "post" and name.startswith(("request-", "payment-")):
+    if cell.method == "post" and name.startswith(
+        ("request-", "payment-", "api-request-", "api-payment-")
+    ):
         approved = world.objects["approved"]
         approved.refresh_from_db()
         assert approved.status == "approved" and not approved.documents.exists(), name

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.urls import path
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
-from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -74,21 +75,27 @@ class BudgetCreateSerializer(serializers.Serializer):
 
 class PolicyViewSet(ApiViewSet):
     """``/api/v1/trusts/{trust_id}/policy/``: read it, set the threshold or the fee bearer, list and
-    set budgets."""
+    set budgets (routes in ``urls`` below: one object, not a collection)."""
 
     serializer_class = PolicySerializer
     pagination_class = None
 
     def _trust(self) -> Any:
-        trust = trust_for(self.request.user, self.kwargs["trust_id"], Action.LEDGER_VIEW)
+        trust_id = str(self.kwargs["trust_id"])
+        if not trust_id.isdigit():
+            raise Http404("No such trust.")
+        trust = trust_for(self.request.user, trust_id, Action.LEDGER_VIEW)
         if self.request.method not in ("GET", "HEAD", "OPTIONS") and not can(
             self.request.user, Action.PARTNER_MANAGE, trust
         ):
             raise PermissionDenied("Trustees set approvals, fees and budgets.")
         return trust
 
-    @extend_schema(summary="The trust's disbursement policy (trustees and auditors)")
-    def list(self, request: Request, trust_id: str) -> Response:
+    @extend_schema(
+        summary="The trust's disbursement policy (trustees and auditors)",
+        responses={200: PolicySerializer},
+    )
+    def show(self, request: Request, trust_id: str) -> Response:
         return Response(PolicySerializer(policy_for(self._trust())).data)
 
     @extend_schema(
@@ -103,10 +110,9 @@ class PolicyViewSet(ApiViewSet):
             )
         ],
     )
-    @action(detail=False, methods=["post"])
     def threshold(self, request: Request, trust_id: str) -> Response:
         trust = self._trust()
-        data = _valid(ThresholdSerializer, request)
+        data = self._valid(ThresholdSerializer)
         policy_set_dual_approval(trust=trust, actor=request.user, threshold=data["threshold"])
         return Response(PolicySerializer(policy_for(trust)).data)
 
@@ -115,17 +121,15 @@ class PolicyViewSet(ApiViewSet):
         request=FeeBearerSerializer,
         responses={200: PolicySerializer},
     )
-    @action(detail=False, methods=["post"])
     def fees(self, request: Request, trust_id: str) -> Response:
         trust = self._trust()
-        data = _valid(FeeBearerSerializer, request)
+        data = self._valid(FeeBearerSerializer)
         policy_set_fee_bearer(trust=trust, actor=request.user, bearer=data["fees_charged_to"])
         return Response(PolicySerializer(policy_for(trust)).data)
 
     @extend_schema(
         summary="The trust's care-plan budgets", responses={200: BudgetSerializer(many=True)}
     )
-    @action(detail=False, methods=["get"])
     def budgets(self, request: Request, trust_id: str) -> Response:
         trust = self._trust()
         rows = (
@@ -140,10 +144,9 @@ class PolicyViewSet(ApiViewSet):
         request=BudgetCreateSerializer,
         responses={201: BudgetSerializer},
     )
-    @budgets.mapping.post
     def budget_set(self, request: Request, trust_id: str) -> Response:
         trust = self._trust()
-        data = _valid(BudgetCreateSerializer, request)
+        data = self._valid(BudgetCreateSerializer)
         beneficiary = trust.beneficiaries.filter(pk=data["beneficiary"]).first()
         if beneficiary is None:
             raise field_error(
@@ -162,7 +165,16 @@ class PolicyViewSet(ApiViewSet):
         return Response(BudgetSerializer(budget).data, status=status.HTTP_201_CREATED)
 
 
-def _valid(serializer_class: type, request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+def urls() -> list[Any]:
+    base = "trusts/<str:trust_id>/policy/"
+    view = PolicyViewSet.as_view
+    return [
+        path(base, view({"get": "show"}), name="api-policy"),
+        path(f"{base}threshold/", view({"post": "threshold"}), name="api-policy-threshold"),
+        path(f"{base}fees/", view({"post": "fees"}), name="api-policy-fees"),
+        path(
+            f"{base}budgets/",
+            view({"get": "budgets", "post": "budget_set"}),
+            name="api-policy-budgets",
+        ),
+    ]

@@ -2,6 +2,12 @@
 
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter()
+from disbursements.api import policy, views
 
-urlpatterns = router.urls
+router = SimpleRouter()
+router.register("partners", views.PartnerViewSet, basename="api-partner")
+router.register("requests", views.RequestViewSet, basename="api-request")
+router.register("documents", views.DocumentViewSet, basename="api-document")
+router.register("payments", views.PaymentViewSet, basename="api-payment")
+
+urlpatterns = router.urls + policy.urls()

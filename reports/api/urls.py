@@ -2,6 +2,9 @@
 
 from rest_framework.routers import SimpleRouter
 
+from reports.api import views
+
 router = SimpleRouter()
+router.register("reports", views.ReportViewSet, basename="api-report")
 
 urlpatterns = router.urls

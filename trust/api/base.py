@@ -18,6 +18,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from trust.api import idempotency
 from trust.api.paging import Cursor
+from trust.api.problems import problem
 from trust.money import from_minor, minor_exponent
 
 
@@ -31,6 +32,17 @@ class Amount(MoneyField):
         kwargs.setdefault("coerce_to_string", True)
         super().__init__(**kwargs)
 
+    default_error_messages = {
+        **MoneyField.default_error_messages,
+        "float": 'Send an amount as a decimal string ("1250.00"), never a JSON number.',
+    }
+
+    def to_internal_value(self, data: Any) -> Any:
+        amount = getattr(data, "amount", data)
+        if isinstance(amount, float):
+            self.fail("float")
+        return super().to_internal_value(data)
+
     def to_representation(self, obj: Any) -> str:
         if isinstance(obj, Money):
             digits = minor_exponent(obj.currency.code)
@@ -43,7 +55,14 @@ def currency_field(source: str, **kwargs: Any) -> serializers.CharField:
 
 
 class ApiMixin:
-    """Writes in one transaction with idempotent replay; reads as they are."""
+    """Writes in one transaction with idempotent replay; reads as they are.
+
+    A view whose service owns its transaction (``durable``: every row or none, never folded into
+    a caller's transaction) sets ``service_owns_transaction``: it is not wrapped, its key is kept
+    once it answered and forgotten if it was refused, and a retry that arrives while the first
+    call still runs is told so (409 ``in_progress``)."""
+
+    service_owns_transaction = False
 
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
@@ -53,12 +72,25 @@ class ApiMixin:
 
     def handle_exception(self, exc: Exception) -> Any:
         if isinstance(exc, idempotency.Replay):
+            if not exc.record.status:
+                return problem(
+                    409, "in_progress", "The first call with this Idempotency-Key is still running."
+                )
             return idempotency.replayed(exc.record)
         return super().handle_exception(exc)
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         if request.method in SAFE_METHODS:
             return super().dispatch(request, *args, **kwargs)
+        if self.service_owns_transaction:
+            response = super().dispatch(request, *args, **kwargs)
+            claimed = getattr(self, "_claimed", None)
+            if claimed is not None:
+                if response.status_code >= 400:
+                    idempotency.forget(claimed)
+                else:
+                    idempotency.keep(claimed, response)
+            return response
         with transaction.atomic():
             response = super().dispatch(request, *args, **kwargs)
             if response.status_code >= 400:
@@ -66,6 +98,13 @@ class ApiMixin:
             elif getattr(self, "_claimed", None) is not None:
                 idempotency.keep(self._claimed, response)
         return response
+
+    def _valid(self, serializer_class: type, data: Any = None) -> dict[str, Any]:
+        """The request's body (or ``data``) parsed by ``serializer_class``; a 400 problem with
+        each field's errors if it does not parse."""
+        serializer = serializer_class(data=self.request.data if data is None else data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
 
     def operation_key(self, what: str) -> str:
         return idempotency.operation_key(self.request, what)

@@ -105,6 +105,11 @@ def keep(record: IdempotencyRecord, response: Any) -> None:
     record.save(update_fields=["status", "body", "content_type", "location"])
 
 
+def forget(record: IdempotencyRecord) -> None:
+    """A refused call keeps nothing, its key neither (for views not wrapped in a transaction)."""
+    IdempotencyRecord.objects.filter(pk=record.pk).delete()
+
+
 def replayed(record: IdempotencyRecord) -> HttpResponse:
     response = HttpResponse(
         bytes(record.body), status=record.status, content_type=record.content_type

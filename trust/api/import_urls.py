@@ -1,7 +1,18 @@
 """The API's import resources under ``/api/v1/``."""
 
-from rest_framework.routers import SimpleRouter
+from django.urls import path
 
-router = SimpleRouter()
+from trust.api import imports
 
-urlpatterns = router.urls
+urlpatterns = [
+    path(
+        "trusts/<str:trust_id>/imports/orders/",
+        imports.OrderImportView.as_view(),
+        name="api-import-orders",
+    ),
+    path(
+        "trusts/<str:trust_id>/imports/receipts/",
+        imports.ReceiptImportView.as_view(),
+        name="api-import-receipts",
+    ),
+]

@@ -73,7 +73,7 @@ WRITE_ERRORS = {
     400: _problem(
         400,
         "Refused: `code` names the rule, `errors` the fields",
-        "not_enough_funds",
+        "insufficient_funds",
         "Victim-7 has 120.00 USD available.",
     ),
     403: _problem(

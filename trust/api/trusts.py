@@ -72,7 +72,7 @@ class TrustViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         ],
     )
     def create(self, request: Request) -> Response:
-        data = _valid(TrustCreateSerializer, request)
+        data = self._valid(TrustCreateSerializer)
         trust = trust_create(actor=request.user, **data)
         return Response(TrustSerializer(trust).data, status=status.HTTP_201_CREATED)
 
@@ -83,9 +83,7 @@ class TrustViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         trust = trust_for(request.user, pk, Action.TRUST_VIEW)
-        trust = trust_update(
-            trust=trust, actor=request.user, **_valid(TrustTermsSerializer, request)
-        )
+        trust = trust_update(trust=trust, actor=request.user, **self._valid(TrustTermsSerializer))
         return Response(TrustSerializer(trust).data)
 
     @extend_schema(
@@ -96,7 +94,7 @@ class TrustViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
     @action(detail=True, methods=["post"], url_path="close-period")
     def close_period(self, request: Request, pk: str) -> Response:
         trust = trust_for(request.user, pk, Action.TRUST_VIEW)
-        data = _valid(LockDateSerializer, request)
+        data = self._valid(LockDateSerializer)
         trust = trust_set_lock_date(trust=trust, lock_date=data["lock_date"], actor=request.user)
         return Response(TrustSerializer(trust).data)
 
@@ -142,7 +140,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVi
         responses={201: AppointmentSerializer},
     )
     def create(self, request: Request) -> Response:
-        data = _valid(AppointmentCreateSerializer, request)
+        data = self._valid(AppointmentCreateSerializer)
         trust = trust_for(request.user, data["trust"], Action.APPOINTMENT_MANAGE)
         user = get_user_model().objects.filter(username=data["username"]).first()
         if user is None:
@@ -166,7 +164,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVi
     @action(detail=True, methods=["post"])
     def end(self, request: Request, pk: str) -> Response:
         appointment = self.get_object()
-        data = _valid(AppointmentEndSerializer, request)
+        data = self._valid(AppointmentEndSerializer)
         appointment = appointment_end(
             appointment=appointment,
             actor=request.user,
@@ -174,9 +172,3 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVi
             reason=data["reason"],
         )
         return Response(AppointmentSerializer(appointment).data)
-
-
-def _valid(serializer_class: type, request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)

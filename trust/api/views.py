@@ -7,17 +7,16 @@ from typing import Any
 
 from django.apps import apps
 from django.db.models import OuterRef, Subquery
-from django.db.models.functions import Length
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from trust.access import object_for, trust_for, visible_beneficiaries, visible_trusts
+from trust.access import object_for, trust_for, visible_beneficiaries
 from trust.api import serializers as s
 from trust.api.base import ApiViewSet
-from trust.models import Account, Beneficiary, Trust
+from trust.models import Account, Beneficiary
 from trust.roles import Action
 from trust.services.people import (
     beneficiary_create,
@@ -37,17 +36,6 @@ def _partner(pk: int | None) -> Any:
 
         raise field_error("care_partner", f"No care partner {pk}.", code="unknown_partner")
     return found
-
-
-@extend_schema_view(
-    list=extend_schema(summary="The trusts you hold a role in"),
-    retrieve=extend_schema(summary="One trust"),
-)
-class TrustViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
-    serializer_class = s.TrustSerializer
-
-    def get_queryset(self) -> Any:
-        return visible_trusts(self.request.user).order_by("pk")
 
 
 TRUST_FILTER = OpenApiParameter("trust", int, description="Only this trust's.")
@@ -146,16 +134,5 @@ class BeneficiaryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVi
         response["Cache-Control"] = "no-store"
         return response
 
-    def _valid(self, serializer_class: type) -> dict[str, Any]:
-        serializer = serializer_class(data=self.request.data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
     def _shown(self, pk: int, code: int = status.HTTP_200_OK) -> Response:
         return Response(self.get_serializer(self.get_queryset().get(pk=pk)).data, status=code)
-
-    def get_queryset_ordered(self) -> Any:
-        return self.get_queryset().order_by(Length("pseudonym"), "pseudonym")
-
-
-__all__ = ["BeneficiaryViewSet", "Trust", "TrustViewSet"]

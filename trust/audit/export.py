@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
+import shutil
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
+from trust.access import audits_everything
+from trust.audit.events import audit_record
 from trust.audit.keys import key_fingerprint, public_key_bytes, trusted_public_keys
 from trust.audit.models import AuditCheckpoint
 from trust.audit.verify import stream_rows
@@ -148,3 +155,27 @@ def _line(
         )
         + "\n"
     )
+
+
+VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_bundle.py"
+
+
+def audit_bundle_download(*, actor: Any) -> tuple[io.BytesIO, str]:
+    """The audit bundle for ``actor`` as a zip (``audit_export`` and the standalone verifier) and
+    its file name; the download is recorded. It holds every trust's events, so only one who
+    audits every trust gets it: anyone else is refused (``PermissionError``)."""
+    if not audits_everything(actor):
+        raise PermissionError("The bundle holds every trust's events.")
+    with transaction.atomic():
+        audit_record(action="audit.bundle_downloaded", actor=actor, object_type="audit")
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bundle"
+        audit_export(out)
+        if VERIFIER.exists():
+            shutil.copy(VERIFIER, out / "verify_bundle.py")
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(out.iterdir()):
+                zf.write(path, f"audit-bundle/{path.name}")
+    buffer.seek(0)
+    return buffer, f"audit-bundle-{timezone.now():%Y%m%d-%H%M%S}.zip"

@@ -4,32 +4,22 @@ public key, start a verification and watch it run, download a bundle. Trustees a
 
 from __future__ import annotations
 
-import io
 import json
-import shutil
-import tempfile
-import zipfile
 from datetime import date
-from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from trust.access import audits_everything, trust_ids, visible_audit_events, visible_trusts
-from trust.audit.events import audit_record
-from trust.audit.export import audit_export, checkpoint_json, trusted_keys_json
+from trust.audit.export import audit_bundle_download, checkpoint_json, trusted_keys_json
 from trust.audit.models import AuditVerification
 from trust.audit.runs import audit_verification_start
 from trust.audit.selectors import audit_actions, audit_event_list, audit_rows, checkpoint_latest
 from trust.roles import Action
-
-VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_bundle.py"
 
 
 def _require_auditor(request: HttpRequest) -> None:
@@ -124,22 +114,11 @@ def audit_bundle(request: HttpRequest) -> HttpResponse:
     """The audit bundle as a zip, with the standalone verifier. The download is recorded. It
     holds every trust's events, so only a reader of every trust's trail gets it (404 otherwise)."""
     _require_auditor(request)
-    if not audits_everything(request.user):
-        raise Http404("No bundle for you.")
-    with transaction.atomic():
-        audit_record(action="audit.bundle_downloaded", actor=request.user, object_type="audit")
-    buffer = io.BytesIO()
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "bundle"
-        audit_export(out)
-        if VERIFIER.exists():
-            shutil.copy(VERIFIER, out / "verify_bundle.py")
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(out.iterdir()):
-                zf.write(path, f"audit-bundle/{path.name}")
-    buffer.seek(0)
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    return FileResponse(buffer, as_attachment=True, filename=f"audit-bundle-{stamp}.zip")
+    try:
+        buffer, name = audit_bundle_download(actor=request.user)
+    except PermissionError as refused:
+        raise Http404("No bundle for you.") from refused
+    return FileResponse(buffer, as_attachment=True, filename=name)
 
 
 @login_required
