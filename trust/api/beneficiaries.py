@@ -1,5 +1,6 @@
-"""The trust app's API resources. Thin: ``trust.access`` scopes every queryset (another trust's
-object is 404), a serializer parses, one service or selector acts, a serializer renders."""
+"""Beneficiaries through the API: by pseudonym, with their sub-ledger's balance; identifying
+details only through the recorded reveal. Thin: ``trust.access`` scopes every queryset (another
+trust's object is 404), a serializer parses, one service acts, a serializer renders."""
 
 from __future__ import annotations
 
