@@ -935,23 +935,40 @@ def _api(bench: Bench, plan: Plan, big: Trust, small: Trust) -> None:
     selector and the service called directly: the API layer's cost per call."""
     from benchmarks import api
 
-    runs = 50 if plan.quick else 300
+    runs = 200 if plan.quick else 500
     _step("api: an account's history (large ledger) and a receipt (small trust)")
     postings = cases_postings(big)
-    through, direct, size = api.history(big, runs)
-    posted, posted_direct = api.receipts(small, runs)
-    for key, label, timing, base, size_note in (
+    through, direct, read_cost, size = api.history(big, runs)
+    posted, posted_direct, write_cost = api.receipts(small, runs, keyed=False)
+    keyed, keyed_direct, keyed_cost = api.receipts(small, runs, keyed=True)
+    for key, label, timing, base, overhead, size_note in (
         (
             "api_get_history",
             f"API: GET an account's history (50 postings), {postings:,} postings",
             through,
             direct,
+            read_cost,
             f", {size / 1024:.0f} KiB",
         ),
-        ("api_post_receipt", "API: POST a receipt (one entry)", posted, posted_direct, ""),
+        (
+            "api_post_receipt",
+            "API: POST a receipt (one entry)",
+            posted,
+            posted_direct,
+            write_cost,
+            "",
+        ),
+        (
+            "api_post_receipt_keyed",
+            "API: POST a receipt with an Idempotency-Key",
+            keyed,
+            keyed_direct,
+            keyed_cost,
+            "; the key's row is claimed first and its answer kept: two statements more",
+        ),
     ):
-        overhead = timing.median_ms - base.median_ms
-        ok = timing.status in (200, 201) and overhead < targets.API_OVERHEAD_MS
+        keyed_row = key == "api_post_receipt_keyed"
+        ok = timing.status in (200, 201) and (keyed_row or overhead < targets.API_OVERHEAD_MS)
         bench.add(
             Row(
                 key=key,
@@ -963,11 +980,12 @@ def _api(bench: Bench, plan: Plan, big: Trust, small: Trust) -> None:
                 rate=timing.runs / timing.seconds if timing.seconds else 0.0,
                 unit="calls/s",
                 median_us=timing.median_ms * 1000,
-                target=f"API layer < {targets.API_OVERHEAD_MS:g} ms a call",
-                verdict=MET if ok else MISSED,
+                target="" if keyed_row else f"API layer < {targets.API_OVERHEAD_MS:g} ms a call",
+                verdict=(NO_TARGET if ok else MISSED) if keyed_row else (MET if ok else MISSED),
                 note=(
                     f"p95 {timing.p95_ms:.1f} ms; direct median {base.median_ms:.2f} ms"
-                    f" (p95 {base.p95_ms:.2f}): the API adds {overhead:.2f} ms{size_note};"
+                    f" (p95 {base.p95_ms:.2f}); the API adds {overhead:.2f} ms (median of"
+                    f" {timing.runs} alternating pairs){size_note};"
                     f" status {timing.status}"
                 ),
                 extra={

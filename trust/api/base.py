@@ -45,9 +45,14 @@ class Amount(MoneyField):
 
     def to_representation(self, obj: Any) -> str:
         if isinstance(obj, Money):
-            digits = minor_exponent(obj.currency.code)
-            return f"{obj.amount.quantize(Decimal(1).scaleb(-digits)):f}"
+            return money_text(obj)
         return super().to_representation(obj)
+
+
+def money_text(amount: Money) -> str:
+    """``"1250.00"``: the amount with its currency's own minor digits, as a decimal string."""
+    digits = minor_exponent(amount.currency.code)
+    return f"{amount.amount.quantize(Decimal(1).scaleb(-digits)):f}"
 
 
 def currency_field(source: str, **kwargs: Any) -> serializers.CharField:
@@ -133,7 +138,7 @@ class MinorAmount(serializers.Field):
         code = _dotted(obj, self.currency_attr)
         if minor is None or not code:
             return None
-        return Amount().to_representation(from_minor(int(minor), code))
+        return money_text(from_minor(int(minor), code))
 
 
 def _dotted(obj: Any, path: str) -> Any:

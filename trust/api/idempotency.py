@@ -16,7 +16,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import exceptions
@@ -79,18 +79,23 @@ def claim(request: Any) -> IdempotencyRecord | None:
     if key is None:
         return None
     fingerprint = _fingerprint(request)
-    try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(
-                user=request.user,
-                key=key,
-                fingerprint=fingerprint,
-                status=0,
-                body=b"",
-                content_type="",
-            )
-    except IntegrityError:
-        record = IdempotencyRecord.objects.get(user=request.user, key=key)
+    now = timezone.now()
+    # One statement, no savepoint: on PostgreSQL a concurrent first call's uncommitted row makes
+    # this wait, then find it committed (nothing inserted) and replay it below.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO trust_idempotency"
+            " (user_id, key, fingerprint, status, body, content_type, location, created_at)"
+            " VALUES (%s, %s, %s, 0, %s, '', '', %s)"
+            " ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
+            [request.user.pk, key, fingerprint, b"", now],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return IdempotencyRecord(
+            pk=row[0], user=request.user, key=key, fingerprint=fingerprint, status=0, created_at=now
+        )
+    record = IdempotencyRecord.objects.get(user=request.user, key=key)
     if record.fingerprint != fingerprint:
         raise IdempotencyConflict()
     raise Replay(record)

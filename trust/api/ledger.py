@@ -16,13 +16,15 @@ from typing import Any
 
 from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Concat, Length, LPad, RPad, Substr
+from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from trust.access import trust_for, visible, visible_accounts, visible_entries
+from trust.access import object_for, trust_for, visible, visible_accounts, visible_entries
 from trust.api import ledger_serializers as s
 from trust.api.base import ApiViewSet
 from trust.api.paging import Cursor
@@ -103,6 +105,13 @@ def _natural_key() -> Concat:
         "code",
         output_field=text,
     )
+
+
+def _id(pk: str) -> int:
+    """A path's id, or not found (as for an id no one has)."""
+    if not str(pk).isdigit() or int(pk) > 2**63 - 1:
+        raise Http404("Not found.")
+    return int(pk)
 
 
 class LedgerViewSet(ApiViewSet):
@@ -463,9 +472,10 @@ class ReceiptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         "(`not_positive`, `bad_amount`), a currency the trust has no bank account in "
         "(`no_bank_account`) or other than the account's (`currency_mismatch`), a date in "
         "the future (`date_future`) or in the closed period. Send an `Idempotency-Key`: a "
-        "retry records nothing twice. " + TRUSTEES_WRITE,
+        "retry records nothing twice. The answer is the receipt as recorded; its allocations, "
+        "beneficiary by beneficiary, are at its address (`Location`). " + TRUSTEES_WRITE,
         request=s.ReceiptCreateSerializer,
-        responses={201: s.ReceiptDetailSerializer},
+        responses={201: s.ReceiptSerializer},
         examples=[
             OpenApiExample(
                 "A payment by a defendant through the clerk",
@@ -498,7 +508,11 @@ class ReceiptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
             bank_reference=data["bank_reference"],
             memo=data["memo"],
         )
-        return Response(self._detail(receipt.pk), status=status.HTTP_201_CREATED)
+        # The receipt as recorded; its allocations, child by child (10,000 of them for a large
+        # trust), are at its own address.
+        answer = Response(s.ReceiptSerializer(receipt).data, status=status.HTTP_201_CREATED)
+        answer["Location"] = reverse("api-receipt-detail", kwargs={"pk": receipt.pk})
+        return answer
 
     @extend_schema(
         summary="Reverse a receipt (trustees), with a reason",
@@ -641,7 +655,8 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
     )
     @action(detail=True, methods=["get"])
     def postings(self, request: Request, pk: str) -> Response:
-        account = self.get_object()
+        # The account alone (the list's natural-order annotation is not needed for one).
+        account = object_for(request.user, Account, _id(pk), Action.LEDGER_VIEW)
         paginator = ByEffective()
         page = paginator.paginate_queryset(account_postings(account=account), request, view=self)
         for posting, balance in running_balances(account=account, postings=page):
