@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.urls import path
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
@@ -22,7 +21,7 @@ from disbursements.services import (
     policy_set_fee_bearer,
 )
 from trust.access import can, trust_for
-from trust.api.base import Amount, ApiViewSet, MinorAmount
+from trust.api.base import Amount, ApiViewSet, MinorAmount, path_id
 from trust.errors import field_error
 from trust.roles import Action
 
@@ -81,10 +80,7 @@ class PolicyViewSet(ApiViewSet):
     pagination_class = None
 
     def _trust(self) -> Any:
-        trust_id = str(self.kwargs["trust_id"])
-        if not trust_id.isdigit():
-            raise Http404("No such trust.")
-        trust = trust_for(self.request.user, trust_id, Action.LEDGER_VIEW)
+        trust = trust_for(self.request.user, path_id(self.kwargs["trust_id"]), Action.LEDGER_VIEW)
         if self.request.method not in ("GET", "HEAD", "OPTIONS") and not can(
             self.request.user, Action.PARTNER_MANAGE, trust
         ):

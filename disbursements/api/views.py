@@ -54,7 +54,7 @@ from trust.access import (
     visible_payments,
     visible_requests,
 )
-from trust.api.base import ApiViewSet
+from trust.api.base import MAX_ID, ApiViewSet
 from trust.errors import field_error
 from trust.models import Beneficiary
 from trust.roles import Action
@@ -63,7 +63,10 @@ EXAMPLE_DATE = "2026-05-04"
 
 
 def _number(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    """A filter's id; digits no row can have find nothing (rather than overflow the query)."""
+    if not text.isdigit():
+        return None
+    return int(text) if int(text) <= MAX_ID else 0
 
 
 # --- care partners ------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from reports.models import Kind, Report
 from reports.periods import PeriodError, parse_period
 from reports.services import report_downloaded, report_request
 from trust.access import can, trust_for, visible_payments, visible_reports
-from trust.api.base import ApiViewSet
+from trust.api.base import ApiViewSet, query_id
 from trust.api.files import FileDownload
 from trust.api.problems import PROBLEM
 from trust.api.schema import ProblemSerializer
@@ -73,8 +73,8 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
     def get_queryset(self) -> Any:
         found = visible_reports(self.request.user).select_related("beneficiary")
         params = self.request.query_params
-        if params.get("trust", "").isdigit():
-            found = found.filter(trust_id=int(params["trust"]))
+        if (trust := query_id(params, "trust")) is not None:
+            found = found.filter(trust_id=trust)
         if params.get("kind") in Kind.values:
             found = found.filter(kind=params["kind"])
         if params.get("status") in Report.Status.values:

@@ -200,3 +200,22 @@ def test_a_token_and_an_address_are_throttled_with_a_problem_and_retry_after(
     assert api(second).get("/api/v1/trusts/").status_code == 429  # 6th call from this address
     cache.clear()
     assert api(second).get("/api/v1/trusts/").status_code == 200
+
+
+def test_ids_no_row_can_have_are_not_found_or_refused_never_a_server_error(world) -> None:
+    _, _, trustee, _ = world
+    _, raw = token_create(actor=trustee, name="x", scope="read")
+    huge = "9" * 30
+    for url in (
+        f"/api/v1/beneficiaries/{huge}/",
+        f"/api/v1/trusts/{huge}/",
+        f"/api/v1/accounts/{huge}/postings/",
+        f"/api/v1/audit/events/{huge}/",
+        f"/api/v1/requests/{huge}/",
+    ):
+        response = api(raw).get(url)
+        assert response.status_code == 404, url
+        assert response["Content-Type"] == "application/problem+json", url
+    for url in ("/api/v1/beneficiaries/", "/api/v1/reports/", "/api/v1/appointments/"):
+        response = api(raw).get(url, {"trust": huge})
+        assert response.status_code == 400 and "trust" in response.json()["errors"], url

@@ -23,7 +23,7 @@ from rest_framework.reverse import reverse
 
 from trust.access import trust_ids, visible_audit_events
 from trust.api import audit_serializers as s
-from trust.api.base import ApiView, ApiViewSet
+from trust.api.base import ApiView, ApiViewSet, path_id
 from trust.api.files import FileDownload
 from trust.api.problems import PROBLEM
 from trust.api.schema import ProblemSerializer
@@ -107,7 +107,7 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
         return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        event = self.get_queryset().filter(pk=int(pk)).first() if pk.isdigit() else None
+        event = self.get_queryset().filter(pk=path_id(pk)).first()
         if event is None:
             raise Http404("No such event.")
         [row] = audit_rows([event], whole=True)

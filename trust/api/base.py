@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.http import Http404
 from djmoney.contrib.django_rest_framework import MoneyField
 from drf_spectacular.utils import extend_schema_field
 from moneyed import Money
@@ -59,6 +60,27 @@ def currency_field(source: str, **kwargs: Any) -> serializers.CharField:
     return serializers.CharField(source=source, read_only=True, **kwargs)
 
 
+MAX_ID = 2**63 - 1  # the largest id a database column holds
+
+
+def path_id(text: Any) -> int:
+    """An id from the path, or not found (digits that no row can have included)."""
+    text = str(text)
+    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+        raise Http404("Not found.")
+    return int(text)
+
+
+def query_id(params: Any, name: str) -> int | None:
+    """An id filter from the query string: None when absent, a 400 problem when it is no id."""
+    text = (params.get(name) or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+        raise serializers.ValidationError({name: [f"{text[:40]!r} is not an id."]})
+    return int(text)
+
+
 class ApiMixin:
     """Writes in one transaction with idempotent replay; reads as they are.
 
@@ -103,6 +125,12 @@ class ApiMixin:
             elif getattr(self, "_claimed", None) is not None:
                 idempotency.keep(self._claimed, response)
         return response
+
+    def get_object(self) -> Any:
+        # Digits no row can have are "not found" (the database would overflow on them).
+        if getattr(self, "lookup_field", None) == "pk" and "pk" in self.kwargs:
+            path_id(self.kwargs["pk"])
+        return super().get_object()
 
     def _valid(self, serializer_class: type, data: Any = None) -> dict[str, Any]:
         """The request's body (or ``data``) parsed by ``serializer_class``; a 400 problem with

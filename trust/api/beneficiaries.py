@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from trust.access import object_for, trust_for, visible_beneficiaries
 from trust.api import serializers as s
-from trust.api.base import ApiViewSet
+from trust.api.base import ApiViewSet, query_id
 from trust.models import Account, Beneficiary
 from trust.roles import Action
 from trust.services.people import (
@@ -65,8 +65,8 @@ class BeneficiaryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVi
             ledger_currency=Subquery(sub_ledger.values("currency")[:1]),
         )
         params = self.request.query_params
-        if params.get("trust", "").isdigit():
-            found = found.filter(trust_id=int(params["trust"]))
+        if (trust := query_id(params, "trust")) is not None:
+            found = found.filter(trust_id=trust)
         if params.get("q"):
             found = found.filter(pseudonym__icontains=params["q"])
         if params.get("status") in Beneficiary.Status.values:

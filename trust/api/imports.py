@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from moneyed import Money
 from rest_framework import exceptions, serializers
@@ -19,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from trust.access import can, trust_for
-from trust.api.base import Amount, ApiView
+from trust.api.base import Amount, ApiView, path_id
 from trust.api.problems import NOT_ALLOWED, PROBLEM, problem
 from trust.api.schema import ProblemSerializer
 from trust.errors import field_error
@@ -149,9 +148,7 @@ def _money(value: Money) -> dict[str, str]:
 
 def _importing_trust(request: Request, trust_id: str, action: Action, message: str) -> Trust:
     """The trust, if the caller reads its books (404 otherwise) and is its trustee (403)."""
-    if not trust_id.isdigit():
-        raise Http404("No such trust.")
-    trust = trust_for(request.user, trust_id, Action.LEDGER_VIEW)
+    trust = trust_for(request.user, path_id(trust_id), Action.LEDGER_VIEW)
     if not can(request.user, action, trust):
         raise exceptions.PermissionDenied(message, code="not_trustee")
     return trust

@@ -16,7 +16,6 @@ from typing import Any
 
 from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Concat, Length, LPad, RPad, Substr
-from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status
@@ -26,7 +25,7 @@ from rest_framework.response import Response
 
 from trust.access import object_for, trust_for, visible, visible_accounts, visible_entries
 from trust.api import ledger_serializers as s
-from trust.api.base import ApiViewSet
+from trust.api.base import ApiViewSet, path_id
 from trust.api.paging import Cursor
 from trust.errors import field_error
 from trust.models import (
@@ -105,13 +104,6 @@ def _natural_key() -> Concat:
         "code",
         output_field=text,
     )
-
-
-def _id(pk: str) -> int:
-    """A path's id, or not found (as for an id no one has)."""
-    if not str(pk).isdigit() or int(pk) > 2**63 - 1:
-        raise Http404("Not found.")
-    return int(pk)
 
 
 class LedgerViewSet(ApiViewSet):
@@ -656,7 +648,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
     @action(detail=True, methods=["get"])
     def postings(self, request: Request, pk: str) -> Response:
         # The account alone (the list's natural-order annotation is not needed for one).
-        account = object_for(request.user, Account, _id(pk), Action.LEDGER_VIEW)
+        account = object_for(request.user, Account, path_id(pk), Action.LEDGER_VIEW)
         paginator = ByEffective()
         page = paginator.paginate_queryset(account_postings(account=account), request, view=self)
         for posting, balance in running_balances(account=account, postings=page):

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from trust.access import trust_for, visible
-from trust.api.base import ApiViewSet
+from trust.api.base import ApiViewSet, query_id
 from trust.api.serializers import TrustSerializer
 from trust.errors import field_error
 from trust.models import Appointment, Trust
@@ -131,8 +131,8 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVi
 
     def get_queryset(self) -> Any:
         found = visible(self.request.user, Appointment).select_related("user")
-        trust = self.request.query_params.get("trust", "")
-        return found.filter(trust_id=int(trust)) if trust.isdigit() else found
+        trust = query_id(self.request.query_params, "trust")
+        return found if trust is None else found.filter(trust_id=trust)
 
     @extend_schema(
         summary="Appoint a user to a trust as trustee, auditor or administrator (administrators)",
