@@ -25,14 +25,16 @@ demo: $(STAMP)
 	$(PY) manage.py demo_disbursements
 	$(PY) manage.py audit_checkpoint
 	$(PY) manage.py demo_reports
-	$(PY) scripts/run_demo.py --host $(HOST) --port $(PORT)
+	TRUST_DEMO_SKIP_SECOND_FACTOR=$${TRUST_DEMO_SKIP_SECOND_FACTOR-1} $(PY) scripts/run_demo.py --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
+# TRUST_EMBEDDED_KEYS: the tests' keys are made into var/keys/ even beside a DATABASE_URL.
 test-postgres: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/trustledger} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15} \
+	TRUST_EMBEDDED_KEYS=1 \
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -138,6 +138,9 @@ def _setup_django(scratch: Scratch) -> None:
     import shutil
 
     os.environ["DATABASE_URL"] = scratch.url
+    # A scratch database of invented data: keys made into var/keys/ serve unless the environment
+    # has its own (a DATABASE_URL alone would make the settings refuse to start without keys).
+    os.environ.setdefault("TRUST_EMBEDDED_KEYS", "1")
     # Reports the run generates are stored here, replaced by the next run.
     media = bench_dir() / "media"
     shutil.rmtree(media, ignore_errors=True)

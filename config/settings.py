@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
+from config.keys import secrets_announce, secrets_load
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TRUST_VAR_DIR", BASE_DIR / "var"))
 
@@ -30,12 +32,28 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", default=False):
-        raise RuntimeError("DJANGO_SECRET_KEY must be set in production")
-    # Only for the embedded demo and tests; production sets DJANGO_SECRET_KEY.
-    SECRET_KEY = "insecure-embedded-demo-key-not-for-production"  # noqa: S105
+
+# --- Secrets (docs/security.md, "Secrets"; config/keys.py) -----------------------------------
+# A server (a DATABASE_URL other than SQLite, or DJANGO_REQUIRE_SECRET_KEY on) takes
+# DJANGO_SECRET_KEY, TRUST_FIELD_ENCRYPTION_KEYS, TRUST_BLIND_INDEX_KEY and TRUST_AUDIT_SIGNING_KEY
+# from the environment and refuses to load without any of them, so web, worker and beat do not
+# start. The embedded default (SQLite) makes each missing one once into var/keys/ (mode 0600) and
+# reuses it; TRUST_EMBEDDED_KEYS=1 does so beside PostgreSQL too: tests and local trials only,
+# never production. No key is written here, and none is derived from another.
+_database_url = os.environ.get("DATABASE_URL", "").strip().lower()
+EMBEDDED_KEYS = not env_bool("DJANGO_REQUIRE_SECRET_KEY") and (
+    not _database_url or _database_url.startswith("sqlite:") or env_bool("TRUST_EMBEDDED_KEYS")
+)
+SECRETS_REQUIRED = not EMBEDDED_KEYS
+KEYS_DIR = VAR_DIR / "keys"
+_secrets = secrets_load(environ=os.environ, directory=KEYS_DIR, embedded=EMBEDDED_KEYS)
+secrets_announce(
+    _secrets,
+    directory=KEYS_DIR,
+    database=None if os.environ.get("DATABASE_URL") else VAR_DIR / "trust.sqlite3",
+)
+SECRET_KEY = _secrets.values["DJANGO_SECRET_KEY"]
+# --- end of secrets ---------------------------------------------------------------------------
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -50,10 +68,14 @@ INSTALLED_APPS = [
     "djmoney",
     "django_celery_beat",
     "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "rest_framework",
     "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # before "trust": it counts a failed sign-in before the audit trail looks
     "trust",
     "disbursements",
     "reports",
@@ -61,16 +83,22 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "config.middleware.NoStoreMiddleware",
     "trust.audit.signin.AuditActorMiddleware",
     "trust.access.AccessMiddleware",
+    "trust.twofactor.SecondFactorMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "trust.sessions.SessionLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into its page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -130,13 +158,42 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# A reset link (docs/security.md, "Sign-in") works once, for an hour.
+PASSWORD_RESET_TIMEOUT = 3600
+
+# Sign-in lockout (django-axes; trust/lockout.py): after TRUST_SIGNIN_FAILURES failed sign-ins for
+# one username, or from one address, every sign-in form refuses it, the right password too, until
+# TRUST_SIGNIN_LOCKOUT_MINUTES have passed since the last failed try (or an administrator runs
+# `manage.py axes_reset_username`). Its table holds the tries of the window only.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("TRUST_SIGNIN_FAILURES", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("TRUST_SIGNIN_LOCKOUT_MINUTES", "30")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each alone: either one locks
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "trust.lockout.client_address"
+AXES_LOCKOUT_CALLABLE = "trust.lockout.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit trail
+AXES_VERBOSE = False
+
+# Sessions (trust/sessions.py): end after TRUST_SESSION_IDLE_MINUTES without a request, and
+# TRUST_SESSION_MAX_HOURS after the sign-in however busy.
+SESSION_COOKIE_AGE = 60 * int(os.environ.get("TRUST_SESSION_IDLE_MINUTES", "30"))
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ABSOLUTE_AGE = 3600 * int(os.environ.get("TRUST_SESSION_MAX_HOURS", "12"))
+SESSION_COOKIE_SAMESITE = "Lax"
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -237,6 +294,15 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- The second factor (trust/twofactor.py, docs/security.md) -------------------------------
+OTP_TOTP_ISSUER = "Restitution Trust Ledger"
+# The embedded demo's users may skip it (README); never on a server.
+DEMO_SKIP_SECOND_FACTOR = env_bool("TRUST_DEMO_SKIP_SECOND_FACTOR")
+if DEMO_SKIP_SECOND_FACTOR and os.environ.get("DATABASE_URL"):
+    raise RuntimeError(
+        "TRUST_DEMO_SKIP_SECOND_FACTOR is for the embedded demo only: unset it with DATABASE_URL"
+    )
+
 # --- The API (docs/api.md) ------------------------------------------------------------------
 KNOX_TOKEN_MODEL = "trust.ApiToken"  # noqa: S105 (a model label)
 # knox's own migrations would create its default token table (and a foreign key to every user)
@@ -328,11 +394,55 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "trust-ledger@localhost")
 
-# --- Security in production -----------------------------------------------------------------
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES")
+# --- Security in production (docs/security.md, "Headers") -----------------------------------
+# A server (SECRETS_REQUIRED above: the four secrets are required), not in debug, turns each switch
+# here on by default; each is still set from the environment (plain HTTP in a lab).
+SECURE_BY_DEFAULT = SECRETS_REQUIRED and not DEBUG
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=SECURE_BY_DEFAULT)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", default=SECURE_BY_DEFAULT)
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("DJANGO_HSTS_SECONDS", str(365 * 24 * 3600 if SECURE_BY_DEFAULT else 0))
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool(
+    "DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=SECURE_BY_DEFAULT
+)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=SECURE_BY_DEFAULT)
+
+
+def proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto`` (meaning ``=https``) or ``X-Forwarded-Ssl=on``, as Django's META key.
+
+    Only behind a TLS proxy that always sets (or strips) that header: a client could send it."""
+    if not value.strip():
+        return None
+    name, _, expected = value.partition("=")
+    meta = "HTTP_" + name.strip().upper().replace("-", "_")
+    return (meta, expected.strip() or "https")
+
+
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", ""))
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# A strict policy on every page (not only in production, so that tests and the demo catch an inline
+# script or style): scripts and styles come from our static files only. The API's docs pages get
+# their own, looser one (config/api.py). Chromium's PDF viewer works under it (a report with
+# ?inline=1): tests/browser/test_content_security_policy.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 LOGGING = {
     "version": 1,
@@ -347,51 +457,20 @@ LOGGING = {
 DEMO_ALLOWED = env_bool("TRUST_ALLOW_DEMO", default="DATABASE_URL" not in os.environ)
 
 # --- Encryption of identifying data (docs/security.md) ---------------------------------------
-# Production mode is the switch that already makes DJANGO_SECRET_KEY mandatory.
-SECRETS_REQUIRED = not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", default=False)
-
-
-def derived_field_key(secret: str, info: bytes = b"field-encryption-key v1") -> str:
-    """A key derived from SECRET_KEY (HKDF-SHA256, base64url): the embedded demo and tests only."""
-    import base64
-
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    raw = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=b"restitution-trust-ledger",
-        info=info,
-    ).derive(secret.encode("utf-8"))
-    return base64.urlsafe_b64encode(raw).decode("ascii")
-
-
+# From the environment or var/keys/ (the secrets section above), never from SECRET_KEY.
 # The first key encrypts, every key decrypts; rotate with `manage.py rotate_field_keys`.
-FIELD_ENCRYPTION_KEYS = env_list("TRUST_FIELD_ENCRYPTION_KEYS")
-FIELD_ENCRYPTION_KEYS_DERIVED = not FIELD_ENCRYPTION_KEYS
-if FIELD_ENCRYPTION_KEYS_DERIVED:
-    # System check trust.E002 refuses this in production mode (trust/checks.py).
-    FIELD_ENCRYPTION_KEYS = [derived_field_key(SECRET_KEY)]
-# Unset: derived from the primary field key (trust/crypto.py); set it before storing any index.
-BLIND_INDEX_KEY = os.environ.get("TRUST_BLIND_INDEX_KEY", "").strip() or None
-if SECRETS_REQUIRED and (FIELD_ENCRYPTION_KEYS_DERIVED or BLIND_INDEX_KEY is None):
-    # Like DJANGO_SECRET_KEY: web, worker and beat refuse to start, not only `manage.py check`.
-    raise RuntimeError(
-        "TRUST_FIELD_ENCRYPTION_KEYS and TRUST_BLIND_INDEX_KEY must be set in production"
-    )
+FIELD_ENCRYPTION_KEYS = [
+    key.strip() for key in _secrets.values["TRUST_FIELD_ENCRYPTION_KEYS"].split(",") if key.strip()
+]
+# A key of its own, so that rotating the field keys leaves every stored index valid.
+BLIND_INDEX_KEY = _secrets.values["TRUST_BLIND_INDEX_KEY"]
 # --- end of encryption of identifying data ---------------------------------------------------
 
 
 # --- audit trail (docs/audit.md) -------------------------------------------------------------
-# The Ed25519 private key that signs checkpoints (32 bytes, base64url). Derived from SECRET_KEY in
-# the embedded demo and tests; production sets it (and keeps it out of the database).
-AUDIT_SIGNING_KEY = os.environ.get("TRUST_AUDIT_SIGNING_KEY", "").strip()
-AUDIT_SIGNING_KEY_DERIVED = not AUDIT_SIGNING_KEY
-if AUDIT_SIGNING_KEY_DERIVED:
-    if SECRETS_REQUIRED:
-        raise RuntimeError("TRUST_AUDIT_SIGNING_KEY must be set in production")
-    AUDIT_SIGNING_KEY = derived_field_key(SECRET_KEY, info=b"audit-signing-key v1")
+# The Ed25519 private key that signs checkpoints (32 bytes, base64url): from the environment on a
+# server, from var/keys/ in the embedded default (the secrets section above); never the database.
+AUDIT_SIGNING_KEY = _secrets.values["TRUST_AUDIT_SIGNING_KEY"]
 # Public keys of earlier signing keys (base64url, comma-separated): their checkpoints still verify.
 AUDIT_PREVIOUS_PUBLIC_KEYS = env_list("TRUST_AUDIT_PREVIOUS_PUBLIC_KEYS")
 # Names this log in every signed tree head, so that one installation's heads cannot pass for

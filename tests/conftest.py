@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -200,3 +201,10 @@ def _tasks_inline_unless_a_real_worker(request: pytest.FixtureRequest) -> Iterat
     finally:
         app.conf.task_always_eager = before
         _set_task_join_will_block(False)
+
+
+@pytest.fixture(autouse=True)
+def _second_factor_only_where_tested(request: pytest.FixtureRequest, settings: Any) -> None:
+    """Tests about something else sign trustees in with a password alone (as the embedded demo
+    may); tests marked ``second_factor`` get the real rule (trust/twofactor.py)."""
+    settings.DEMO_SKIP_SECOND_FACTOR = not request.node.get_closest_marker("second_factor")

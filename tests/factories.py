@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from datetime import date
+from functools import cache
 from itertools import count
 from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 from moneyed import Money
+from PIL import Image
+from pypdf import PdfWriter
 
 from trust.models import Account, Beneficiary, EntryKind, Trust
 from trust.roles import TRUSTEE
@@ -77,3 +81,27 @@ def person(
     if role and trust is not None:
         appoint(user, trust, role)
     return user
+
+
+# --- supporting documents -----------------------------------------------------------------------
+
+
+@cache
+def clean_pdf(title: str = "") -> bytes:
+    """A real, minimal PDF (one blank page, a cross-reference table) that the upload checks
+    accept; a different ``title`` gives different bytes (a different document)."""
+    writer = PdfWriter()
+    writer.add_blank_page(612, 792)
+    if title:
+        writer.add_metadata({"/Title": title})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def clean_image(kind: str = "JPEG", size: tuple[int, int] = (8, 8), **options: Any) -> bytes:
+    """A small JPEG or PNG as a phone or scanner would send it; ``options`` go to Pillow's
+    ``save`` (``exif=``, ``pnginfo=``...)."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, format=kind, **options)
+    return out.getvalue()

@@ -29,7 +29,7 @@ from disbursements.models import RequestDocument
 from disbursements.services import caseworker_add, request_document_add
 from reports.models import Kind, Report
 from reports.services import report_batch_create, report_generate, report_request
-from tests.factories import TrustFactory, appoint, beneficiary, fund, person
+from tests.factories import TrustFactory, appoint, beneficiary, clean_pdf, fund, person
 from tests.reports.scenario import LEGAL_NAME, build_case
 from trust.access import SCOPES
 from trust.audit.checkpoints import audit_checkpoint
@@ -53,7 +53,7 @@ USERS = (
 SIGNED_IN = USERS[1:]
 A_READERS = ("trustee_a", "auditor_a", "auditor_all")
 AUDIT_READERS = (*A_READERS, "trustee_b")
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF = clean_pdf()
 
 
 @dataclass
@@ -175,6 +175,9 @@ def api(
 MATRIX: dict[str, Cell] = {
     "home": Cell(lambda w: {}, everyone(200)),
     "tokens": Cell(lambda w: {}, everyone(200)),
+    # Enrolment opens for anyone signed in; verifying sends one with no authenticator to enrol.
+    "second-factor-setup": Cell(lambda w: {}, everyone(200)),
+    "second-factor-verify": Cell(lambda w: {}, everyone(302)),
     "token-revoke": Cell(lambda w: {"token_key": "not-a-token"}, everyone(404), method="post"),
     # The API's schema and its documentation describe no one's data: open, like a login page.
     "api-schema": Cell(lambda w: {}, everyone(200), anon=200),
@@ -546,6 +549,16 @@ MATRIX: dict[str, Cell] = {
     ),
     "login": Cell(lambda w: {}, everyone(200), anon=200),
     "logout": Cell(lambda w: {}, everyone(302), method="post"),
+    # One's own password (signed in) and the reset by e-mail (open, like the sign-in page; a link
+    # with a token that is not valid says so, 200).
+    "password-change": Cell(lambda w: {}, everyone(200)),
+    "password-change-done": Cell(lambda w: {}, everyone(200)),
+    "password-reset": Cell(lambda w: {}, everyone(200), anon=200),
+    "password-reset-sent": Cell(lambda w: {}, everyone(200), anon=200),
+    "password-reset-confirm": Cell(
+        lambda w: {"uidb64": "MQ", "token": "not-a-token"}, everyone(200), anon=200
+    ),
+    "password-reset-complete": Cell(lambda w: {}, everyone(200), anon=200),
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
 from django.db.models import Model, QuerySet
@@ -372,3 +373,12 @@ class AppointmentAdmin(ReadOnlyAdmin):
     search_fields = ("user__username", "reference")
     fields = (*list_display, "created_by", "created_at", "ended_by")
     readonly_fields = fields
+
+
+# django-otp registers its devices with the admin, with pages that show a device's key as a QR
+# code: whoever opens them can make that user's codes. Second factors are reset by an operator
+# (``manage.py second_factor_reset``), never read.
+for _device in ("otp_totp.TOTPDevice", "otp_static.StaticDevice"):
+    _model = apps.get_model(_device)
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)

@@ -9,10 +9,11 @@ class TrustConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate, pre_migrate
 
-        from trust import checks, db  # noqa: F401 (importing checks registers them)
+        from trust import checks, db, sessions  # noqa: F401 (importing checks registers them)
         from trust.audit import signin
 
         signin.connect()
+        sessions.connect()
 
         connection_created.connect(db.register_sqlite_functions, dispatch_uid="trust-sqlite-fns")
         # SQLite drops a table's triggers when a migration rebuilds it: put them back every time.

@@ -311,7 +311,7 @@ class OrderLineForm(forms.Form):
     defendants = forms.TypedMultipleChoiceField(
         coerce=int,
         required=False,
-        widget=forms.CheckboxSelectMultiple(attrs={"style": "width: auto; flex: none"}),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "choice-box"}),
         error_messages={"invalid_choice": "Choose the trust's defendants who owe this line."},
     )
     liability = forms.ChoiceField(

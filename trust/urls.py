@@ -11,6 +11,7 @@ from trust.views import (
     receipts,
     tokens,
     trusts,
+    twofactor,
 )
 
 urlpatterns = [
@@ -90,6 +91,8 @@ urlpatterns = [
         name="order-amend",
     ),
     path("trusts/<int:trust_id>/orders/<int:order_id>/", orders.order_detail, name="order-detail"),
+    path("account/two-factor/setup/", twofactor.setup, name="second-factor-setup"),
+    path("account/two-factor/verify/", twofactor.verify_view, name="second-factor-verify"),
     path("account/tokens/", tokens.tokens_view, name="tokens"),
     path("account/tokens/<str:token_key>/revoke/", tokens.token_revoke_view, name="token-revoke"),
     path("audit/", include("trust.audit.urls")),

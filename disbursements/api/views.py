@@ -40,6 +40,7 @@ from disbursements.services import (
     request_submit,
 )
 from disbursements.services.caseworkers import caseworker_partner
+from disbursements.services.documents import document_download_record
 from disbursements.services.payments import (
     Transfer,
     payment_acknowledge,
@@ -366,8 +367,12 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     @extend_schema(
         summary="Attach a quote, an invoice or proof of use (multipart)",
         description="By a caseworker of the request's partner or a trustee. PDF, JPEG or PNG only, "
-        "recognised by content (`bad_type`), within the size limit; proof of use once paid. The "
-        "same file twice returns the first.",
+        "recognised by content (`bad_type`), within the size limit; proof of use once paid. A PDF "
+        "with JavaScript, actions, attached files or forms is refused (`pdf_active_content`), as "
+        "is one encrypted (`pdf_encrypted`), unreadable (`pdf_unreadable`), too complex to check "
+        "(`pdf_too_complex`) or also another format (`polyglot`); an image is re-encoded without "
+        "its metadata (`image_unreadable`, `image_too_large` when it cannot be). The same file "
+        "twice returns the first.",
         request={"multipart/form-data": s.DocumentUploadSerializer},
         responses={201: s.DocumentSerializer},
     )
@@ -518,7 +523,8 @@ class DocumentViewSet(ApiViewSet):
     @extend_schema(
         summary="Download a supporting document",
         description="To whoever may see its request; not found for anyone else (the same answer "
-        "as for a document that does not exist). Sent as an attachment with its content type.",
+        "as for a document that does not exist). Sent as an attachment with its content type "
+        "and `nosniff`; each download is recorded in the audit trail (`document.downloaded`).",
         responses={
             (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
             (200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY),
@@ -534,8 +540,10 @@ class DocumentViewSet(ApiViewSet):
         document = document_for(request.user, uid)
         if document is None:
             raise Http404("No such document.")
+        handle = document.file.open("rb")
+        document_download_record(document=document, actor=request.user)
         response = FileResponse(
-            document.file.open("rb"),
+            handle,
             as_attachment=True,
             filename=f"request-{document.request_id}-{document.kind}-{document.pk}"
             f".{document.file.name.rsplit('.', 1)[-1]}",

@@ -1,5 +1,6 @@
 """Supporting documents of a request: quotes, invoices and proof of use, recognised by their
-content and stored under a random name.
+content, checked or cleaned (``uploads``: no active PDF content, no polyglots, images re-encoded
+without metadata) and stored under a random name; every download recorded.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ import hashlib
 import uuid
 from typing import Any
 
-import filetype
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -17,19 +17,23 @@ from django.db import IntegrityError, transaction
 from disbursements.models import DisbursementRequest, RequestDocument, Status
 from disbursements.services.caseworkers import caseworker_partner
 from disbursements.services.requests import request_event_record
+from disbursements.services.uploads import DOCUMENT_TYPES, upload_clean
 from trust.access import is_trustee
+from trust.audit.events import audit_record
 from trust.errors import field_error
 
-# What is accepted, recognised from the first bytes, never from the name a browser sends.
-DOCUMENT_TYPES = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+__all__ = ["DOCUMENT_TYPES", "document_download_record", "request_document_add"]
 
 
 def request_document_add(
     *, request: DisbursementRequest, actor: Any, kind: str, content: bytes, title: str = ""
 ) -> RequestDocument:
     """Attach a quote, an invoice or a proof of use to a request: a caseworker of its partner or
-    a trustee. Only PDF, JPEG and PNG (by content) up to ``UPLOAD_MAX_BYTES``; proof of use only
-    once the request is paid. The same file twice on one request returns the first."""
+    a trustee. Only PDF, JPEG and PNG (by content) up to ``UPLOAD_MAX_BYTES``, as
+    ``upload_clean`` accepts them: a PDF without active content or another format hidden in it,
+    an image re-encoded (what is stored, sized and hashed is the re-encoded file). Proof of use
+    only once the request is paid. The same file twice on one request returns the first: the
+    SHA-256 is of the stored bytes, and re-encoding the same image gives the same bytes."""
     partner = caseworker_partner(actor)
     if not (
         is_trustee(actor, request.trust_id)
@@ -51,10 +55,8 @@ def request_document_add(
             f"The file is larger than {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MiB.",
             code="too_large",
         )
-    guess = filetype.guess(content[:8192])
-    mime = guess.mime if guess is not None else ""
-    if mime not in DOCUMENT_TYPES:
-        raise field_error("file", "Only PDF, JPEG and PNG files are accepted.", code="bad_type")
+    clean = upload_clean(content)
+    content = clean.content
     digest = hashlib.sha256(content).hexdigest()
     done = RequestDocument.objects.filter(request=request, sha256=digest).first()
     if done is not None:
@@ -62,16 +64,14 @@ def request_document_add(
     document = RequestDocument(
         request=request,
         kind=kind,
-        content_type=mime,
+        content_type=clean.content_type,
         size=len(content),
         sha256=digest,
         title=" ".join((title or "").split())[:120],
         uploaded_by=actor,
     )
     # A random name: nothing about the child, the partner or the sender in the storage path.
-    document.file.save(
-        f"{uuid.uuid4().hex}.{DOCUMENT_TYPES[mime]}", ContentFile(content), save=False
-    )
+    document.file.save(f"{uuid.uuid4().hex}.{clean.extension}", ContentFile(content), save=False)
     try:
         with transaction.atomic():
             document.save()
@@ -86,3 +86,22 @@ def request_document_add(
         document.file.delete(save=False)
         raise
     return document
+
+
+def document_download_record(*, document: RequestDocument, actor: Any) -> None:
+    """Record that ``actor`` downloaded ``document`` (who read what, for the auditors), by its
+    uid: never its title or file name, which may name a child. The page and the API both call it
+    before they send the file."""
+    with transaction.atomic():
+        audit_record(
+            action="document.downloaded",
+            actor=actor,
+            trust_id=document.request.trust_id,
+            object_type="request_document",
+            object_id=document.uid,
+            changes={
+                "request": document.request_id,
+                "kind": document.kind,
+                "sha256": document.sha256,
+            },
+        )

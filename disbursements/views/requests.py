@@ -46,6 +46,7 @@ from disbursements.services import (
     request_submit,
 )
 from disbursements.services.caseworkers import caseworker_partner
+from disbursements.services.documents import document_download_record
 from disbursements.services.payments import Transfer, payment_acknowledge, payment_record
 from trust.access import (
     can,
@@ -56,6 +57,7 @@ from trust.access import (
 )
 from trust.money import format_money
 from trust.roles import Action
+from trust.twofactor import require_fresh
 
 
 def _number(text: str) -> int | None:
@@ -277,6 +279,8 @@ def request_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def request_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
     found = _request_for(request.user, pk)
+    if (again := require_fresh(request)) is not None:
+        return again  # a second factor older than 15 minutes: give it again first
     form = ApproveForm(request.POST, sub_ledger_currency=found.sub_ledger.currency)
     if form.is_valid():
         try:
@@ -357,6 +361,8 @@ def request_document_upload(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def payment_record_view(request: HttpRequest, pk: int) -> HttpResponse:
     found = _request_for(request.user, pk)
+    if (again := require_fresh(request)) is not None:
+        return again  # a second factor older than 15 minutes: give it again first
     form = PaymentForm(
         request.POST,
         trust_currency=found.sub_ledger.currency,
@@ -415,8 +421,10 @@ def document_download(request: HttpRequest, uid: UUID) -> FileResponse:
     document = document_for(request.user, uid)
     if document is None:
         raise Http404("No such document.")
+    handle = document.file.open("rb")
+    document_download_record(document=document, actor=request.user)
     response = FileResponse(
-        document.file.open("rb"),
+        handle,
         as_attachment=True,
         filename=f"request-{document.request_id}-{document.kind}-{document.pk}"
         f".{document.file.name.rsplit('.', 1)[-1]}",

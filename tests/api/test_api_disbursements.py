@@ -24,7 +24,7 @@ from disbursements.models import (
 )
 from disbursements.services import caseworker_add, policy_set_dual_approval
 from tests.disbursements.test_requests import World, make_world, submitted, usd
-from tests.factories import person
+from tests.factories import clean_pdf, person
 from trust.invariants import ledger_violations
 from trust.models import AuditEvent, IdempotencyRecord
 from trust.roles import AUDITOR
@@ -32,7 +32,7 @@ from trust.services.tokens import token_create
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF = clean_pdf()
 JSON = "application/json"
 
 
@@ -309,7 +309,7 @@ def test_another_partners_caseworker_finds_none_of_it(world: World) -> None:
         assert found.status_code == 404 and found["Content-Type"] == "application/problem+json", url
     for step in ("submit", "approve", "reject", "cancel", "payment", "acknowledge", "return"):
         assert post(stranger, f"{base}/{step}/", {"reason": "x"}).status_code == 404, step
-    upload = SimpleUploadedFile("proof.pdf", PDF + b"%", content_type="application/pdf")
+    upload = SimpleUploadedFile("proof.pdf", clean_pdf("proof"), content_type="application/pdf")
     assert stranger.post(f"{base}/documents/", {"kind": "proof", "file": upload}).status_code == 404
     theirs = post(
         stranger, "/api/v1/requests/", draft_body(w, amount="1.00", amount_currency="USD")

@@ -15,11 +15,12 @@ from django.utils import timezone
 
 from disbursements.models import DisbursementRequest
 from tests.disbursements.test_requests import make_world
+from tests.factories import clean_pdf
 from trust.invariants import ledger_violations
 from trust.services.tokens import token_create
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "ngo_client.py"
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF = clean_pdf()
 
 
 def _example() -> Any:

@@ -24,11 +24,11 @@ from disbursements.services import (
 )
 from tests.browser import assert_accessible, login, screenshot
 from tests.disbursements.test_requests import World, make_world
-from tests.factories import appoint, person
+from tests.factories import appoint, clean_pdf, person
 from trust.roles import AUDITOR
 
 PASSWORD = "browser-workflow-pass-1"
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF = clean_pdf()
 
 
 def _world() -> tuple[World, Any, Any]:

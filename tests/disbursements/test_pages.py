@@ -15,9 +15,10 @@ from moneyed import Money
 from disbursements.models import DisbursementRequest, RequestDocument, Status
 from disbursements.services import policy_set_dual_approval
 from tests.disbursements.test_requests import World, make_world, submitted
+from tests.factories import clean_pdf
 
 pytestmark = pytest.mark.django_db
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF = clean_pdf()
 
 
 @pytest.fixture

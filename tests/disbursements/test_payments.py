@@ -36,7 +36,7 @@ from disbursements.services.payments import (
     payment_return,
 )
 from tests.disbursements.test_requests import World, make_world, submitted, usd, user
-from tests.factories import fund
+from tests.factories import clean_image, fund
 from tests.trust.test_receipts_concurrency import run_together
 from trust.invariants import ledger_violations
 from trust.models import Account, EntryKind, JournalEntry
@@ -575,7 +575,7 @@ def test_the_requester_is_told_of_the_payment_and_adds_proof_of_use(
     assert [m.to for m in mail.outbox] == [["caseworker@example.invalid"]]
     assert "was paid" in mail.outbox[0].subject
     assert "MV-1" in mail.outbox[0].body and "TRF-" in mail.outbox[0].body
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+    png = clean_image("PNG")
     document = request_document_add(
         request=DisbursementRequest.objects.get(pk=request.pk),
         actor=world.caseworker,

@@ -13,6 +13,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, InternalError, connection, transaction
+from django.test import RequestFactory
 
 from tests.factories import TrustFactory, appoint
 from tests.trust.test_receipts_concurrency import run_together
@@ -21,6 +22,7 @@ from trust.audit.checkpoints import audit_checkpoint
 from trust.audit.events import audit_record
 from trust.audit.keys import public_key_bytes, verify_signature
 from trust.audit.sealing import audit_seal_pending
+from trust.audit.signin import username_digest
 from trust.audit.verify import audit_verify
 from trust.db import ledger_guard_suspended
 from trust.models import AuditChain, AuditCheckpoint, AuditEvent
@@ -320,8 +322,12 @@ def test_users_roles_and_sign_ins_are_recorded(client, django_user_model) -> Non
 
     user = django_user_model.objects.create_user("audited", password="correct horse 7")
     user.groups.add(Group.objects.create(name="auditor"))
-    assert client.login(username="audited", password="correct horse 7")
-    assert not client.login(username="audited", password="wrong")
+    # The request goes with the password: the sign-in lockout (django-axes) needs it.
+    signing_in = RequestFactory().post("/login/")
+    assert client.login(request=signing_in, username="audited", password="correct horse 7")
+    assert not client.login(
+        request=RequestFactory().post("/login/"), username="audited", password="wrong"
+    )
     client.logout()
     assert actions()[-5:] == [
         "user.created",
@@ -331,9 +337,16 @@ def test_users_roles_and_sign_ins_are_recorded(client, django_user_model) -> Non
         "user.logged_out",
     ]
     failed = AuditEvent.objects.get(action="user.login_failed")
-    assert json.loads(bytes(failed.data))["changes"] == {"username": "audited"}
+    # Not the text typed (people type passwords there): its keyed hash, the address, the form.
+    assert json.loads(bytes(failed.data))["changes"] == {
+        "username_hmac": username_digest("audited"),
+        "address": "127.0.0.1",
+        "form": "/login/",
+    }
+    assert b"audited" not in bytes(failed.data)
     for row in AuditEvent.objects.all():
         assert b"correct horse" not in bytes(row.data) and b"pbkdf2" not in bytes(row.data)
+        assert b"wrong" not in bytes(row.data)
     roles = AuditEvent.objects.get(action="user.roles_changed")
     assert json.loads(bytes(roles.data))["changes"] == {"added": ["auditor"]}
     assert audit_verify().ok

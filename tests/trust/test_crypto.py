@@ -14,7 +14,6 @@ import pytest
 from cryptography.fernet import Fernet
 from django.test import override_settings
 
-from config.settings import derived_field_key
 from trust import checks
 from trust.crypto import (
     DecryptionError,
@@ -257,13 +256,6 @@ def test_keyring_needs_a_list_of_keys(primary_key):
         Keyring([])
     with pytest.raises(KeyConfigurationError, match="at least one"):
         Keyring(primary_key)
-
-
-def test_derived_demo_key_is_valid_and_deterministic():
-    key = derived_field_key("an-invented-secret")
-    assert len(parse_key(key)) == 32
-    assert key == derived_field_key("an-invented-secret")
-    assert key != derived_field_key("another-invented-secret")
 
 
 # --- blind index --------------------------------------------------------------------------------

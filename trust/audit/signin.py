@@ -4,7 +4,12 @@ rules never live here; these receivers only record.
 
 Events go on the global chain. The actor of a change made through a web request is the signed-in
 user (``AuditActorMiddleware``); a command or a migration has none. Passwords and their hashes
-are never recorded; for a failed sign-in, only the username typed (cut to 150 characters).
+are never recorded, nor is the text typed at a failed sign-in (people type passwords there): only a
+keyed hash of the normalised username (HMAC-SHA256 under a key of its own, ``trust.crypto``), enough
+to count tries per username, the address and the form. A flood cannot grow the trail without bound:
+django-axes counts every try in its own short-lived table (``trust.lockout``); the trail keeps the
+first failure of each username from each address in a lockout window, and one event when a lockout
+starts (docs/security.md, "Sign-in").
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextvars
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -22,6 +28,8 @@ from django.http import HttpRequest, HttpResponse
 
 from trust.audit.canonical import audit_via
 from trust.audit.events import audit_record
+from trust.crypto import blind_index
+from trust.lockout import failure_is_first_in_window, lockout_minutes
 
 _actor: contextvars.ContextVar[Any] = contextvars.ContextVar("audit_actor", default=None)
 USER_FIELDS = ("username", "is_active", "is_staff", "is_superuser")
@@ -97,9 +105,34 @@ def _logged_out(sender: Any, request: Any, user: Any, **kw: Any) -> None:
         _record("user.logged_out", user, user.pk, {})
 
 
+def username_digest(typed: str) -> str:
+    """HMAC-SHA256 (hex) of a username as typed at a sign-in, normalised (casefolded, accents and
+    extra spaces dropped), under the sign-in purpose's own key: equal for the same username, and
+    without the key nothing can be learnt from it. Empty for an empty username."""
+    try:
+        return blind_index(typed, purpose="signin-username")
+    except ValueError:  # nothing but spaces
+        return ""
+
+
 def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any) -> None:
-    username = str(credentials.get("username", ""))[:150]
-    _record("user.login_failed", None, None, {"username": username})
+    """A failed sign-in: the first for its username and address in the lockout window, or the one
+    that starts a lockout (axes has already counted it); nothing for the tries in between or during
+    a lockout, which only axes' table counts."""
+    changes = {
+        "username_hmac": username_digest(str(credentials.get("username") or "")),
+        "address": str(getattr(request, "axes_ip_address", None) or ""),
+        "form": str(getattr(request, "path_info", "") or "")[:200],
+    }
+    failures = getattr(request, "axes_failures_since_start", None)
+    if failures is None:  # axes did not count this one (switched off): record each
+        _record("user.login_failed", None, None, changes)
+    elif failures >= settings.AXES_FAILURE_LIMIT:
+        if failures == settings.AXES_FAILURE_LIMIT:
+            changes |= {"failures": failures, "locked_minutes": lockout_minutes(request)}
+            _record("user.locked_out", None, None, changes)
+    elif failure_is_first_in_window(request, credentials):
+        _record("user.login_failed", None, None, changes)
 
 
 def connect() -> None:

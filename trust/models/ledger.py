@@ -44,6 +44,10 @@ class Trust(models.Model):
         help_text="The trustees' time zone (IANA name): the day an entry is booked on by default "
         "and how the trust's pages show times.",
     )
+    caseworker_second_factor = models.BooleanField(
+        default=False,
+        help_text="Caseworkers of the partners serving this trust sign in with a second factor too.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -43,6 +43,7 @@ from trust.services.people import (
     beneficiary_identity_set,
     beneficiary_update,
 )
+from trust.twofactor import require_fresh
 
 
 def _partners() -> list[Any]:
@@ -186,6 +187,8 @@ def beneficiary_reveal(request: HttpRequest, trust_id: int, beneficiary_id: int)
     """Show the identifying details once, in this response only (never in a URL, never cached),
     after recording who asked, when and why."""
     trust, beneficiary = _beneficiary_for(request, trust_id, beneficiary_id)
+    if (again := require_fresh(request)) is not None:
+        return again  # a second factor older than 15 minutes: give it again first
     form = RevealForm(request.POST)
     revealed = None
     if form.is_valid():
