@@ -645,9 +645,10 @@ def disbursement_book_create(
     with ``fund_minor`` USD by receipts posted in batches, one caseworker and ``trustees``
     trustees (fictitious users)."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
 
     from disbursements.services import care_partner_create, care_partner_vet, caseworker_add
+    from trust.roles import TRUSTEE
+    from trust.services.appointments import appointment_create
 
     trust = trust_create(
         caption=f"Benchmark trust {label} (fictitious)",
@@ -655,11 +656,11 @@ def disbursement_book_create(
         case_number=f"BENCH-{label}",
     )
     users = get_user_model().objects
-    group, _ = Group.objects.get_or_create(name="trustee")
     staff = []
     for n in range(trustees):
         person = users.create_user(username=f"bench-{label}-trustee-{n}")
-        person.groups.add(group)
+        # A trustee is appointed to the trust (issue 19's permission layer), not put in a group.
+        appointment_create(trust=trust, user=person, role=TRUSTEE, actor=None)
         staff.append(person)
     partner = care_partner_create(
         actor=staff[0],
