@@ -110,7 +110,7 @@ def qr_svg(device: TOTPDevice, user: Any) -> str:
     import segno
 
     return segno.make(device.config_url, error="m").svg_inline(
-        scale=4, dark="#1d2733", light="#ffffff"
+        scale=4, dark="#1d2733", light="#ffffff", omitsize=True
     )
 
 
