@@ -162,3 +162,17 @@ def test_an_operator_resets_a_lost_second_factor_and_it_is_recorded(settings, tm
     later = Client()
     later.force_login(w.trustee)
     assert later.get("/children/")["Location"].startswith("/account/two-factor/setup/")
+
+
+def test_a_password_alone_cannot_swap_the_authenticator(settings, tmp_path) -> None:
+    w = make_world()
+    owner = Client()
+    owner.force_login(w.trustee)
+    device, _ = enrol(owner)
+    thief = Client()
+    thief.force_login(w.trustee)  # the password, not the phone
+    page = thief.get("/account/two-factor/setup/")
+    assert page.status_code == 302 and page["Location"].startswith("/account/two-factor/verify/")
+    tried = thief.post("/account/two-factor/setup/", {"device": device.pk, "code": "123456"})
+    assert tried.status_code == 302 and "verify" in tried["Location"]
+    assert list(TOTPDevice.objects.filter(user=w.trustee)) == [device]

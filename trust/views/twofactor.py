@@ -48,7 +48,10 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 
 @login_required
 def setup(request: HttpRequest) -> HttpResponse:
-    """Enrol (or replace) the authenticator app."""
+    """Enrol (or replace) the authenticator app. Replacing needs the current one first: a
+    password alone (a stolen one) must not be able to swap the owner's authenticator for its own."""
+    if user_has_device(request.user) and not request.user.is_verified():
+        return redirect(f"/account/two-factor/verify/?next={_next(request)}")
     if request.method == "POST":
         device = TOTPDevice.objects.filter(
             user=request.user, confirmed=False, pk=request.POST.get("device", "0") or 0
