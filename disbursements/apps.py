@@ -7,8 +7,16 @@ class DisbursementsConfig(AppConfig):
     def ready(self) -> None:
         from disbursements.invariants import payment_checks
         from disbursements.selectors import trust_panel
+        from disbursements.services.documents import documents_seal_stored
+        from disbursements.services.retention import child_requests_erase, requests_in_flight
         from trust.dashboard import panel_register
         from trust.invariants import register_check
+        from trust.services.closing import closing_check_register
+        from trust.services.erasure import erasure_step_register
+        from trust.services.keys import rotation_step_register
 
         register_check(payment_checks)
         panel_register(trust_panel)
+        rotation_step_register("disbursements.RequestDocument files", documents_seal_stored)
+        closing_check_register(requests_in_flight)
+        erasure_step_register("disbursements", child_requests_erase)

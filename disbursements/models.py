@@ -211,7 +211,8 @@ class DisbursementRequest(models.Model):
     partner = models.ForeignKey(CarePartner, on_delete=models.PROTECT, related_name="requests")
     sub_ledger = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
     category = models.CharField(max_length=20, choices=Category.choices)
-    purpose = models.TextField()
+    # What the money is for, encrypted under the child's data key: see ``purpose``.
+    purpose_token = models.TextField(default="", editable=False)
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     # What approval reserves on the sub-ledger, in its currency (the requested amount when it is
@@ -223,7 +224,7 @@ class DisbursementRequest(models.Model):
     payee_token = models.TextField(blank=True, default="")
     payee_index = models.CharField(max_length=64, blank=True, default="", db_index=True)
     court_authorisation = models.CharField(max_length=200, blank=True, default="")
-    budget_override_reason = models.TextField(blank=True, default="")
+    budget_override_token = models.TextField(blank=True, default="", editable=False)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -254,6 +255,31 @@ class DisbursementRequest(models.Model):
 
     def __str__(self) -> str:
         return f"request #{self.pk} for {self.beneficiary}"
+
+    # Free text about a child, encrypted under the child's data key (``Beneficiary.seal_text``):
+    # read and written as plain attributes, "(erased)" once the child's data key is destroyed.
+
+    @property
+    def purpose(self) -> str:
+        return self.beneficiary.open_text(self.purpose_token, context=f"request-purpose:{self.uid}")
+
+    @purpose.setter
+    def purpose(self, value: str) -> None:
+        self.purpose_token = self.beneficiary.seal_text(
+            value or "", context=f"request-purpose:{self.uid}"
+        )
+
+    @property
+    def budget_override_reason(self) -> str:
+        return self.beneficiary.open_text(
+            self.budget_override_token, context=f"request-override:{self.uid}"
+        )
+
+    @budget_override_reason.setter
+    def budget_override_reason(self, value: str) -> None:
+        self.budget_override_token = self.beneficiary.seal_text(
+            value or "", context=f"request-override:{self.uid}"
+        )
 
     @property
     def amount(self) -> Money:
@@ -434,7 +460,8 @@ class RequestEvent(models.Model):
     at = models.DateTimeField(auto_now_add=True)
     status_from = models.CharField(max_length=12, blank=True, default="")
     status_to = models.CharField(max_length=12)
-    reason = models.TextField(blank=True, default="")
+    # Why (a rejection, a note on what arrived), encrypted under the child's data key.
+    reason_token = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         db_table = "disbursements_request_event"
@@ -442,6 +469,18 @@ class RequestEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action}: {self.status_from or '-'} -> {self.status_to}"
+
+    @property
+    def reason(self) -> str:
+        return self.request.beneficiary.open_text(
+            self.reason_token, context=f"request-event:{self.request.uid}"
+        )
+
+    @reason.setter
+    def reason(self, value: str) -> None:
+        self.reason_token = self.request.beneficiary.seal_text(
+            value or "", context=f"request-event:{self.request.uid}"
+        )
 
 
 class RequestDocument(models.Model):
@@ -459,10 +498,14 @@ class RequestDocument(models.Model):
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     file = models.FileField(upload_to="requests/")
+    # Whether the stored file is sealed (``trust.filecrypt``) under a subkey of the child's data
+    # key; ``rotate_field_keys`` seals any file stored before documents were encrypted.
+    sealed = models.BooleanField(default=False, editable=False)
     content_type = models.CharField(max_length=50)
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
-    title = models.CharField(max_length=120, blank=True, default="")
+    # A short description, encrypted under the child's data key (it may name the child).
+    title_token = models.TextField(blank=True, default="", editable=False)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -477,6 +520,28 @@ class RequestDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of request #{self.request_id}"
+
+    @property
+    def seal_context(self) -> str:
+        return f"request-document:{self.uid}"
+
+    @property
+    def title(self) -> str:
+        return self.request.beneficiary.open_text(
+            self.title_token, context=f"request-document-title:{self.uid}"
+        )
+
+    @title.setter
+    def title(self, value: str) -> None:
+        self.title_token = self.request.beneficiary.seal_text(
+            value or "", context=f"request-document-title:{self.uid}"
+        )
+
+    @property
+    def extension(self) -> str:
+        return {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(
+            self.content_type, "bin"
+        )
 
 
 class Notification(models.Model):

@@ -36,6 +36,7 @@ from trust.access import (
 )
 from trust.dashboard import Line, Panel
 from trust.models import Account, Beneficiary, Trust
+from trust.models.people import share_data_keys
 from trust.money import format_money, from_minor
 from trust.roles import Action
 
@@ -57,9 +58,24 @@ def request_list(
         requests = requests.filter(trust_id=trust_id)
     if search:
         requests = requests.filter(
-            Q(beneficiary__pseudonym__icontains=search) | Q(purpose__icontains=search)
+            Q(beneficiary__pseudonym__icontains=search)
+            | Q(pk__in=_purpose_matches(requests, search))
         )
     return requests.order_by("-created_at", "-id")
+
+
+# Purposes are encrypted under each child's data key: a search opens at most this many of the
+# newest requests in view (the list's filters apply first).
+PURPOSE_SEARCH_LIMIT = 1000
+
+
+def _purpose_matches(requests: QuerySet[DisbursementRequest], search: str) -> list[int]:
+    """The ids of the newest ``PURPOSE_SEARCH_LIMIT`` requests whose purpose contains ``search``
+    (case-insensitive), opening each child's key once."""
+    needle = search.casefold()
+    rows = list(requests.order_by("-created_at", "-id")[:PURPOSE_SEARCH_LIMIT])
+    share_data_keys(row.beneficiary for row in rows)
+    return [row.pk for row in rows if needle in row.purpose.casefold()]
 
 
 def requests_waiting_for(user: Any) -> QuerySet[DisbursementRequest]:

@@ -9,8 +9,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
+from reports.documents.child_views import MOST_ROWS, render_child_views
 from reports.models import Kind, Report, ReportBatch
 from reports.periods import PeriodError, parse_period
 from reports.services import (
@@ -20,7 +23,17 @@ from reports.services import (
     report_request,
     report_verify_code,
 )
-from trust.access import can, visible, visible_payments, visible_reports, visible_trusts
+from trust.access import (
+    can,
+    object_for,
+    trust_for,
+    visible,
+    visible_payments,
+    visible_reports,
+    visible_trusts,
+)
+from trust.audit.selectors import child_view_list, child_view_rows
+from trust.forms import ChildViewFilterForm
 from trust.models import Beneficiary
 from trust.roles import Action
 
@@ -184,3 +197,56 @@ def payment_advice(request: HttpRequest, payment_id: int) -> HttpResponse:
         kind=Kind.REMITTANCE_ADVICE, trust=payment.trust, actor=request.user, payment=payment
     )
     return redirect("report-detail", uid=report.uid)
+
+
+@login_required
+def beneficiary_views_pdf(request: HttpRequest, trust_id: int, beneficiary_id: int) -> HttpResponse:
+    """Who saw this child, as a PDF (the page ``beneficiary-views`` with the same filters), by
+    pseudonym only. The trust's trustees and auditors; 403 for anyone else who may see the
+    child, 404 for anyone who may not; a filter that is not understood is refused (400), saying
+    why. Reading it is not a view of the child."""
+    trust = trust_for(request.user, trust_id)
+    beneficiary = object_for(request.user, Beneficiary, None, trust_id=trust.pk, id=beneficiary_id)
+    if not can(request.user, Action.VIEW_LOG, beneficiary):
+        raise PermissionDenied("The trust's trustees and auditors see who saw a child.")
+    form = ChildViewFilterForm(request.GET)
+    if not form.is_valid():
+        problems = [
+            f"{form.fields[name].label if name in form.fields else 'Filter'}: {message}"
+            for name, messages_ in form.errors.items()
+            for message in messages_
+        ]
+        return HttpResponse(
+            "The filters were not understood.\n" + "\n".join(problems),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    filters = form.cleaned_data
+    views = child_view_list(
+        beneficiary=beneficiary,
+        trust=trust,
+        person=filters["person"],
+        since=filters["since"],
+        until=filters["until"],
+    )
+    rows = child_view_rows(views[:MOST_ROWS], trust=trust)
+    total = len(rows) if len(rows) < MOST_ROWS else views.count()
+    now = timezone.now()
+    rendered = render_child_views(
+        trust=trust,
+        beneficiary=beneficiary,
+        rows=rows,
+        total=total,
+        since=filters["since"],
+        until=filters["until"],
+        person=filters["person"],
+        generated_at=now,
+    )
+    response = HttpResponse(rendered.pdf, content_type="application/pdf")
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True,
+        filename=f"who-saw-{beneficiary.pseudonym}-{timezone.localdate(now):%Y-%m-%d}.pdf",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

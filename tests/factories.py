@@ -105,3 +105,10 @@ def clean_image(kind: str = "JPEG", size: tuple[int, int] = (8, 8), **options: A
     out = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(out, format=kind, **options)
     return out.getvalue()
+
+
+def stored_plaintext(document: Any) -> bytes:
+    """What a stored supporting document holds, opened from its sealed file."""
+    from disbursements.services.documents import document_stream
+
+    return b"".join(document_stream(document))

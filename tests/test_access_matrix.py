@@ -34,7 +34,7 @@ from tests.reports.scenario import LEGAL_NAME, build_case
 from trust.access import SCOPES
 from trust.audit.checkpoints import audit_checkpoint
 from trust.audit.runs import audit_verification_start
-from trust.models import Account, Appointment, AuditEvent, Trust
+from trust.models import Account, Appointment, AuditEvent, Erasure, Trust
 from trust.roles import ADMINISTRATOR, AUDITOR, TRUSTEE
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +103,10 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
         ).pk
     )
     batch = report_batch_create(trust=a, period=case.period, actor=w.trustee, enqueue=False)
+    # A proposal to erase MV-1 (made directly: trust A is open, so the service would refuse).
+    erasure = Erasure.objects.create(
+        beneficiary=case.mv1, reason="The retention period has passed.", proposed_by=w.trustee2
+    )
     audit_checkpoint()
     with django_capture_on_commit_callbacks(execute=True):
         run = audit_verification_start(actor=w.trustee)
@@ -126,6 +130,7 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
             "appointment": Appointment.objects.filter(trust=a).order_by("pk").first(),
             "receipt": a.receipts.filter(status="posted").order_by("pk").first(),
             "event": AuditEvent.objects.filter(trust_id=a.pk, action="beneficiary.created").first(),
+            "erasure": erasure,
         },
         hidden={
             "caseworker_a": ["MV-2", bank_text],
@@ -382,6 +387,16 @@ MATRIX: dict[str, Cell] = {
         only(REQUEST_READERS, 400, 404),
         method="post",
     ),
+    # Who saw this child (page and PDF): the trust's trustees and auditors; MV-1's caseworker
+    # sees the child but not the log (403); anyone who may not see MV-1 finds nothing (404).
+    "beneficiary-views": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "beneficiary_id": w.objects["mv1"].pk},
+        {**only(REQUEST_READERS, 200, 404), "caseworker_a": 403},
+    ),
+    "beneficiary-views-pdf": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "beneficiary_id": w.objects["mv1"].pk},
+        {**only(REQUEST_READERS, 200, 404), "caseworker_a": 403},
+    ),
     "appointments": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(("admin_a", "root"), 200, 404)),
     "appointment-end": Cell(
         lambda w: {"trust_id": w.trust_a.pk, "appointment_id": w.objects["appointment"].pk},
@@ -431,6 +446,28 @@ MATRIX: dict[str, Cell] = {
     ),
     "trust-close": Cell(
         lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
+    ),
+    # The end of a trust (docs/security.md, "Retention and erasure"): trustees close it and
+    # decide erasures, auditors read the retention page. Trust A is open: an erasure is refused
+    # (400), a withdrawal of the proposal goes through (302).
+    "trust-close-for-good": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
+    ),
+    "retention": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "erasure-propose": Cell(
+        lambda w: {"trust_id": w.trust_a.pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "erasure-confirm": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "erasure_id": w.objects["erasure"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "erasure-withdraw": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "erasure_id": w.objects["erasure"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 302},
+        method="post",
     ),
     "trust-policy": Cell(
         lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}

@@ -213,6 +213,7 @@ SCOPES: dict[str, tuple[str, str | None]] = {
     "trust.allocation": ("receipt__trust_id", None),
     "trust.allocationshare": ("allocation__receipt__trust_id", None),
     "trust.identityreveal": ("beneficiary__trust_id", None),
+    "trust.erasure": ("beneficiary__trust_id", None),
     "trust.ledgercheck": ("trust_id", None),
     "trust.appointment": ("trust_id", None),
     "trust.auditevent": ("trust_id", None),

@@ -258,3 +258,64 @@ def blind_index(value: str, *, purpose: str, keyring: Keyring | None = None) -> 
     return hmac.new(
         keyring._index_key_for(purpose), normalised.encode("utf-8"), "sha256"
     ).hexdigest()
+
+
+# --- a child's own data key (crypto-shredding) -------------------------------------------------
+
+_DATA_KEY_INFO = b"restitution-trust-ledger data-key v1:"
+
+
+class DataKey:
+    """One beneficiary's own 32-byte key: it encrypts everything identifying about that child
+    (identity, date of birth, request purposes and notes, documents), and is itself stored only
+    wrapped by the field keys. Destroying the wrapped copy erases all of it at once
+    (crypto-shredding), while the rows that held it, the ledger and the audit trail stay."""
+
+    def __init__(self, raw: bytes) -> None:
+        if not isinstance(raw, bytes) or len(raw) != 32:
+            raise KeyConfigurationError("a data key is 32 bytes")
+        self._raw = raw
+        self.keyring = Keyring([base64.urlsafe_b64encode(raw)])
+
+    def __repr__(self) -> str:
+        return f"<DataKey {self.keyring.primary_key_id}>"
+
+    @classmethod
+    def generate(cls) -> DataKey:
+        import os
+
+        return cls(os.urandom(32))
+
+    def wrap(self, *, context: str, keyring: Keyring | None = None) -> str:
+        """The token to store: this key encrypted under the primary field key, bound to
+        ``context`` (rotated by ``rotate_field_keys`` like any other token)."""
+        return encrypt_text(
+            base64.urlsafe_b64encode(self._raw).decode("ascii"), context=context, keyring=keyring
+        )
+
+    @classmethod
+    def unwrap(cls, token: str, *, context: str, keyring: Keyring | None = None) -> DataKey:
+        text = decrypt_text(token, context=context, keyring=keyring)
+        try:
+            return cls(base64.urlsafe_b64decode(text.encode("ascii")))
+        except (binascii.Error, ValueError, KeyConfigurationError):
+            raise DecryptionError("a wrapped data key is malformed") from None
+
+    def encrypt_text(self, plaintext: str, *, context: str) -> str:
+        return encrypt_text(plaintext, context=context, keyring=self.keyring)
+
+    def decrypt_text(self, token: str, *, context: str) -> str:
+        if token_key_id(token) != self.keyring.primary_key_id:
+            raise DecryptionError(
+                "token does not belong to this child's data key (copied from another row?)"
+            )
+        return decrypt_text(token, context=context, keyring=self.keyring)
+
+    def subkey(self, purpose: str) -> bytes:
+        """A 32-byte key of its own for one purpose (e.g. one document), derived with HKDF."""
+        return HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=_DATA_KEY_INFO + _context_bytes(purpose),
+        ).derive(self._raw)

@@ -231,6 +231,46 @@ class TrustTermsForm(forms.Form):
     time_zone = forms.ChoiceField(
         choices=_zones, help_text=TrustForm.base_fields["time_zone"].help_text
     )
+    retention_years = forms.IntegerField(
+        min_value=1,
+        max_value=100,
+        required=False,
+        label="Retention period (years)",
+        help_text="How long after the trust closes the children's identifying data is kept; "
+        "then two trustees may erase it. Left empty, it stays as it is.",
+    )
+
+
+class TrustCloseForm(forms.Form):
+    """Closing the trust for good: the day, and a box that says the trustee knows it is final."""
+
+    closed_on = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}),
+        label="Closed on",
+        help_text="The day of the final account; no entry can be booked on it or after it.",
+    )
+    final = forms.BooleanField(
+        label="I understand that closing is final: the trust never reopens.",
+        error_messages={"required": "Tick the box: closing a trust cannot be undone."},
+    )
+
+
+class ErasureProposeForm(forms.Form):
+    """Proposing to erase one child's identifying data (another trustee confirms)."""
+
+    beneficiary = forms.TypedChoiceField(coerce=int, label="Child")
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why now, without naming anyone: e.g. the retention period under the trust's "
+        "terms has passed.",
+    )
+
+    def __init__(self, *args: Any, children: list[Any], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["beneficiary"].choices = [("", "Choose a child")] + [
+            (child.pk, child.pseudonym) for child in children
+        ]
 
 
 class LockDateForm(forms.Form):
@@ -428,3 +468,38 @@ class TokenForm(forms.Form):
     days = forms.IntegerField(
         min_value=1, max_value=365, initial=90, label="Lasts (days)", help_text="1 to 365."
     )
+
+
+_DAY_ERROR = "Write the date as year-month-day, for example 2026-01-31."
+
+
+class ChildViewFilterForm(forms.Form):
+    """The filters of the log of who saw a child: a person (their sign-in name) and a range of
+    days (the trust's days, both ends included)."""
+
+    person = forms.CharField(max_length=150, required=False, label="Person")
+    since = forms.DateField(
+        required=False,
+        label="From",
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": _DAY_ERROR},
+    )
+    until = forms.DateField(
+        required=False,
+        label="To",
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": _DAY_ERROR},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            raise ValidationError(
+                f"The range ends ({until:%Y-%m-%d}) before it starts ({since:%Y-%m-%d}).",
+                code="bad_range",
+            )
+        data["person"] = (data.get("person") or "").strip()
+        return data

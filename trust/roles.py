@@ -38,6 +38,8 @@ class Action(StrEnum):
     BENEFICIARY_VIEW = "beneficiary.view"
     BENEFICIARY_MANAGE = "beneficiary.manage"  # create, edit, place, identity
     IDENTITY_REVEAL = "identity.reveal"
+    IDENTITY_ERASE = "identity.erase"  # propose or confirm erasing a child's identifying data
+    VIEW_LOG = "beneficiary.view_log"  # who saw this child: every view, per child
     ORDER_MANAGE = "order.manage"  # defendants, orders, implicated people
     RECEIPT_MANAGE = "receipt.manage"  # record, allocate, reverse
     PARTNER_MANAGE = "partner.manage"  # vet, payout details, caseworkers, budgets, policy
@@ -63,7 +65,10 @@ MAY: dict[Action, frozenset[str]] = {
     Action.APPOINTMENT_MANAGE: frozenset({ADMINISTRATOR}),
     Action.BENEFICIARY_VIEW: _ALL_READERS | {CASEWORKER},
     Action.BENEFICIARY_MANAGE: frozenset({TRUSTEE}),
-    Action.IDENTITY_REVEAL: frozenset({TRUSTEE}),
+    # The responsible caseworker (their partner cares for the child) and the trustees.
+    Action.IDENTITY_REVEAL: frozenset({TRUSTEE, CASEWORKER}),
+    Action.IDENTITY_ERASE: frozenset({TRUSTEE}),
+    Action.VIEW_LOG: _ALL_READERS,
     Action.ORDER_MANAGE: frozenset({TRUSTEE}),
     Action.RECEIPT_MANAGE: frozenset({TRUSTEE}),
     Action.PARTNER_MANAGE: frozenset({TRUSTEE}),

@@ -319,9 +319,10 @@ def beneficiaries_reaching_majority(
     have, while still recorded as minors), soonest first: a trustee's warning list."""
     today = timezone.localdate()
     due: list[tuple[Beneficiary, date]] = []
+    # The date of birth is encrypted: each is opened here (a daily task, one trust at a time).
     for beneficiary in Beneficiary.objects.filter(
-        trust=trust, status=Beneficiary.Status.MINOR, date_of_birth__isnull=False
-    ):
+        trust=trust, status=Beneficiary.Status.MINOR, identity_erased_at__isnull=True
+    ).exclude(dob_token=""):
         when = beneficiary.majority_date(trust.majority_age)
         if when is not None and (when - today).days <= within_days:
             due.append((beneficiary, when))

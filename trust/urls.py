@@ -9,6 +9,7 @@ from trust.views import (
     orders,
     people,
     receipts,
+    retention,
     tokens,
     trusts,
     twofactor,
@@ -20,6 +21,27 @@ urlpatterns = [
     path("trusts/<int:trust_id>/", trusts.trust_detail, name="trust-detail"),
     path("trusts/<int:trust_id>/edit/", trusts.trust_edit, name="trust-edit"),
     path("trusts/<int:trust_id>/close/", trusts.trust_close, name="trust-close"),
+    path(
+        "trusts/<int:trust_id>/close-for-good/",
+        retention.trust_close_for_good,
+        name="trust-close-for-good",
+    ),
+    path("trusts/<int:trust_id>/retention/", retention.retention_view, name="retention"),
+    path(
+        "trusts/<int:trust_id>/retention/propose/",
+        retention.erasure_propose_view,
+        name="erasure-propose",
+    ),
+    path(
+        "trusts/<int:trust_id>/erasures/<int:erasure_id>/confirm/",
+        retention.erasure_confirm_view,
+        name="erasure-confirm",
+    ),
+    path(
+        "trusts/<int:trust_id>/erasures/<int:erasure_id>/withdraw/",
+        retention.erasure_withdraw_view,
+        name="erasure-withdraw",
+    ),
     path("trusts/<int:trust_id>/journal/", books.journal_view, name="journal"),
     path("trusts/<int:trust_id>/balances/", books.balances_view, name="balances"),
     path("trusts/<int:trust_id>/entries/<int:entry_id>/", books.entry_detail, name="entry-detail"),
@@ -70,6 +92,11 @@ urlpatterns = [
         "trusts/<int:trust_id>/beneficiaries/<int:beneficiary_id>/reveal/",
         beneficiaries.beneficiary_reveal,
         name="beneficiary-reveal",
+    ),
+    path(
+        "trusts/<int:trust_id>/beneficiaries/<int:beneficiary_id>/views/",
+        beneficiaries.beneficiary_views,
+        name="beneficiary-views",
     ),
     path(
         "trusts/<int:trust_id>/appointments/", appointments.appointments_view, name="appointments"

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -20,6 +21,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,7 +42,12 @@ from disbursements.services import (
     request_submit,
 )
 from disbursements.services.caseworkers import caseworker_partner
-from disbursements.services.documents import document_download_record
+from disbursements.services.documents import (
+    DocumentErased,
+    document_download_name,
+    document_download_record,
+    document_stream,
+)
 from disbursements.services.payments import (
     Transfer,
     payment_acknowledge,
@@ -540,18 +547,30 @@ class DocumentViewSet(ApiViewSet):
         document = document_for(request.user, uid)
         if document is None:
             raise Http404("No such document.")
-        handle = document.file.open("rb")
-        document_download_record(document=document, actor=request.user)
+        try:
+            content = document_stream(document)
+        except DocumentErased as gone:
+            raise DocumentGone(str(gone)) from None
+        document_download_record(document=document, actor=request.user, via="api")
         response = FileResponse(
-            handle,
+            content,
             as_attachment=True,
-            filename=f"request-{document.request_id}-{document.kind}-{document.pk}"
-            f".{document.file.name.rsplit('.', 1)[-1]}",
+            filename=document_download_name(document),
             content_type=document.content_type,
+        )
+        response["Content-Length"] = str(document.size)
+        response["Content-Disposition"] = content_disposition_header(
+            True, document_download_name(document)
         )
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+class DocumentGone(APIException):
+    status_code = 410
+    default_code = "erased"
+    default_detail = "This document was erased with the child's identifying data."
 
 
 @extend_schema_view(

@@ -74,8 +74,7 @@ def request_event_notify(*, event_id: int) -> int:
     body = (
         f"Request #{request.pk} for {request.beneficiary.pseudonym}"
         f" ({request.get_category_display()}, {format_money(request.amount)})"
-        f" in {request.trust.caption}: {event.action.replace('_', ' ')}"
-        + (f".\nReason: {event.reason}" if event.reason else ".")
+        f" in {request.trust.caption}: {event.action.replace('_', ' ')}" + _reason_line(event)
     )
     sent = 0
     for recipient in recipients:
@@ -87,6 +86,21 @@ def request_event_notify(*, event_id: int) -> int:
             send_mail(subject, body, None, [recipient.email])
             sent += 1
     return sent
+
+
+# Events whose reason the application composed (the transfer's reference, amounts and fee):
+# nothing typed about the child, so it may travel by e-mail.
+COMPOSED_REASONS = frozenset({"paid"})
+
+
+def _reason_line(event: RequestEvent) -> str:
+    """The event's reason for the e-mail: a composed one in full; one a person typed (it may be
+    about the child, and e-mail is not encrypted) only as a pointer to the request's page."""
+    if not event.reason_token:
+        return "."
+    if event.action in COMPOSED_REASONS:
+        return f".\n{event.reason}"
+    return ".\nThe reason is on the request's page."
 
 
 def vetting_expiry_notify() -> int:

@@ -48,7 +48,7 @@ from trust import crypto
 from trust.access import is_trustee
 from trust.audit.events import audit_record
 from trust.errors import field_error
-from trust.models import Account, Beneficiary, ImplicatedPerson
+from trust.models import Account, Beneficiary, ImplicatedPerson, Trust
 from trust.money import format_money, from_minor
 from trust.services.amounts import positive_minor
 from trust.services.people import IMPLICATED_PURPOSE
@@ -81,8 +81,10 @@ def request_event_record(
             "currency": request.currency,
             "reserve_minor": request.reserve_minor,
             "event": event.pk,
+            # The reason is free text about a child: it stays encrypted on the event (under the
+            # child's data key), out of the trail that auditors export.
+            "reason_given": bool(reason),
         },
-        reason=reason,
     )
     request_event_notify_later(event)
 
@@ -112,7 +114,8 @@ def request_draft(
     """A caseworker's draft, for a beneficiary in their own partner's care, in the trust's
     currency or the partner's payout currency. Refuses another partner's beneficiary, an unknown
     category, "other" without a justification, a bad amount, a blank purpose, a family member
-    without a court authorisation. The same key again returns the first draft."""
+    without a court authorisation, a trust closed for good (``trust_closed``) and a child whose
+    identifying data was erased (``erased``). The same key again returns the first draft."""
     partner = caseworker_partner(actor)
     if partner is None:
         raise ValidationError("Only a caseworker drafts requests.", code="not_caseworker")
@@ -125,6 +128,18 @@ def request_draft(
     if beneficiary.care_partner_id != partner.pk:
         raise field_error(
             "beneficiary", "This beneficiary is not in your partner's care.", code="not_yours"
+        )
+    if beneficiary.erased:
+        raise field_error(
+            "beneficiary",
+            "This child's identifying data was erased; no request can be made for them.",
+            code="erased",
+        )
+    if beneficiary.trust.status != Trust.Status.ACTIVE:
+        raise field_error(
+            "beneficiary",
+            "The trust is closed for good: it pays nothing more.",
+            code="trust_closed",
         )
     if category not in Category.values:
         raise field_error("category", f"unknown category {category!r}", code="bad_category")
@@ -367,12 +382,12 @@ def request_approve(
         if excess:
             locked.budget_override_reason = override_reason
         if needs_two and first is None:
-            locked.save(update_fields=["reserve_minor", "budget_override_reason"])
+            locked.save(update_fields=["reserve_minor", "budget_override_token"])
             request_event_record(locked, "first_approval", actor, before, override_reason)
             return locked
         locked.status, locked.decided_at = Status.APPROVED, timezone.now()
         locked.save(
-            update_fields=["status", "decided_at", "reserve_minor", "budget_override_reason"]
+            update_fields=["status", "decided_at", "reserve_minor", "budget_override_token"]
         )
         request_event_record(locked, "approved", actor, before, override_reason)
         return locked

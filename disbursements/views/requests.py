@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from disbursements.forms import (
@@ -46,7 +47,12 @@ from disbursements.services import (
     request_submit,
 )
 from disbursements.services.caseworkers import caseworker_partner
-from disbursements.services.documents import document_download_record
+from disbursements.services.documents import (
+    DocumentErased,
+    document_download_name,
+    document_download_record,
+    document_stream,
+)
 from disbursements.services.payments import Transfer, payment_acknowledge, payment_record
 from trust.access import (
     can,
@@ -421,14 +427,20 @@ def document_download(request: HttpRequest, uid: UUID) -> FileResponse:
     document = document_for(request.user, uid)
     if document is None:
         raise Http404("No such document.")
-    handle = document.file.open("rb")
+    try:
+        content = document_stream(document)
+    except DocumentErased as gone:
+        return HttpResponse(str(gone), status=410, content_type="text/plain")
     document_download_record(document=document, actor=request.user)
     response = FileResponse(
-        handle,
+        content,
         as_attachment=True,
-        filename=f"request-{document.request_id}-{document.kind}-{document.pk}"
-        f".{document.file.name.rsplit('.', 1)[-1]}",
+        filename=document_download_name(document),
         content_type=document.content_type,
+    )
+    response["Content-Length"] = str(document.size)
+    response["Content-Disposition"] = content_disposition_header(
+        True, document_download_name(document)
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"

@@ -205,7 +205,7 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             raise NotReady(f"Making this report failed ({report.error}): ask for it again.")
         if report.status != Report.Status.DONE:
             raise NotReady()
-        report_downloaded(report=report, actor=request.user)
+        report_downloaded(report=report, actor=request.user, via="api")
         subject = report.beneficiary.pseudonym if report.beneficiary else f"trust-{report.trust_id}"
         response = FileResponse(
             report.file.open("rb"),

@@ -1,4 +1,4 @@
-"""Downloads of a document, recorded for the auditors (writes: an audit event)."""
+"""Downloads of a document, recorded for the auditors (writes: audit events)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,35 @@ from typing import Any
 from django.db import transaction
 
 from reports.models import Report
-from trust.audit.events import audit_record
+from trust.audit.events import AuditSpec, audit_record_many
+from trust.services.child_views import child_view_spec
 
 
-def report_downloaded(*, report: Report, actor: Any | None) -> None:
-    """Record that ``actor`` downloaded ``report`` (who read what, for the auditors)."""
-    with transaction.atomic():
-        audit_record(
+def report_downloaded(*, report: Report, actor: Any | None, via: str = "web") -> None:
+    """Record that ``actor`` downloaded ``report`` (who read what, for the auditors). A document
+    about one beneficiary (their statement) is also a view of the child, in the log of who saw
+    them (``beneficiary.viewed``, what "statement", the report's uid); both events are written
+    in one statement."""
+    specs = [
+        AuditSpec(
             action="report.downloaded",
             actor=actor,
             trust_id=report.trust_id,
             object_type="report",
-            object_id=report.uid,
+            object_id=str(report.uid),
             changes={"kind": report.kind, "sha256": report.sha256},
         )
+    ]
+    if report.beneficiary_id is not None:
+        viewed = child_view_spec(
+            beneficiary_id=report.beneficiary_id,
+            trust_id=report.trust_id,
+            actor=actor,
+            what="statement",
+            detail=str(report.uid),
+            via=via,
+        )
+        if viewed is not None:
+            specs.append(viewed)
+    with transaction.atomic():
+        audit_record_many(specs)

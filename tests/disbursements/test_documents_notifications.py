@@ -29,7 +29,7 @@ from disbursements.services.payments import payment_acknowledge
 from disbursements.tasks import notify_request_event
 from tests.conftest import wait_for
 from tests.disbursements.test_requests import World, make_world, submitted, user
-from tests.factories import TrustFactory, clean_image, clean_pdf
+from tests.factories import TrustFactory, clean_image, clean_pdf, stored_plaintext
 
 pytestmark = pytest.mark.django_db
 
@@ -63,13 +63,23 @@ def test_pdf_jpeg_and_png_are_stored_under_a_random_name(
     document = add(world, content, title="Quote from Invented School")
     assert document.content_type == mime
     stored = Path(document.file.path)
-    # A PDF is stored as sent, an image as re-encoded (test_upload_safety); the size and the
-    # hash are of what is stored.
+    plain = stored_plaintext(document)
+    # A PDF is stored as sent, an image as re-encoded (test_upload_safety), both sealed: the
+    # file on disk is ciphertext; the size and the hash are of the plaintext.
     if mime == "application/pdf":
-        assert stored.read_bytes() == content
-    assert document.size == stored.stat().st_size
-    assert document.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
+        assert plain == content
+    assert stored.read_bytes().startswith(b"TLSEAL1\n")
+    assert content[:64] not in stored.read_bytes()
+    assert document.size == len(plain)
+    assert document.sha256 == hashlib.sha256(plain).hexdigest()
     assert "School" not in stored.name and "MV" not in stored.name
+    assert document.title == "Quote from Invented School"
+    assert (
+        "School"
+        not in RequestDocument.objects.filter(pk=document.pk)
+        .values_list("title_token", flat=True)
+        .get()
+    )
     assert document.request.events.filter(action="document_quote").exists()
 
 
@@ -175,7 +185,9 @@ def test_a_decision_tells_the_requester(world: World) -> None:
     event = rejected.events.get(action="rejected")
     assert request_event_notify(event_id=event.pk) == 1
     assert mail.outbox[-1].to == ["person0@example.invalid"]
-    assert "Duplicate" in mail.outbox[-1].body
+    # What a trustee typed about a child stays in the application: e-mail only points to it.
+    assert "Duplicate" not in mail.outbox[-1].body
+    assert "reason is on the request's page" in mail.outbox[-1].body
 
 
 def test_first_approval_tells_the_other_trustees_only(world: World) -> None:

@@ -16,8 +16,13 @@ def test_every_action_has_a_rule_and_every_rule_names_known_roles() -> None:
 
 def test_auditors_read_and_change_nothing() -> None:
     reads = {Action.TRUST_VIEW, Action.LEDGER_VIEW, Action.BENEFICIARY_VIEW, Action.REQUEST_VIEW}
-    reads |= {Action.REPORT_VIEW, Action.REPORT_REQUEST, Action.AUDIT_VIEW}
+    reads |= {Action.REPORT_VIEW, Action.REPORT_REQUEST, Action.AUDIT_VIEW, Action.VIEW_LOG}
     assert {a for a in Action if may(AUDITOR, a)} == reads
+
+
+def test_identity_is_revealed_by_trustees_and_caseworkers_and_the_log_read_by_readers() -> None:
+    assert MAY[Action.IDENTITY_REVEAL] == {TRUSTEE, CASEWORKER}
+    assert MAY[Action.VIEW_LOG] == {TRUSTEE, AUDITOR}
 
 
 def test_administrators_manage_appointments_never_money_nor_children() -> None:

@@ -19,6 +19,7 @@ from trust.api import serializers as s
 from trust.api.base import ApiViewSet, query_id
 from trust.models import Account, Beneficiary
 from trust.roles import Action
+from trust.services.child_views import child_view_record
 from trust.services.people import (
     beneficiary_create,
     beneficiary_identity_reveal,
@@ -73,6 +74,12 @@ class BeneficiaryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVi
             found = found.filter(status=params["status"])
         return found
 
+    def retrieve(self, request: Request, pk: str) -> Response:
+        """One beneficiary; each call is a view of the child, in the log of who saw them."""
+        beneficiary = self.get_object()
+        child_view_record(beneficiary=beneficiary, actor=request.user, what="api", via="api")
+        return Response(self.get_serializer(beneficiary).data)
+
     @extend_schema(
         summary="Add a beneficiary (trustees), with a sub-ledger",
         request=s.BeneficiaryCreateSerializer,
@@ -113,7 +120,8 @@ class BeneficiaryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVi
         return self._shown(beneficiary.pk)
 
     @extend_schema(
-        summary="Reveal the identifying details (trustees; recorded with the purpose)",
+        summary="Reveal the identifying details (trustees and the child's caseworkers; recorded "
+        "with the purpose)",
         request=s.RevealSerializer,
         responses={200: s.IdentitySerializer},
     )
@@ -122,7 +130,7 @@ class BeneficiaryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVi
         beneficiary = object_for(request.user, Beneficiary, pk, Action.BENEFICIARY_VIEW)
         data = self._valid(s.RevealSerializer)
         details = beneficiary_identity_reveal(
-            beneficiary=beneficiary, actor=request.user, purpose=data["purpose"]
+            beneficiary=beneficiary, actor=request.user, purpose=data["purpose"], via="api"
         )
         response = Response(
             s.IdentitySerializer(

@@ -47,6 +47,7 @@ from trust.selectors import (
     running_balances,
 )
 from trust.services.allocations import ManualShare
+from trust.services.child_views import child_view_record
 from trust.services.orders import LineSpec, order_amend, order_create
 from trust.services.people import defendant_create
 from trust.services.receipts import receipt_record, receipt_reverse
@@ -649,6 +650,14 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
     def postings(self, request: Request, pk: str) -> Response:
         # The account alone (the list's natural-order annotation is not needed for one).
         account = object_for(request.user, Account, path_id(pk), Action.LEDGER_VIEW)
+        if account.beneficiary_id is not None:  # a child's sub-ledger: a view of the child
+            child_view_record(
+                beneficiary=account.beneficiary,
+                actor=request.user,
+                what="account",
+                detail=account.code,
+                via="api",
+            )
         paginator = ByEffective()
         page = paginator.paginate_queryset(account_postings(account=account), request, view=self)
         for posting, balance in running_balances(account=account, postings=page):

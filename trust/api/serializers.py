@@ -22,6 +22,8 @@ class TrustSerializer(serializers.ModelSerializer):
             "majority_age",
             "time_zone",
             "lock_date",
+            "closed_on",
+            "retention_years",
         ]
         read_only_fields = fields
 

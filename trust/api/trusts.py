@@ -37,6 +37,7 @@ class TrustTermsSerializer(serializers.Serializer):
     case_number = serializers.CharField(max_length=100, required=False)
     majority_age = serializers.IntegerField(min_value=14, max_value=25, required=False)
     time_zone = serializers.CharField(max_length=64, required=False)
+    retention_years = serializers.IntegerField(min_value=1, max_value=100, required=False)
 
 
 class LockDateSerializer(serializers.Serializer):

@@ -81,6 +81,15 @@ class AuditEvent(models.Model):
             models.Index(
                 fields=["id"], condition=Q(hash__isnull=True), name="audit_event_unsealed"
             ),
+            # "Who saw this child": one child's views and reveals, newest first.
+            models.Index(
+                fields=["object_id", "-at"],
+                condition=Q(
+                    action__in=["beneficiary.viewed", "beneficiary.identity_revealed"],
+                    object_type="beneficiary",
+                ),
+                name="audit_event_child_views",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,18 +1,25 @@
 """Reads of the audit trail for the auditor's pages: events filtered and decoded from their hashed
-bytes, the actions recorded, the latest signed checkpoint."""
+bytes, the actions recorded, the latest signed checkpoint; and, per child, who saw what and when
+(``child_view_list``, ``child_view_rows``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
+from trust.access import roles_in
 from trust.audit.models import AuditCheckpoint, AuditEvent
 from trust.audit.readable import Summary, summarise
+from trust.models import Beneficiary, Trust
+from trust.roles import ADMINISTRATOR, AUDITOR, CASEWORKER, LABELS, TRUSTEE
 
 
 @dataclass(frozen=True)
@@ -112,3 +119,153 @@ def audit_actions(events: QuerySet[AuditEvent] | None = None) -> list[str]:
 def checkpoint_latest() -> AuditCheckpoint | None:
     """The signed tree head of the largest log, if any."""
     return AuditCheckpoint.objects.order_by("-size", "-id").first()
+
+
+# --- who saw this child --------------------------------------------------------------------------
+
+# A person's view of a child's page, sub-ledger, statement or documents
+# (``trust.services.child_views``), and a reveal of their identifying details
+# (``trust.services.people.beneficiary_identity_reveal``): the two lines of the log of views.
+CHILD_VIEWED = "beneficiary.viewed"
+CHILD_REVEALED = "beneficiary.identity_revealed"
+# The role a view is listed under when the viewer holds several in the trust.
+ROLE_ORDER = (TRUSTEE, AUDITOR, CASEWORKER, ADMINISTRATOR)
+WHAT_LABELS = {
+    "page": "Beneficiary page",
+    "account": "Sub-ledger history",
+    "statement": "Statement",
+    "documents": "Documents",
+    "document": "Supporting document",
+    "identity": "Identifying details (revealed)",
+    "api": "Beneficiary record (API)",
+}
+
+
+def viewer_role(actor: Any, trust_id: int | None) -> str:
+    """The role ``actor`` holds in the trust today ("" for none), the highest first. Free in a
+    web request (the grants are read once per request)."""
+    held = roles_in(actor, trust_id)
+    return next((role for role in ROLE_ORDER if role in held), "")
+
+
+def trust_zone(trust: Trust) -> ZoneInfo:
+    """The trust's time zone (the installation's if the trust's is not one)."""
+    try:
+        return ZoneInfo(trust.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
+
+
+@dataclass(frozen=True)
+class ChildView:
+    """One line of the log of who saw a child: who (their username and role when they looked),
+    when (in the trust's time zone), what (``WHAT_LABELS``), which (an id, a uid, the fields
+    revealed), how ("web" or "api"); for a reveal, the purpose given."""
+
+    id: int
+    at: datetime
+    username: str
+    role: str
+    what: str
+    detail: str
+    via: str
+    purpose: str = ""
+
+    @property
+    def role_label(self) -> str:
+        return str(LABELS.get(self.role, self.role or "no role now"))
+
+    @property
+    def what_label(self) -> str:
+        return WHAT_LABELS.get(self.what, self.what)
+
+
+def child_view_list(
+    *,
+    beneficiary: Beneficiary,
+    trust: Trust,
+    person: str = "",
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[AuditEvent]:
+    """The events that record a view of ``beneficiary`` by a person (views and reveals), newest
+    first: only of the person with username ``person`` (any letter case) if given, and from
+    ``since`` to ``until`` inclusive, days of the trust's time zone. The caller decides who may
+    read it (``Action.VIEW_LOG``); reading it is not itself a view of the child."""
+    events = AuditEvent.objects.filter(
+        trust_id=beneficiary.trust_id,
+        action__in=(CHILD_VIEWED, CHILD_REVEALED),
+        object_type="beneficiary",
+        object_id=str(beneficiary.pk),
+    ).order_by("-at", "-id")
+    if person:
+        ids = get_user_model().objects.filter(username__iexact=person).values_list("pk", flat=True)
+        events = events.filter(actor_id__in=list(ids))
+    zone = trust_zone(trust)
+    if since:
+        events = events.filter(at__gte=datetime.combine(since, time.min, tzinfo=zone))
+    if until:
+        after = until + timedelta(days=1)
+        events = events.filter(at__lt=datetime.combine(after, time.min, tzinfo=zone))
+    return events
+
+
+def child_view_people(*, beneficiary: Beneficiary) -> list[str]:
+    """The usernames of everyone who viewed ``beneficiary``, in order (for the filter)."""
+    ids = (
+        AuditEvent.objects.filter(
+            trust_id=beneficiary.trust_id,
+            action__in=(CHILD_VIEWED, CHILD_REVEALED),
+            object_type="beneficiary",
+            object_id=str(beneficiary.pk),
+            actor_id__isnull=False,
+        )
+        .values_list("actor_id", flat=True)
+        .distinct()
+    )
+    users = get_user_model().objects.filter(pk__in=list(ids))
+    return sorted(users.values_list("username", flat=True), key=str.casefold)
+
+
+def child_view_rows(events: Iterable[AuditEvent], *, trust: Trust) -> list[ChildView]:
+    """``events`` (from ``child_view_list``) as the page and the PDF show them, decoded from
+    their hashed bytes: the username and role recorded with the view (for a reveal recorded
+    before roles were, the role held today), the time in the trust's zone."""
+    zone = trust_zone(trust)
+    decoded = [(event, json.loads(bytes(event.data))) for event in events]
+    unknown = {
+        event.actor_id
+        for event, data in decoded
+        if "role" not in (data.get("changes") or {}) and event.actor_id is not None
+    }
+    roles_now = {
+        pk: viewer_role(user, trust.pk)
+        for pk, user in get_user_model().objects.in_bulk(list(unknown)).items()
+    }
+    rows = []
+    for event, data in decoded:
+        changes = data.get("changes") or {}
+        actor = data.get("actor") or {}
+        role = changes.get("role", roles_now.get(event.actor_id, ""))
+        if event.action == CHILD_REVEALED:
+            fields = changes.get("fields") or []
+            what = "identity"
+            detail = ", ".join(str(name).replace("_", " ") for name in fields)
+            via = changes.get("via") or ("api" if actor.get("via") else "web")
+        else:
+            what = str(changes.get("what", ""))
+            detail = str(changes.get("detail", ""))
+            via = str(changes.get("via", "web"))
+        rows.append(
+            ChildView(
+                id=event.pk,
+                at=event.at.astimezone(zone),
+                username=str(actor.get("username") or f"user #{event.actor_id}"),
+                role=str(role),
+                what=what,
+                detail=detail,
+                via=via,
+                purpose=str(data.get("reason", "")) if event.action == CHILD_REVEALED else "",
+            )
+        )
+    return rows

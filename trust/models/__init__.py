@@ -23,9 +23,12 @@ from trust.models.ledger import (
 from trust.models.notices import Notice
 from trust.models.orders import OrderLine, RestitutionOrder
 from trust.models.people import (
+    ERASED,
     Beneficiary,
     BeneficiaryIdentity,
     Defendant,
+    Erasure,
+    IdentityErased,
     IdentityReveal,
     ImplicatedPerson,
     VictimKind,
@@ -33,6 +36,7 @@ from trust.models.people import (
 from trust.models.receipts import Allocation, AllocationShare, Receipt
 
 __all__ = [
+    "ERASED",
     "Account",
     "AccountDay",
     "Allocation",
@@ -47,7 +51,9 @@ __all__ = [
     "BeneficiaryIdentity",
     "Defendant",
     "EntryKind",
+    "Erasure",
     "IdempotencyRecord",
+    "IdentityErased",
     "IdentityReveal",
     "ImmutableLedgerRow",
     "ImplicatedPerson",

@@ -48,6 +48,14 @@ class Trust(models.Model):
         default=False,
         help_text="Caseworkers of the partners serving this trust sign in with a second factor too.",
     )
+    closed_on = models.DateField(
+        null=True, blank=True, help_text="The day the books closed for good (a final account)."
+    )
+    retention_years = models.PositiveSmallIntegerField(
+        default=7,
+        help_text="Years the children's identifying data is kept after the trust closes; then it "
+        "may be erased (two trustees).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -61,6 +69,10 @@ class Trust(models.Model):
             models.CheckConstraint(
                 condition=Q(majority_age__gte=14, majority_age__lte=25),
                 name="trust_majority_age_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(retention_years__gte=1, retention_years__lte=100),
+                name="trust_retention_years_range",
             ),
         ]
 

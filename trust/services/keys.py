@@ -35,6 +35,17 @@ class KeyRotationResult:
     failures: list[str] = field(default_factory=list)
 
 
+# Further steps of a rotation that other apps register (``AppConfig.ready``): a name and a
+# function ``(batch_size, dry_run) -> KeyRotationResult``, e.g. sealing files stored in clear.
+RotationStep = Callable[[int, bool], "KeyRotationResult"]
+_EXTRA_STEPS: dict[str, RotationStep] = {}
+
+
+def rotation_step_register(name: str, step: RotationStep) -> None:
+    """Add ``step`` to every ``rotate_encrypted_fields`` run, reported under ``name``."""
+    _EXTRA_STEPS[name] = step
+
+
 def encrypted_models() -> list[type[Model]]:
     """Every concrete, non-proxy installed model that declares ``ENCRYPTED_FIELDS``."""
     return [
@@ -148,4 +159,7 @@ def rotate_encrypted_fields(
             if last_pk is None:
                 break
             after_pk = last_pk
+    if models is None:
+        for name, step in _EXTRA_STEPS.items():
+            results[name] = step(batch_size, dry_run)
     return results

@@ -31,7 +31,9 @@ from trust.models import (
     Trust,
     VictimKind,
 )
+from trust.models.people import majority_date
 from trust.roles import Action
+from trust.services.child_views import VIA, viewer_role
 
 IDENTITY_FIELDS = ("legal_name", "guardian_contact")
 IMPLICATED_PURPOSE = "implicated-person-name"
@@ -167,8 +169,7 @@ def _status_from_age(trust: Trust, kind: str, date_of_birth: date | None) -> str
         return Beneficiary.Status.ADULT
     if date_of_birth is None:
         return Beneficiary.Status.MINOR  # a child victim until a date of birth says otherwise
-    probe = Beneficiary(date_of_birth=date_of_birth)
-    majority = probe.majority_date(trust.majority_age)
+    majority = majority_date(date_of_birth, trust.majority_age)
     if majority is not None and majority <= timezone.localdate():
         return Beneficiary.Status.ADULT
     return Beneficiary.Status.MINOR
@@ -203,6 +204,12 @@ def beneficiary_update(
         changes["care_partner"] = None
     if date_of_birth is not None:
         _check_beneficiary_fields(kind=beneficiary.kind, date_of_birth=date_of_birth)
+        if beneficiary.erased:
+            raise field_error(
+                "date_of_birth",
+                "This child's identifying data was erased; nothing more is recorded.",
+                code="erased",
+            )
         changes["date_of_birth"] = date_of_birth
     if status is not None:
         if status not in Beneficiary.Status.values:
@@ -219,7 +226,10 @@ def beneficiary_update(
         before = {name: getattr(locked, name) for name in changes}
         for name, value in changes.items():
             setattr(locked, name, value)
-        locked.save(update_fields=list(changes))
+        # The date of birth is stored encrypted, in ``dob_token``.
+        locked.save(
+            update_fields=["dob_token" if name == "date_of_birth" else name for name in changes]
+        )
 
         def shown(name: str, value: Any) -> Any:
             if name == "date_of_birth":
@@ -262,7 +272,14 @@ def beneficiary_identity_set(
     for name, value in details.items():
         if len(value) > 500:
             raise field_error(name, "At most 500 characters.", code="too_long")
-    token = crypto.encrypt_text(
+    beneficiary.refresh_from_db(fields=["data_key_token", "identity_erased_at"])
+    beneficiary.forget_data_key()
+    if beneficiary.erased:
+        raise ValidationError(
+            "This child's identifying data was erased; nothing more is recorded.", code="erased"
+        )
+    # Under the child's own data key: erasing the child's identifying data destroys that key.
+    token = beneficiary.seal_text(
         json.dumps(details, ensure_ascii=False, sort_keys=True),
         context=f"beneficiary-identity:{beneficiary.pk}",
     )
@@ -282,29 +299,36 @@ def beneficiary_identity_set(
 
 
 def beneficiary_identity_reveal(
-    *, beneficiary: Beneficiary, actor: Any, purpose: str
+    *, beneficiary: Beneficiary, actor: Any, purpose: str, via: str = "web"
 ) -> dict[str, str]:
-    """Decrypt the identifying details for ``actor``, recording the reveal (who, when, why) in the
-    same transaction. Refuses without an authenticated actor who is a trustee of the trust, or
-    without a purpose; returns ``{}`` (and
-    records nothing) when no details are stored."""
+    """Decrypt the identifying details for ``actor``, recording the reveal (who, in which role,
+    when, why, through the pages or the API) in the same transaction: it is the "identity" line
+    of the log of who saw this child. Refuses without an authenticated actor who is a trustee of
+    the trust or a caseworker of the care partner responsible for the child (an auditor, an
+    administrator, another partner's caseworker may not), or without a purpose; returns ``{}``
+    (and records nothing) when no details are stored."""
     if getattr(actor, "pk", None) is None:
         raise ValidationError("A reveal needs a signed-in user.", code="no_actor")
     require(
         actor,
         Action.IDENTITY_REVEAL,
         beneficiary,
-        "Only a trustee of the trust reveals a beneficiary's identity.",
-        "not_trustee",
+        "Only a trustee of the trust or a caseworker of the child's care partner reveals a"
+        " beneficiary's identity.",
+        "not_allowed",
     )
+    if via not in VIA:
+        raise ValueError(f"unknown way of viewing {via!r}")
     purpose = (purpose or "").strip()
     if len(purpose) < 5:
         raise field_error("purpose", "Say why the details are needed.", code="required")
     identity = BeneficiaryIdentity.objects.filter(beneficiary=beneficiary).first()
-    if identity is None:
+    if identity is None or not identity.token or beneficiary.erased:
         return {}
     details = json.loads(
-        crypto.decrypt_text(identity.token, context=f"beneficiary-identity:{beneficiary.pk}")
+        beneficiary.data_key().decrypt_text(
+            identity.token, context=f"beneficiary-identity:{beneficiary.pk}"
+        )
     )
     with transaction.atomic():
         reveal = IdentityReveal.objects.create(
@@ -319,7 +343,12 @@ def beneficiary_identity_reveal(
             trust_id=beneficiary.trust_id,
             object_type="beneficiary",
             object_id=beneficiary.pk,
-            changes={"fields": reveal.fields, "reveal": reveal.pk},
+            changes={
+                "fields": reveal.fields,
+                "reveal": reveal.pk,
+                "role": viewer_role(actor, beneficiary.trust_id),
+                "via": via,
+            },
             reason=purpose,
         )
     return {name: details.get(name, "") for name in IDENTITY_FIELDS}

@@ -369,13 +369,14 @@ def trust_set_lock_date(*, trust: Trust, lock_date: date, actor: Any | None = No
 
 # The terms a trustee may change; the base currency is not one of them (the trust's accounts are
 # opened in it), nor is the lock date (``trust_set_lock_date``, which only moves forward).
-TERMS = ("caption", "court", "case_number", "majority_age", "time_zone")
+TERMS = ("caption", "court", "case_number", "majority_age", "time_zone", "retention_years")
 
 
 def trust_update(*, trust: Trust, actor: Any | None = None, **terms: Any) -> Trust:
-    """Change a trust's terms (caption, court, case number, age of majority, time zone): a trustee
-    of the trust. One audit event names each field that changed with its value before and after;
-    a form saved unchanged writes nothing."""
+    """Change a trust's terms (caption, court, case number, age of majority, time zone, the years
+    the children's identifying data is kept after the trust closes): a trustee of the trust. One
+    audit event names each field that changed with its value before and after; a form saved
+    unchanged writes nothing."""
     require(
         actor,
         Action.TRUST_MANAGE,
@@ -408,6 +409,15 @@ def trust_update(*, trust: Trust, actor: Any | None = None, **terms: Any) -> Tru
         wanted["majority_age"] = age
     if "time_zone" in terms:
         wanted["time_zone"] = _time_zone(terms["time_zone"])
+    if "retention_years" in terms:
+        years = terms["retention_years"]
+        if not isinstance(years, int) or isinstance(years, bool) or not 1 <= years <= 100:
+            raise field_error(
+                "retention_years",
+                "The retention period is a whole number of years from 1 to 100.",
+                code="bad_retention",
+            )
+        wanted["retention_years"] = years
     try:
         with transaction.atomic():
             locked = Trust.objects.select_for_update().get(pk=trust.pk)

@@ -1,5 +1,6 @@
-"""Beneficiaries: adding, changing and placing them, their sub-ledger's history, and identifying
-details recorded encrypted and revealed only with a recorded purpose.
+"""Beneficiaries: adding, changing and placing them, their sub-ledger's history, identifying
+details recorded encrypted and revealed only with a recorded purpose, and the log of who saw the
+child (each view of the page is a line of it).
 
 Thin pages: they ask ``trust.access`` what the user may see, call one service or selector,
 and render."""
@@ -12,6 +13,7 @@ from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -21,8 +23,10 @@ from trust.access import (
     object_for,
     trust_for,
 )
+from trust.audit.selectors import child_view_list, child_view_people, child_view_rows
 from trust.forms import (
     BeneficiaryForm,
+    ChildViewFilterForm,
     IdentityForm,
     RevealForm,
     add_service_errors,
@@ -31,12 +35,14 @@ from trust.models import (
     Account,
     Beneficiary,
     BeneficiaryIdentity,
+    Erasure,
     Trust,
 )
 from trust.roles import Action
 from trust.selectors import (
     balance_history,
 )
+from trust.services.child_views import child_view_record
 from trust.services.people import (
     beneficiary_create,
     beneficiary_identity_reveal,
@@ -107,7 +113,14 @@ def _beneficiary_page(
         "books": can(user, Action.LEDGER_VIEW, trust),
         "manage": manage,
         "may_reveal": can(user, Action.IDENTITY_REVEAL, beneficiary),
+        "may_view_log": can(user, Action.VIEW_LOG, beneficiary),
         "has_identity": BeneficiaryIdentity.objects.filter(beneficiary=beneficiary).exists(),
+        # Erased (two trustees, trust.services.erasure): no reveal, no new details.
+        "erasure": beneficiary.erasures.filter(status=Erasure.Status.DONE)
+        .select_related("proposed_by", "decided_by")
+        .first()
+        if beneficiary.erased
+        else None,
         "edit_form": BeneficiaryForm(
             partners=partners,
             editing=True,
@@ -130,7 +143,51 @@ def _beneficiary_page(
 @login_required
 def beneficiary_detail(request: HttpRequest, trust_id: int, beneficiary_id: int) -> HttpResponse:
     trust, beneficiary = _beneficiary_for(request, trust_id, beneficiary_id)
+    child_view_record(beneficiary=beneficiary, actor=request.user, what="page")
     return _beneficiary_page(request, trust, beneficiary)
+
+
+@login_required
+def beneficiary_views(request: HttpRequest, trust_id: int, beneficiary_id: int) -> HttpResponse:
+    """Who saw this child: every recorded view of the child's page, sub-ledger, statements,
+    documents and identity, newest first, by person and dates. Trustees and auditors (403 for
+    anyone else who may see the child); reading it is not a view of the child."""
+    trust, beneficiary = _beneficiary_for(request, trust_id, beneficiary_id)
+    if not can(request.user, Action.VIEW_LOG, beneficiary):
+        raise PermissionDenied("The trust's trustees and auditors see who saw a child.")
+    form = ChildViewFilterForm(request.GET)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context: dict[str, Any] = {
+        "trust": trust,
+        "beneficiary": beneficiary,
+        "form": form,
+        "people": child_view_people(beneficiary=beneficiary),
+        "query": query.urlencode(),
+    }
+    if form.is_valid():
+        filters = form.cleaned_data
+        views = child_view_list(
+            beneficiary=beneficiary,
+            trust=trust,
+            person=filters["person"],
+            since=filters["since"],
+            until=filters["until"],
+        )
+        page = Paginator(views, 50).get_page(request.GET.get("page"))
+        context |= {
+            "page": page,
+            "rows": child_view_rows(page.object_list, trust=trust),
+            "filtered": any(filters.values()),
+        }
+    # A filter that is not understood is refused (400), saying why; the live filter (htmx) gets
+    # the same answer as 200, since htmx swaps no 4xx answer in and would leave stale rows.
+    refused = not form.is_valid() and not getattr(request, "htmx", False)
+    response = render(
+        request, "trust/beneficiary_views.html", context, status=400 if refused else 200
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required

@@ -35,6 +35,7 @@ from trust.selectors import (
     trust_accounts,
     trust_identity_as_of,
 )
+from trust.services.child_views import child_view_record
 
 
 def _day(text: str) -> date | None:
@@ -94,6 +95,10 @@ def entry_detail(request: HttpRequest, trust_id: int, entry_id: int) -> HttpResp
 def account_detail(request: HttpRequest, trust_id: int, account_id: int) -> HttpResponse:
     trust = trust_for(request.user, trust_id, Action.LEDGER_VIEW)
     account = object_for(request.user, Account, None, trust_id=trust.pk, id=account_id)
+    if account.beneficiary_id is not None:  # a child's sub-ledger: a view of the child
+        child_view_record(
+            beneficiary=account.beneficiary, actor=request.user, what="account", detail=account.code
+        )
     page = Paginator(account_postings(account=account), 50).get_page(request.GET.get("page"))
     as_of = _day(request.GET.get("as_of", ""))
     return render(

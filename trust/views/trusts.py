@@ -144,7 +144,9 @@ def trust_edit(request: HttpRequest, trust_id: int) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            changed = trust_update(trust=trust, actor=request.user, **form.cleaned_data)
+            # A term left empty (the retention period) stays as it is.
+            terms = {k: v for k, v in form.cleaned_data.items() if v is not None}
+            changed = trust_update(trust=trust, actor=request.user, **terms)
         except ValidationError as error:
             add_service_errors(form, error)
         else:

@@ -7,13 +7,16 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from trust.crypto import keyring_from_settings
+from trust.services import keys as keys_service
 from trust.services.keys import rotate_encrypted_fields
 
 
 class Command(BaseCommand):
     help = (
         "Re-encrypt every stored token of every model's ENCRYPTED_FIELDS that is not under the "
-        "primary key (the first of TRUST_FIELD_ENCRYPTION_KEYS). Run it after adding a new key "
+        "primary key (the first of TRUST_FIELD_ENCRYPTION_KEYS): among them each child's data key, "
+        "which encrypts that child's identity, date of birth, request texts and documents; and "
+        "seal any document file still stored in clear. Run it after adding a new key "
         "first in the list, and before removing the old one. Exits 1 naming each token that does "
         "not decrypt."
     )
@@ -29,8 +32,9 @@ class Command(BaseCommand):
         results = rotate_encrypted_fields(
             batch_size=options["batch_size"], dry_run=dry_run, keyring=keyring
         )
-        if not results:
+        if not keys_service.encrypted_models():
             self.stdout.write("No model declares ENCRYPTED_FIELDS: nothing to re-encrypt.")
+        if not results:
             return
         verb = "would be re-encrypted" if dry_run else "re-encrypted"
         failures = 0
