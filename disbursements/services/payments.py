@@ -496,7 +496,9 @@ def payment_acknowledge(
                     memo=f"Shortfall on the payment of {label}:"
                     f" {format_money(from_minor(shortfall, ccy))} of"
                     f" {format_money(payment.payout)} did not arrive, borne by the beneficiary"
-                    f" ({note})",
+                    # The partner's note is free text about a child: it stays encrypted on the
+                    # request's event, out of the journal that auditors and exports read.
+                    " (see the request's acknowledgement)",
                     kind=EntryKind.SHORTFALL,
                 )
             )
@@ -612,7 +614,7 @@ def payment_return(
                 idempotency_key=f"payment-returned:{locked.uid}",
                 memo=f"Payment of {label} returned: {format_money(from_minor(minor, currency))}"
                 f" came back for {format_money(payment.payout)} sent"
-                f" (transfer {payment.transfer_reference}): {reason}",
+                f" (transfer {payment.transfer_reference}); the reason is on the request",
                 kind=EntryKind.RETURN,
             ),
         ]
