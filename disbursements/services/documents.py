@@ -23,10 +23,10 @@ from disbursements.services.requests import request_event_record
 from disbursements.services.uploads import DOCUMENT_TYPES, upload_clean
 from trust import filecrypt
 from trust.access import is_trustee
-from trust.audit.events import AuditSpec, audit_record_many
+from trust.audit.events import AuditSpec
 from trust.errors import field_error
 from trust.models import IdentityErased
-from trust.services.child_views import child_view_spec
+from trust.services.child_views import download_record
 from trust.services.keys import KeyRotationResult
 
 __all__ = [
@@ -217,7 +217,7 @@ def document_download_record(*, document: RequestDocument, actor: Any, via: str 
     (``beneficiary.viewed``, what "document", the document's uid; both events in one statement).
     The page and the API (``via="api"``) both call it before they send the file."""
     request = document.request
-    specs = [
+    download_record(
         AuditSpec(
             action="document.downloaded",
             actor=actor,
@@ -229,17 +229,9 @@ def document_download_record(*, document: RequestDocument, actor: Any, via: str 
                 "kind": document.kind,
                 "sha256": document.sha256,
             },
-        )
-    ]
-    viewed = child_view_spec(
+        ),
         beneficiary_id=request.beneficiary_id,
-        trust_id=request.trust_id,
-        actor=actor,
         what="document",
         detail=str(document.uid),
         via=via,
     )
-    if viewed is not None:
-        specs.append(viewed)
-    with transaction.atomic():
-        audit_record_many(specs)

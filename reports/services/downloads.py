@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-
 from reports.models import Report
-from trust.audit.events import AuditSpec, audit_record_many
-from trust.services.child_views import child_view_spec
+from trust.audit.events import AuditSpec
+from trust.services.child_views import download_record
 
 
 def report_downloaded(*, report: Report, actor: Any | None, via: str = "web") -> None:
@@ -16,7 +14,7 @@ def report_downloaded(*, report: Report, actor: Any | None, via: str = "web") ->
     about one beneficiary (their statement) is also a view of the child, in the log of who saw
     them (``beneficiary.viewed``, what "statement", the report's uid); both events are written
     in one statement."""
-    specs = [
+    download_record(
         AuditSpec(
             action="report.downloaded",
             actor=actor,
@@ -24,18 +22,9 @@ def report_downloaded(*, report: Report, actor: Any | None, via: str = "web") ->
             object_type="report",
             object_id=str(report.uid),
             changes={"kind": report.kind, "sha256": report.sha256},
-        )
-    ]
-    if report.beneficiary_id is not None:
-        viewed = child_view_spec(
-            beneficiary_id=report.beneficiary_id,
-            trust_id=report.trust_id,
-            actor=actor,
-            what="statement",
-            detail=str(report.uid),
-            via=via,
-        )
-        if viewed is not None:
-            specs.append(viewed)
-    with transaction.atomic():
-        audit_record_many(specs)
+        ),
+        beneficiary_id=report.beneficiary_id,
+        what="statement",
+        detail=str(report.uid),
+        via=via,
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
-from trust.audit.events import AuditSpec, audit_record
+from trust.audit.events import AuditSpec, audit_record, audit_record_many
 from trust.audit.selectors import CHILD_VIEWED, viewer_role
 from trust.models import Beneficiary
 
@@ -27,7 +27,14 @@ WHAT = ("page", "account", "statement", "documents", "document", "identity", "ap
 VIA = ("web", "api")
 DETAIL_MAX = 100
 
-__all__ = ["VIA", "WHAT", "child_view_record", "child_view_spec", "viewer_role"]
+__all__ = [
+    "VIA",
+    "WHAT",
+    "child_view_record",
+    "child_view_spec",
+    "download_record",
+    "viewer_role",
+]
 
 
 def _person(actor: Any) -> bool:
@@ -97,3 +104,30 @@ def child_view_record(
             object_id=spec.object_id,
             changes=spec.changes,
         )
+
+
+def download_record(
+    download: AuditSpec,
+    *,
+    beneficiary_id: int | None,
+    what: str,
+    detail: str,
+    via: str = "web",
+) -> None:
+    """Record a download (``download``: its own event, e.g. ``document.downloaded``) and, when
+    the file is about one child, the view of that child it also is (``what``, ``detail``), both
+    in one statement."""
+    specs = [download]
+    if beneficiary_id is not None:
+        viewed = child_view_spec(
+            beneficiary_id=beneficiary_id,
+            trust_id=download.trust_id,
+            actor=download.actor,
+            what=what,
+            detail=detail,
+            via=via,
+        )
+        if viewed is not None:
+            specs.append(viewed)
+    with transaction.atomic():
+        audit_record_many(specs)
