@@ -40,6 +40,7 @@ from disbursements.services.policy import (
     policy_set_fee_bearer,
 )
 from disbursements.services.requests import (
+    DraftKeyReused,
     Payee,
     available,
     refuse_unpayable,
@@ -56,6 +57,7 @@ __all__ = [
     "DOCUMENT_TYPES",
     "TO_REQUESTER",
     "TO_TRUSTEES",
+    "DraftKeyReused",
     "Payee",
     "available",
     "budget_set",

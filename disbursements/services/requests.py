@@ -13,9 +13,9 @@ same account rows, so an approval, a cancellation and a posting to the same sub-
 a time, and ``available = balance - reserved`` is computed under that lock: of many approvals
 racing for one sub-ledger exactly those that fit succeed.
 
-Retrying a step is harmless: a draft with the same key returns the first, submitting a submitted
-request or approving twice as the same trustee changes nothing, cancelling a cancelled request
-returns it.
+Retrying a step is harmless: a draft with the same key and the same request returns the first
+(the same key for another request is refused, ``key_reused``), submitting a submitted request or
+approving twice as the same trustee changes nothing, cancelling a cancelled request returns it.
 """
 
 from __future__ import annotations
@@ -100,6 +100,92 @@ class Payee:
     court_authorisation: str = ""
 
 
+def _purpose_text(category: str, purpose: str, justification: str) -> str:
+    """The purpose as a draft stores it: stripped, with the justification of "other" after it."""
+    text = (purpose or "").strip()
+    if category == Category.OTHER and (justification or "").strip():
+        text = f"{text}\n\nJustification: {justification.strip()}".strip()
+    return text
+
+
+def _payee_terms(payee: Payee | None) -> tuple[str, str, str]:
+    """(kind, name, court authorisation) as a draft stores them; the partner has no name."""
+    if payee is None or payee.kind == DisbursementRequest.PayeeKind.PARTNER:
+        return (DisbursementRequest.PayeeKind.PARTNER, "", "")
+    return (payee.kind, (payee.name or "").strip(), (payee.court_authorisation or "").strip()[:200])
+
+
+def _draft_differences(
+    done: DisbursementRequest,
+    *,
+    beneficiary: Beneficiary,
+    category: str,
+    amount: Money,
+    purpose: str,
+    payee: tuple[str, str, str],
+) -> list[str]:
+    """What a call differs in from the draft ``done`` made under its key: the beneficiary, the
+    category, the currency, the amount, the purpose or the payee. The purpose and the payee's
+    name are stored encrypted; they are compared decrypted (the purpose under the child's key)."""
+    if done.beneficiary_id != beneficiary.pk:
+        return ["beneficiary"]  # the rest is about another child: not read
+    differs: list[str] = []
+    if done.category != category:
+        differs.append("category")
+    currency = getattr(getattr(amount, "currency", None), "code", None)
+    if currency != done.currency:
+        differs.append("currency")
+    elif amount != done.amount:
+        differs.append("amount")
+    if done.purpose != purpose:
+        differs.append("purpose")
+    stored_name = (
+        crypto.decrypt_text(done.payee_token, context=f"disbursement-payee:{done.uid}")
+        if done.payee_token
+        else ""
+    )
+    if (done.payee_kind, stored_name, done.court_authorisation) != payee:
+        differs.append("payee")
+    return differs
+
+
+class DraftKeyReused(ValidationError):
+    """A caseworker's key used again for another request (code ``key_reused``, on the
+    ``idempotency_key`` field): ``request_id`` is the draft the key made, ``differs`` what this
+    call asks for differently (``["amount"]``)."""
+
+    def __init__(self, done: DisbursementRequest, differs: list[str]) -> None:
+        super().__init__(
+            {
+                "idempotency_key": ValidationError(
+                    f"key {done.idempotency_key!r} was already used for request #{done.pk},"
+                    f" which differs in {', '.join(differs)}: use a new key for a new request",
+                    code="key_reused",
+                )
+            }
+        )
+        self.request_id = done.pk
+        self.differs = differs
+
+
+def _retried_draft(
+    done: DisbursementRequest, *, beneficiary: Beneficiary, **asked: Any
+) -> DisbursementRequest:
+    """``done``, the draft made under the key, if this call asks for the same; else refused
+    (``DraftKeyReused``, code ``key_reused``), as every service refuses a key reused for
+    something else."""
+    if done.beneficiary_id == beneficiary.pk and beneficiary.erased:
+        raise field_error(
+            "beneficiary",
+            "This child's identifying data was erased; no request can be made for them.",
+            code="erased",
+        )
+    differs = _draft_differences(done, beneficiary=beneficiary, **asked)
+    if differs:
+        raise DraftKeyReused(done, differs)
+    return done
+
+
 def request_draft(
     *,
     actor: Any,
@@ -115,16 +201,29 @@ def request_draft(
     currency or the partner's payout currency. Refuses another partner's beneficiary, an unknown
     category, "other" without a justification, a bad amount, a blank purpose, a family member
     without a court authorisation, a trust closed for good (``trust_closed``) and a child whose
-    identifying data was erased (``erased``). The same key again returns the first draft."""
+    identifying data was erased (``erased``).
+
+    The key is the caseworker's: the same key again with the same beneficiary, category, amount
+    and currency, purpose (and justification) and payee returns the first draft, and writes
+    nothing; with anything else it is refused (``key_reused``, naming the request and what
+    differs), never answered with the first draft as if it were the one asked for. Two calls at
+    once with one key make one draft (the unique key decides; the loser answers as a retry)."""
     partner = caseworker_partner(actor)
     if partner is None:
         raise ValidationError("Only a caseworker drafts requests.", code="not_caseworker")
     key = (idempotency_key or "").strip()
     if not key or len(key) > 150:
         raise field_error("idempotency_key", "A key of 1 to 150 characters.", code="key_missing")
+    asked: dict[str, Any] = {
+        "beneficiary": beneficiary,
+        "category": category,
+        "amount": amount,
+        "purpose": _purpose_text(category, purpose, justification),
+        "payee": _payee_terms(payee),
+    }
     done = DisbursementRequest.objects.filter(requested_by=actor, idempotency_key=key).first()
     if done is not None:
-        return done
+        return _retried_draft(done, **asked)
     if beneficiary.care_partner_id != partner.pk:
         raise field_error(
             "beneficiary", "This beneficiary is not in your partner's care.", code="not_yours"
@@ -143,13 +242,11 @@ def request_draft(
         )
     if category not in Category.values:
         raise field_error("category", f"unknown category {category!r}", code="bad_category")
-    purpose = (purpose or "").strip()
-    if category == Category.OTHER:
-        if not (justification or "").strip():
-            raise field_error(
-                "justification", "'Other' needs a justification.", code="justification_missing"
-            )
-        purpose = f"{purpose}\n\nJustification: {justification.strip()}".strip()
+    if category == Category.OTHER and not (justification or "").strip():
+        raise field_error(
+            "justification", "'Other' needs a justification.", code="justification_missing"
+        )
+    purpose = asked["purpose"]
     if not purpose:
         raise field_error("purpose", "Say what the money is for.", code="required")
     minor = positive_minor(amount, "amount")
@@ -209,10 +306,11 @@ def request_draft(
             request_event_record(request, "drafted", actor, "")
             return request
     except IntegrityError:
+        # A concurrent call with the same key won the race: answer as a retry would.
         done = DisbursementRequest.objects.filter(requested_by=actor, idempotency_key=key).first()
         if done is None:
             raise
-        return done
+        return _retried_draft(done, **asked)
 
 
 def _locked(request: DisbursementRequest) -> DisbursementRequest:

@@ -8,7 +8,7 @@ form, with what was typed kept."""
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -39,6 +39,7 @@ from disbursements.selectors import (
     requests_waiting_for,
 )
 from disbursements.services import (
+    DraftKeyReused,
     request_approve,
     request_cancel,
     request_document_add,
@@ -185,6 +186,17 @@ def request_new(request: HttpRequest) -> HttpResponse:
             )
             if "submit" in request.POST and made.status == Status.DRAFT:
                 made = request_submit(request=made, actor=request.user)
+        except DraftKeyReused as error:
+            # This form was sent before (then, say, changed after going back): what it made
+            # stays as it was. A new key, so that sending it again asks for this as well.
+            form.data = form.data.copy()
+            form.data["idempotency_key"] = uuid4().hex
+            form.add_error(
+                None,
+                f"This form was already sent: it made request #{error.request_id}, which"
+                f" differs in {', '.join(error.differs)}. Nothing new was saved; send the form"
+                " again to ask for this as a new request.",
+            )
         except ValidationError as error:
             add_service_errors(form, error)
         else:

@@ -344,6 +344,11 @@ def test_receipts_are_checked_then_recorded_exactly_as_checked(books) -> None:
     again = client.post(url, {"file": csv_file(rows), "dry_run": "false"})
     assert again.status_code == 200 and again.json()["already_recorded"] == 2
     assert receipts.count() == 2
+    ids = sorted(receipts.values_list("pk", flat=True))
+    held = again.json()["recorded_before"]
+    assert (held["first_receipt"], held["last_receipt"], held["count"]) == (ids[0], ids[1], 2)
+    assert held["recorded_by"] == books["trustee"].username
+    assert done["recorded_before"] is None
 
 
 @pytest.mark.django_db(transaction=True)

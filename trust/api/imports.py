@@ -29,6 +29,7 @@ from trust.selectors import order_lines
 from trust.services.imports import (
     CsvImportError,
     ImportResult,
+    RecordedBefore,
     import_summary,
     order_import,
     receipts_import,
@@ -108,10 +109,25 @@ class ImportCountsSerializer(serializers.Serializer):
     summary = serializers.CharField()
 
 
+class RecordedBeforeSerializer(serializers.Serializer):
+    first_receipt = serializers.IntegerField(help_text="The first (lowest id) of those receipts.")
+    last_receipt = serializers.IntegerField()
+    count = serializers.IntegerField()
+    recorded_at = serializers.DateTimeField(help_text="When the latest of them was recorded.")
+    recorded_by = serializers.CharField(
+        allow_blank=True, help_text="Who recorded the latest of them (blank: the system)."
+    )
+
+
 class ReceiptImportResultSerializer(ImportCountsSerializer):
     received = MoneySerializer(many=True, help_text="The file's total, per currency.")
     unallocated = MoneySerializer(
         many=True, help_text="What waits in the unallocated account, per currency."
+    )
+    recorded_before = RecordedBeforeSerializer(
+        allow_null=True,
+        help_text="The receipts that already held the rows counted in `already_recorded` (by "
+        "an earlier import, or one of the same file running at the same time); null if none.",
     )
 
 
@@ -386,7 +402,10 @@ class ReceiptImportView(ApiView):
     caller's transaction that might still roll back), so this call does not run inside the API's
     transaction: its ``Idempotency-Key`` is kept once the import answered (forgotten again if
     it was refused), and a retry that arrives while the first is still running is told so (409).
-    A re-import records nothing new anyway: each row's key makes it once."""
+    A re-import records nothing new anyway: each row's key makes it once. Two imports of one file
+    at once (with different keys, or none) are recorded once: the second waits for the first and
+    answers 200 with every row ``already_recorded`` and the receipts that hold them
+    (``recorded_before``)."""
 
     service_owns_transaction = True
 
@@ -397,7 +416,9 @@ class ReceiptImportView(ApiView):
         "answer is what would be recorded (rows, totals received and left unallocated per "
         "currency), or a 400 problem listing every bad row (`rows`). With `dry_run=false` "
         "every receipt is recorded and shared out, or none is; rows an earlier import recorded "
-        "count as `already_recorded`.",
+        "(or one of the same file running at the same time, which this one waits for) count as "
+        "`already_recorded`, and `recorded_before` names the receipts that hold them (201 if "
+        "anything was recorded, else 200).",
         parameters=[TRUST_ID],
         request={"multipart/form-data": ReceiptImportSerializer},
         responses={
@@ -427,6 +448,7 @@ class ReceiptImportView(ApiView):
                     "USD 3,250.00 received, all allocated. Dry run: nothing was written",
                     "received": [{"amount": "3250.00", "currency": "USD"}],
                     "unallocated": [{"amount": "0.00", "currency": "USD"}],
+                    "recorded_before": None,
                 },
                 response_only=True,
                 status_codes=["200"],
@@ -454,5 +476,18 @@ class ReceiptImportView(ApiView):
             "summary": import_summary(result),
             "received": [_money(m) for m in result.received.values()],
             "unallocated": [_money(m) for m in result.unallocated.values()],
+            "recorded_before": _recorded_before(result.recorded_before),
         }
         return Response(body, status=201 if result.created and not dry_run else 200)
+
+
+def _recorded_before(before: RecordedBefore | None) -> dict[str, Any] | None:
+    if before is None:
+        return None
+    return {
+        "first_receipt": before.first_id,
+        "last_receipt": before.last_id,
+        "count": before.count,
+        "recorded_at": serializers.DateTimeField().to_representation(before.recorded_at),
+        "recorded_by": before.recorded_by,
+    }

@@ -115,7 +115,14 @@ def order_import_view(request: HttpRequest, trust_id: int) -> HttpResponse:
             messages.error(request, " ".join(error.messages))
             return redirect("order-list", trust_id=trust.pk)
         request.session.pop(ORDER_STASH, None)
-        messages.success(request, f"Order recorded: {result.created} line(s).")
+        if result.created:
+            messages.success(request, f"Order recorded: {result.created} line(s).")
+        else:  # recorded already, perhaps by a run of the same file at the same moment
+            messages.info(
+                request,
+                f"Nothing new was recorded: these {result.already_recorded} line(s) are already"
+                f" recorded as order #{result.order.pk} (v{result.order.version}).",
+            )
         return redirect("order-detail", trust_id=trust.pk, order_id=result.order.pk)
     if request.method == "POST" and form.is_valid():
         content = form.cleaned_data["file"].read()

@@ -234,7 +234,10 @@ def receipt_import(request: HttpRequest, trust_id: int) -> HttpResponse:
             add_service_errors(form, error)
         else:
             request.session.pop(IMPORT_STASH, None)
-            messages.success(request, f"{import_summary(result)}.")
+            if result.created:
+                messages.success(request, f"{import_summary(result)}.")
+            else:  # recorded already, perhaps by a run of the same file at the same moment
+                messages.info(request, f"Nothing new was recorded: {import_summary(result)}.")
             return redirect("receipt-list", trust_id=trust.pk)
     elif request.method == "POST" and form.is_valid():
         content = form.cleaned_data["file"].read()

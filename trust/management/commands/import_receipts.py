@@ -18,7 +18,8 @@ class Command(BaseCommand):
     help = (
         "Record the receipts of a CSV file (received_on, amount, currency, source; optionally "
         "payer, bank_account, bank_reference, key, memo) in one transaction: all or none. "
-        "Re-importing a file records nothing new. See docs/imports.md."
+        "Re-importing a file (even while another run imports it) records nothing new and says "
+        "which receipts already hold its rows. See docs/imports.md."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -59,4 +60,9 @@ class Command(BaseCommand):
             if bar is not None:
                 bar.close()
         line = f"{summary(result)}."
-        self.stdout.write(line if result.dry_run else self.style.SUCCESS(line))
+        if result.dry_run or not result.created:
+            # Nothing written now: a check, or a file already recorded (by an earlier run, or by
+            # one running at the same time that this run waited for). Not an error: exit 0.
+            self.stdout.write(line)
+        else:
+            self.stdout.write(self.style.SUCCESS(line))

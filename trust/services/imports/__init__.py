@@ -7,13 +7,16 @@ trustee typing the same data would. A bad file changes nothing, and the error na
 spreadsheet shows it (the header is row 1) and the column: ``row 12, amount: ...``.
 
 ``orders`` imports an order's lines (``order_import``), ``receipts`` imports receipts
-(``receipts_import``), and ``csv_rows`` reads the file and parses its cells for both. The file
-format is described for users in ``docs/imports.md``.
+(``receipts_import``), ``csv_rows`` reads the file and parses its cells for both, and ``locks``
+lets one import of a kind run per trust at a time, so that a file imported twice at once is
+recorded once and both runs say so truthfully. The file format is described for users in
+``docs/imports.md``.
 """
 
 from trust.services.imports.csv_rows import (
     CsvImportError,
     ImportResult,
+    RecordedBefore,
     parse_amount,
     parse_currency,
     parse_date,
@@ -24,6 +27,7 @@ from trust.services.imports.receipts import import_summary, receipts_import
 __all__ = [
     "CsvImportError",
     "ImportResult",
+    "RecordedBefore",
     "import_summary",
     "order_import",
     "parse_amount",

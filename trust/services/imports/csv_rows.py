@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TextIO
 
@@ -100,12 +100,29 @@ class RowErrors:
             raise CsvRowErrors(self.errors)
 
 
+@dataclass(frozen=True)
+class RecordedBefore:
+    """The receipts that already held rows of a file when it was imported (again, or at the same
+    time as another run of it): the first and last of them by id, how many, and when and by whom
+    the latest of them was recorded (``recorded_by`` is "" for the system, e.g. a command run
+    without ``--actor``)."""
+
+    first_id: int
+    last_id: int
+    count: int
+    recorded_at: datetime
+    recorded_by: str
+
+
 @dataclass
 class ImportResult:
     """What an import did. ``created`` and ``already_recorded`` count rows: order lines written or
     found already recorded, receipts recorded now or recorded by an earlier import of the same rows.
     For receipts, ``received`` is the total of the file's rows per currency and ``unallocated`` how
-    much of those receipts waits in the unallocated account for a trustee to resolve."""
+    much of those receipts waits in the unallocated account for a trustee to resolve, and
+    ``recorded_before`` names the receipts that held the rows already recorded (``None`` when
+    there were none). For an order, ``order`` is the order recorded, or the one that already
+    holds the lines."""
 
     rows_read: int
     created: int
@@ -114,6 +131,7 @@ class ImportResult:
     unallocated: dict[str, Money] = field(default_factory=dict)
     order: RestitutionOrder | None = None
     dry_run: bool = False
+    recorded_before: RecordedBefore | None = None
 
 
 # --- reading the file ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any, TextIO
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from moneyed import Money
 
 from trust.models import Beneficiary, OrderLine, RestitutionOrder, Trust
@@ -27,6 +28,7 @@ from trust.services.imports.csv_rows import (
     row_limit,
     unknown_defendant_error,
 )
+from trust.services.imports.locks import import_lock
 from trust.services.orders import LineSpec, order_amend, order_create
 
 ORDER_COLUMNS = ("beneficiary", "amount", "currency", "defendants")
@@ -216,7 +218,9 @@ def order_import(
     or defendant, a malformed amount, a line in another currency than ``total``, and everything
     the order service refuses (its line numbers become the file's rows), such as a total that
     does not match the lines. Importing the same order again (same case, date, lines and total)
-    writes nothing and reports the lines as already recorded."""
+    writes nothing and reports the lines as already recorded, with the order that holds them;
+    two runs at once record it once: the second waits for the first (``import_lock``) and then
+    finds its order."""
     currency = total.currency.code if isinstance(total, Money) else ""
     if not currency:
         raise CsvImportError("an amount with its currency is required", field="total")
@@ -240,6 +244,56 @@ def order_import(
     specs = _order_lines(trust, table, currency)
     count = len(specs)
 
+    try:
+        with transaction.atomic():
+            # Under the lock, a run of the same file that started first has committed (or
+            # rolled back): its order is found below instead of being recorded twice.
+            import_lock(trust, "order")
+            twin = _recorded_twin(trust, specs, total, court, case_number, judgment_date, amends)
+            if twin is not None:
+                return ImportResult(rows_read=count, created=0, already_recorded=count, order=twin)
+            if amends is None:
+                order = order_create(
+                    trust=trust,
+                    actor=actor,
+                    court=court,
+                    case_number=case_number,
+                    judgment_date=judgment_date,
+                    total=total,
+                    lines=specs,
+                    payment_terms=payment_terms or RestitutionOrder.PaymentTerms.LUMP_SUM,
+                    schedule_note=schedule_note or "",
+                    first_payment_due=first_payment_due,
+                    document_reference=document_reference,
+                )
+            else:
+                order = order_amend(
+                    order=amends,
+                    actor=actor,
+                    reason=reason,
+                    judgment_date=judgment_date,
+                    total=total,
+                    lines=specs,
+                    document_reference=document_reference,
+                    payment_terms=payment_terms,
+                    schedule_note=schedule_note,
+                    first_payment_due=first_payment_due,
+                )
+    except ValidationError as exc:
+        raise _order_error(exc, row_of_line) from exc
+    return ImportResult(rows_read=count, created=count, already_recorded=0, order=order)
+
+
+def _recorded_twin(
+    trust: Trust,
+    specs: list[LineSpec],
+    total: Money,
+    court: str,
+    case_number: str,
+    judgment_date: date,
+    amends: RestitutionOrder | None,
+) -> RestitutionOrder | None:
+    """The order (or amended judgment) already recorded with exactly these lines, if any."""
     if amends is None:
         twins = RestitutionOrder.objects.filter(
             trust=trust,
@@ -250,38 +304,4 @@ def order_import(
         ).order_by("pk")
     else:
         twins = RestitutionOrder.objects.filter(supersedes=amends, judgment_date=judgment_date)
-    for twin in twins:
-        if _same_lines(twin, specs, total):
-            return ImportResult(rows_read=count, created=0, already_recorded=count, order=twin)
-
-    try:
-        if amends is None:
-            order = order_create(
-                trust=trust,
-                actor=actor,
-                court=court,
-                case_number=case_number,
-                judgment_date=judgment_date,
-                total=total,
-                lines=specs,
-                payment_terms=payment_terms or RestitutionOrder.PaymentTerms.LUMP_SUM,
-                schedule_note=schedule_note or "",
-                first_payment_due=first_payment_due,
-                document_reference=document_reference,
-            )
-        else:
-            order = order_amend(
-                order=amends,
-                actor=actor,
-                reason=reason,
-                judgment_date=judgment_date,
-                total=total,
-                lines=specs,
-                document_reference=document_reference,
-                payment_terms=payment_terms,
-                schedule_note=schedule_note,
-                first_payment_due=first_payment_due,
-            )
-    except ValidationError as exc:
-        raise _order_error(exc, row_of_line) from exc
-    return ImportResult(rows_read=count, created=count, already_recorded=0, order=order)
+    return next((twin for twin in twins if _same_lines(twin, specs, total)), None)

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any, TextIO
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from trust.errors import first_code
@@ -22,6 +22,7 @@ from trust.money import format_money, from_minor
 from trust.services.imports.csv_rows import (
     CsvImportError,
     ImportResult,
+    RecordedBefore,
     RowErrors,
     defendants_by_name,
     normalised_name,
@@ -34,6 +35,8 @@ from trust.services.imports.csv_rows import (
     row_limit,
     unknown_defendant_error,
 )
+from trust.services.imports.locks import import_lock
+from trust.services.ledger import LedgerError
 from trust.services.receipt_batches import ReceiptRefused, receipts_record
 from trust.services.receipts import ReceiptSpec
 
@@ -264,6 +267,14 @@ def _already_recorded(trust: Trust, parsed: list[_ReceiptRow]) -> set[str]:
     return found
 
 
+class _Raced(Exception):
+    """A key of the file was taken, while this import was writing, by a receipt recorded another
+    way (``receipt_record``); this import's transaction is rolled back."""
+
+
+_ATTEMPTS = 3  # a file whose keys keep being taken by receipts typed in at that moment: refused
+
+
 def receipts_import(
     *,
     trust: Trust,
@@ -281,9 +292,16 @@ def receipts_import(
     Every row is parsed and checked first (the first bad row is refused with its row and column),
     then all are written; a refusal by ``receipts_record`` still rolls back every row. A row's key
     (given, or derived from its content, see ``docs/imports.md``) makes a re-import record nothing
-    new: such rows count as already recorded, and a key already used for a receipt with other
-    details is refused. ``dry_run`` does all of it and then rolls back. ``progress(done, total)``
-    is called after each batch of 1,000 rows written."""
+    new: such rows count as already recorded (``recorded_before`` names the receipts that hold
+    them), and a key already used for a receipt with other details is refused. ``dry_run`` does
+    all of it and then rolls back. ``progress(done, total)`` is called after each batch of 1,000
+    rows written.
+
+    Run twice at once, the second run waits for the first (``import_lock``) and then answers
+    truthfully: what the first recorded counts as already recorded, never as recorded again, and
+    never a duplicate-key error. A receipt recorded another way with a key of the file while the
+    import writes makes it start again (at most three times), counting that row as already
+    recorded."""
     if trust.status != Trust.Status.ACTIVE:
         raise CsvImportError(
             f"this trust is {trust.status}; it takes no new receipts", code="trust_closed"
@@ -292,10 +310,6 @@ def receipts_import(
         rows, required=RECEIPT_COLUMNS, optional=RECEIPT_OPTIONAL, max_rows=row_limit(max_rows)
     )
     parsed = _parse_receipts(trust, table)
-    known = _already_recorded(trust, parsed)
-    received: dict[str, int] = defaultdict(int)
-    unallocated: dict[str, int] = defaultdict(int)
-    created = 0
     specs = [
         ReceiptSpec(
             amount=from_minor(p.amount_minor, p.currency),
@@ -309,15 +323,53 @@ def receipts_import(
         )
         for p in parsed
     ]
+    for _ in range(_ATTEMPTS):
+        try:
+            return _receipts_write(trust, actor, parsed, specs, dry_run, progress)
+        except _Raced:
+            continue
+    raise CsvImportError(
+        "receipts with keys of this file were being recorded at the same time; nothing was"
+        " written: import the file again",
+        code="concurrent_receipts",
+    )
+
+
+def _receipts_write(
+    trust: Trust,
+    actor: Any | None,
+    parsed: list[_ReceiptRow],
+    specs: list[ReceiptSpec],
+    dry_run: bool,
+    progress: Progress | None,
+) -> ImportResult:
+    """One attempt at writing the checked rows, in a transaction of its own."""
+    received: dict[str, int] = defaultdict(int)
+    unallocated: dict[str, int] = defaultdict(int)
+    created = 0
     with transaction.atomic(durable=True):
+        # Only under the lock is what is already recorded the truth this import writes on.
+        import_lock(trust, "receipts")
+        known = _already_recorded(trust, parsed)
         try:
             recorded = receipts_record(trust=trust, actor=actor, receipts=specs, progress=progress)
         except ReceiptRefused as exc:
             raise _receipt_error(exc, parsed[exc.index].row) from exc
+        except LedgerError as exc:
+            if exc.code == "key_reused":  # an entry of a receipt recorded meanwhile
+                raise _Raced from exc
+            raise CsvImportError(" ".join(exc.messages), code=first_code(exc)) from exc
         except ValidationError as exc:
             raise CsvImportError(" ".join(exc.messages), code=first_code(exc)) from exc
+        except IntegrityError as exc:
+            if _duplicate_key(exc):  # a receipt recorded meanwhile
+                raise _Raced from exc
+            raise
+        before: list[Receipt] = []
         for p, receipt in zip(parsed, recorded, strict=True):
-            if p.key not in known:
+            if p.key in known:
+                before.append(receipt)
+            else:
                 created += 1
             received[p.currency] += p.amount_minor
             if receipt.status == Receipt.Status.POSTED:
@@ -336,17 +388,45 @@ def receipts_import(
         received={c: from_minor(m, c) for c, m in sorted(received.items())},
         unallocated={c: from_minor(m, c) for c, m in sorted(unallocated.items())},
         dry_run=dry_run,
+        recorded_before=_recorded_before(before),
+    )
+
+
+def _duplicate_key(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is a unique key taken by another transaction (PostgreSQL's
+    unique_violation; SQLite's message)."""
+    if getattr(exc.__cause__, "sqlstate", None) == "23505":
+        return True
+    return "UNIQUE constraint failed" in str(exc)
+
+
+def _recorded_before(receipts: list[Receipt]) -> RecordedBefore | None:
+    """Which receipts held the rows found already recorded, and who recorded the latest."""
+    if not receipts:
+        return None
+    latest = max(receipts, key=lambda r: (r.created_at, r.pk))
+    by = latest.created_by.get_username() if latest.created_by_id is not None else ""
+    ids = [r.pk for r in receipts]
+    return RecordedBefore(
+        first_id=min(ids),
+        last_id=max(ids),
+        count=len(ids),
+        recorded_at=latest.created_at,
+        recorded_by=by,
     )
 
 
 def import_summary(result: ImportResult) -> str:
-    """``10,000 rows: 9,990 receipts recorded, 10 already recorded; 1,234,567.89 USD received,
-    3,000.00 USD left unallocated (see receipts to resolve)``"""
+    """``10,000 rows: 9,990 receipts recorded, 10 already recorded (receipts #1 to #10, last
+    recorded 2025-06-02 09:14 UTC by alice); 1,234,567.89 USD received, 3,000.00 USD left
+    unallocated (see receipts to resolve)``"""
     verb = "would be recorded" if result.dry_run else "recorded"
     text = (
         f"{result.rows_read:,} rows: {result.created:,} receipts {verb},"
         f" {result.already_recorded:,} already recorded"
     )
+    if result.recorded_before is not None:
+        text += f" ({recorded_before_text(result.recorded_before)})"
     received = ", ".join(format_money(m) for m in result.received.values())
     text += f"; {received} received"
     waiting = [m for m in result.unallocated.values() if m.amount]
@@ -360,3 +440,17 @@ def import_summary(result: ImportResult) -> str:
     if result.dry_run:
         text += ". Dry run: nothing was written"
     return text
+
+
+def recorded_before_text(before: RecordedBefore) -> str:
+    """``receipts #1 to #200, last recorded 2025-06-02 09:14 UTC by alice``: which receipts
+    already held rows of a file, and who recorded them (the latest, if several runs did)."""
+    if before.count == 1:
+        which, when = f"receipt #{before.first_id}", "recorded"
+    elif before.last_id - before.first_id + 1 == before.count:
+        which, when = f"receipts #{before.first_id} to #{before.last_id}", "last recorded"
+    else:
+        which = f"{before.count:,} receipts from #{before.first_id} to #{before.last_id}"
+        when = "last recorded"
+    at = timezone.localtime(before.recorded_at)
+    return f"{which}, {when} {at:%Y-%m-%d %H:%M %Z} by {before.recorded_by or 'the system'}"
