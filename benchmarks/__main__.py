@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["all", "reports", "pages", "api"],
+        choices=["all", "posting", "reports", "pages", "api"],
         default="all",
-        help="reports, pages or api: only the pgbench ceiling, the two ledgers and the report rows"
+        help="posting, reports, pages or api: only the pgbench ceiling, the two ledgers and the"
+        " posting rows (1 writer on both ledgers, 8 writers, bulk; issue 22), the report rows"
         " (issue 6), the page rows (issue 19) or the API rows (issue 20)",
     )
     args = parser.parse_args(argv)

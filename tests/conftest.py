@@ -141,6 +141,8 @@ def celery_worker(transactional_db: None, broker: str, tmp_path: Path) -> Iterat
         "DJANGO_SETTINGS_MODULE": "config.settings",
         # Files the worker stores (reports) land where this test process reads them.
         "TRUST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        # And the heads it signs go to this test's witness (``_audit_witness_per_test``).
+        "TRUST_AUDIT_WITNESS_DIR": witness_location(),
     }
     env.pop("TEST_DATABASE_NAME", None)
     log = tmp_path / "worker.log"
@@ -201,6 +203,26 @@ def _tasks_inline_unless_a_real_worker(request: pytest.FixtureRequest) -> Iterat
     finally:
         app.conf.task_always_eager = before
         _set_task_join_will_block(False)
+
+
+@pytest.fixture(autouse=True)
+def _audit_witness_per_test(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test's signed heads go to a witness folder of its own (trust/audit/witness.py): the
+    witness outlives the database on purpose, so a shared one would refuse the next test's log.
+    A real worker started by the test is given the same folder (``celery_worker``)."""
+    storages = {**settings.STORAGES}
+    storages["audit_witness"] = {
+        **storages["audit_witness"],
+        "OPTIONS": {
+            **storages["audit_witness"].get("OPTIONS", {}),
+            "location": str(tmp_path_factory.mktemp("audit-witness")),
+        },
+    }
+    settings.STORAGES = storages
+
+
+def witness_location() -> str:
+    return settings.STORAGES["audit_witness"]["OPTIONS"]["location"]
 
 
 @pytest.fixture(autouse=True)

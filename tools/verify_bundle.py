@@ -4,14 +4,18 @@ its database. Needs Python 3.11+ and the ``cryptography`` package; nothing else.
 
     python verify_bundle.py verify BUNDLE [--trusted-key HEX ...]
     python verify_bundle.py inclusion BUNDLE --event ID [--size N] [--trusted-key HEX ...]
-    python verify_bundle.py consistency BUNDLE --kept CHECKPOINT.json [--trusted-key HEX ...]
-    python verify_bundle.py proof PROOF.json [--trusted-key HEX ...]
+    python verify_bundle.py consistency BUNDLE --kept CHECKPOINT.json|DIR [--trusted-key HEX ...]
+    python verify_bundle.py proof PROOF.json [--bundle BUNDLE] [--trusted-key HEX ...]
+    python verify_bundle.py entries BUNDLE
 
 ``verify`` checks every event's hash chain, the Merkle root of every signed checkpoint, every
 signature and each chain's head; it exits 0, or 1 naming the first problem. ``inclusion`` proves
-that one event is in a signed log; ``consistency`` that the bundle's latest signed log extends a
-checkpoint you kept earlier (a rewrite of history cannot); ``proof`` checks a proof exported by
-``manage.py audit_proof``.
+that one event is in a signed log; ``consistency`` that the bundle's events give its latest
+signed root and that this log extends every checkpoint you kept earlier (one head, or a folder of
+them: a copy of the witness, the heads mailed to you; a rewrite of history cannot); ``proof``
+checks a proof exported by ``manage.py audit_proof`` (the events too with ``--bundle``). ``entries``
+checks every journal entry of ``entries.jsonl`` against the event that committed it (``verify``
+does too when the bundle has the file).
 
 This file deliberately shares no code with the application: the hashing, the Merkle tree and the
 proof checks (RFC 9162, sections 2.1.1 to 2.1.4) are written here again, so that a mistake in the
@@ -25,6 +29,7 @@ import argparse
 import base64
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +38,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 ZERO = bytes(32)
+TAIL = re.compile(rb'(null|[0-9]+),"v":[0-9]+\}')
 
 
 def sha256(data: bytes) -> bytes:
@@ -211,6 +217,25 @@ def check_checkpoint(cp: dict[str, Any], keys: set[bytes], log: str, problems: P
         problems.add(where, "its fields do not say what its signed statement says")
 
 
+def chain_of(data: bytes) -> str | None:
+    """The chain an event's bytes name: ``trust:<id>`` for an event of a trust, ``global`` for
+    one of none (an event cannot be moved to another chain unnoticed). None if the bytes are not
+    an event. Canonical JSON ends with ``"trust":<id or null>,"v":<n>}``: read without parsing
+    when it does."""
+    _, sep, tail = data.rpartition(b',"trust":')
+    found = TAIL.fullmatch(tail) if sep else None
+    if found:
+        value = found.group(1)
+        return "global" if value in (b"null", b"0") else f"trust:{int(value)}"
+    try:
+        said = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(said, dict):
+        return None
+    return f"trust:{said['trust']}" if said.get("trust") else "global"
+
+
 def verify_bundle(bundle: Path, keys_option: list[str] | None = None) -> Problems:
     meta = load(bundle)
     problems = Problems()
@@ -255,6 +280,13 @@ def verify_bundle(bundle: Path, keys_option: list[str] | None = None) -> Problem
                 )
             if sha256(prev_hash + data).hex() != stored:
                 problems.add(where, "its hash does not match its bytes and the chain before it")
+            named = chain_of(data)
+            if named != e["chain"]:
+                problems.add(
+                    where,
+                    f"its bytes say it belongs to chain {named or '(none)'}: it was moved"
+                    " to another chain",
+                )
             chains[e["chain"]] = (seq, bytes.fromhex(stored))
         roots.add(leaf_of(data))
         for cp in wanted.get(roots.size, []):
@@ -305,8 +337,153 @@ def pick_checkpoint(meta: dict[str, Any], size: int | None) -> dict[str, Any]:
     return max(cps, key=lambda c: (c["size"], c["id"]))
 
 
+# --- the ledger against the trail (entries.jsonl, issue 22) -----------------------------------
+#
+# Each "entries.posted" event commits the entries its posting call wrote: id, date, kind, key,
+# memo, reason, reversal link and postings ([account, amount in minor units, currency]), with
+# the event's trust and actor. Events written before issue 22 name an entry by its trust and key
+# only (unique per trust): everything but the id is compared. The wording of each problem is the
+# application's (trust/audit/entries.py), so that both name the same first problem.
+
+ENTRY_FIELDS = ("trust", "date", "kind", "key", "memo", "reason", "reverses", "actor", "postings")
+NOT_ENTRIES = "its bytes are not the list of entries an 'entries.posted' event holds"
+
+
+def postings_of(legs: Any) -> str:
+    return ",".join(
+        f"{a}:{m}:{c}" for a, m, c in sorted((int(a), int(m), str(c)) for a, m, c in legs)
+    )
+
+
+def entry_lines(bundle: Path):
+    with (bundle / "entries.jsonl").open(encoding="ascii") as f:
+        for line in f:
+            e = json.loads(line)
+            content = (
+                e["trust"], e["date"], e["kind"], e["key"], e["memo"], e["reason"],
+                e["reverses"], e["actor"], postings_of(e["legs"]),
+            )  # fmt: skip
+            yield e["id"], content
+
+
+def committed_entries(bundle: Path) -> list[tuple[int | None, int, bool, tuple | None]]:
+    """(entry id, event id, named by id, content) for every entry an event commits, sorted as
+    the merge wants them: by entry id, those naming no entry there last."""
+    rows: list[tuple[int | None, int, bool, tuple | None]] = []
+    for e in events(bundle):
+        if e["data"] is None:
+            continue
+        try:
+            doc = json.loads(e["data"])
+        except ValueError:
+            continue
+        if not isinstance(doc, dict) or doc.get("action") != "entries.posted":
+            continue
+        try:
+            trust, actor = doc.get("trust"), (doc.get("actor") or {}).get("id")
+            found = []
+            for frag in doc["changes"]["entries"]:
+                content = (
+                    trust, frag.get("date"), frag.get("kind"), frag.get("key"), frag.get("memo"),
+                    frag.get("reason"), frag.get("reverses"), actor,
+                    postings_of(frag.get("legs") or []),
+                )  # fmt: skip
+                named = int(frag["id"]) if frag.get("id") is not None else None
+                found.append((named, e["id"], "id" in frag, content))
+            rows.extend(found)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            rows.append((None, e["id"], True, None))
+    # Events from before issue 22 name their entry by trust and key: find its id.
+    wanted = {(c[0], c[3]) for named, _, by_id, c in rows if not by_id and c is not None}
+    ids = {(c[0], c[3]): eid for eid, c in entry_lines(bundle) if (c[0], c[3]) in wanted}
+    rows = [
+        (ids.get((c[0], c[3])) if not by_id and c is not None else named, event, by_id, c)
+        for named, event, by_id, c in rows
+    ]
+    rows.sort(key=lambda r: (r[0] is None, r[0] or 0, r[1]))
+    return rows
+
+
+def check_entries(bundle: Path) -> Problems:
+    """Every entry of ``entries.jsonl`` against the event that committed it: an entry no event
+    names, one that differs from what its event committed or that two events name, and an event
+    that names an entry that is not there."""
+    problems = Problems()
+
+    def name(eid: int, content: tuple) -> str:
+        return f"entry #{eid} (trust #{content[0]}, key {content[3]!r})"
+
+    def missing(row: tuple) -> None:
+        named, event, by_id, content = row
+        if content is None:
+            problems.add(f"event #{event}", NOT_ENTRIES)
+            return
+        what = f"entry #{named}" if by_id else f"the entry with key {content[3]!r}"
+        problems.add(
+            f"event #{event}",
+            f"names {what} (trust #{content[0]}), which is not there: the entry was removed",
+        )
+
+    rows = iter(committed_entries(bundle))
+    row = next(rows, None)
+    for eid, content in entry_lines(bundle):
+        while row is not None and row[0] is not None and row[0] < eid:
+            missing(row)
+            row = next(rows, None)
+        named = []
+        while row is not None and row[0] == eid:
+            named.append(row)
+            row = next(rows, None)
+        if not named:
+            problems.add(
+                name(eid, content),
+                "has no audit event: no 'entries.posted' event names it (an entry the posting"
+                " service did not write)",
+            )
+            continue
+        if len(named) > 1:
+            problems.add(
+                name(eid, content),
+                "is named by more than one event: " + ", ".join(f"#{r[1]}" for r in named),
+            )
+        differs = [
+            field
+            for field, have, said in zip(ENTRY_FIELDS, content, named[0][3], strict=True)
+            if have != said
+        ]
+        if differs:
+            problems.add(
+                name(eid, content),
+                f"differs from what event #{named[0][1]} committed: " + ", ".join(differs),
+            )
+    while row is not None:
+        missing(row)
+        row = next(rows, None)
+    return problems
+
+
+def cmd_entries(args: argparse.Namespace) -> int:
+    bundle = Path(args.bundle)
+    if not (bundle / "entries.jsonl").exists():
+        print("FAILED: the bundle has no entries.jsonl (exported before issue 22?).")
+        return 1
+    problems = check_entries(bundle)
+    n_entries = sum(1 for _ in entry_lines(bundle))
+    print(f"Checked {n_entries:,} entries against the events that committed them.")
+    if not problems:
+        print("OK: every entry is the one its event committed, and every entry named is there.")
+        return 0
+    print(f"FIRST PROBLEM {problems[0]}")
+    for problem in problems[1:100]:
+        print(f"PROBLEM {problem}")
+    print(f"FAILED: {len(problems)} problem(s).")
+    return 1
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     problems = verify_bundle(Path(args.bundle), args.trusted_key)
+    if (Path(args.bundle) / "entries.jsonl").exists():
+        problems.extend(check_entries(Path(args.bundle)))  # the ledger against the trail
     n_events = sum(1 for _ in events(Path(args.bundle)))
     print(f"Checked {n_events:,} events.")
     if not problems:
@@ -355,38 +532,92 @@ def cmd_inclusion(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def kept_heads(paths: list[str]) -> list[dict[str, Any]]:
+    """The checkpoints an auditor kept: each path a head (JSON), a list of heads (a bundle's
+    ``checkpoints.json``), or a folder of heads (a copy of the witness store, mailed heads)."""
+    heads: list[dict[str, Any]] = []
+    for name in paths:
+        path = Path(name)
+        files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
+        for file in files:
+            kept = json.loads(file.read_text())
+            heads.extend(kept if isinstance(kept, list) else [kept])
+    return sorted(heads, key=lambda head: head["size"])
+
+
+def roots_at(hashes: list[bytes], sizes: set[int]) -> dict[int, bytes]:
+    """The tree heads of the first ``size`` leaf hashes, for each of ``sizes``."""
+    roots = Roots()
+    found = {0: sha256(b"")} if 0 in sizes else {}
+    for leaf in hashes:
+        roots.add(leaf)
+        if roots.size in sizes:
+            found[roots.size] = roots.root()
+    return found
+
+
 def cmd_consistency(args: argparse.Namespace) -> int:
+    """The bundle's latest signed log (or the one of ``--size``) extends every kept head, and
+    the bundle's events give its root: a log rewritten, cut or rolled back fails, even one
+    re-signed with the real key, and so do events changed under a head of the same size."""
     bundle = Path(args.bundle)
     meta = load(bundle)
     keys = trusted(args.trusted_key, meta["keys"])
-    kept = json.loads(Path(args.kept).read_text())
-    if isinstance(kept, list):
-        kept = kept[-1]
+    kept = kept_heads(args.kept)
+    if not kept:
+        print("FAILED: no kept checkpoint found in " + ", ".join(args.kept))
+        return 1
     new = pick_checkpoint(meta, args.size)
     log = meta["keys"]["log"]
-    if not (_signed(kept, keys, log) and _signed(new, keys, log)):
-        print("FAILED: a checkpoint's signature does not verify.")
-        return 1
-    if kept["size"] > new["size"]:
-        print(
-            f"FAILED: the kept checkpoint ({kept['size']}) is larger than the log ({new['size']})."
-        )
+    if not _signed(new, keys, log):
+        print(f"FAILED: the bundle's checkpoint #{new['id']} is not signed by a trusted key.")
         return 1
     hashes, _ = leaf_hashes(bundle, new["size"])
     if len(hashes) < new["size"]:
         print(f"FAILED: the bundle has {len(hashes)} leaves, its checkpoint says {new['size']}.")
         return 1
-    path = consistency_for(kept["size"], hashes) if 0 < kept["size"] < new["size"] else []
-    ok = (kept["size"] == 0 and kept["root"] == sha256(b"").hex()) or check_consistency(
-        kept["size"], new["size"], bytes.fromhex(kept["root"]), bytes.fromhex(new["root"]), path
-    )
+    roots = roots_at(hashes, {new["size"], *(head["size"] for head in kept)})
+    if roots[new["size"]].hex() != new["root"]:
+        print(
+            f"FAILED: the bundle's first {new['size']} events do not give the root signed by its"
+            f" checkpoint #{new['id']}: the events were changed."
+        )
+        return 1
     print(
-        f"OK: the log of {new['size']} events extends the kept one of {kept['size']}."
-        if ok
-        else f"FAILED: the log of {new['size']} events is not an extension of the kept one of"
-        f" {kept['size']}: history was rewritten."
+        f"Checked the events: the bundle's first {new['size']} events give the root signed by its"
+        f" checkpoint #{new['id']}."
     )
-    return 0 if ok else 1
+    failed = 0
+    for head in kept:
+        name = f"the kept head of size {head['size']}"
+        if not _signed(head, keys, log):
+            print(f"FAILED: {name} is not signed by a trusted key.")
+            failed += 1
+            continue
+        if head["size"] > new["size"]:
+            print(
+                f"FAILED: {name} is larger than the bundle's log ({new['size']}): the log was cut"
+                " or rolled back."
+            )
+            failed += 1
+            continue
+        size = head["size"]
+        path = consistency_for(size, hashes) if 0 < size < new["size"] else []
+        ok = roots[size].hex() == head["root"] and (
+            size == 0
+            or check_consistency(
+                size, new["size"], bytes.fromhex(head["root"]), bytes.fromhex(new["root"]), path
+            )
+        )
+        if ok:
+            print(f"OK: the log of {new['size']} events extends {name}.")
+        else:
+            print(
+                f"FAILED: the log of {new['size']} events is not an extension of {name}:"
+                " history was rewritten."
+            )
+            failed += 1
+    return 1 if failed else 0
 
 
 def cmd_proof(args: argparse.Namespace) -> int:
@@ -409,6 +640,23 @@ def cmd_proof(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     old, new = proof["old"], proof["new"]
     log = json.loads(new["statement"]).get("log", "")
+    if args.bundle:
+        hashes, _ = leaf_hashes(Path(args.bundle), new["size"])
+        roots = roots_at(hashes, {old["size"], new["size"]})
+        if len(hashes) < new["size"] or any(
+            roots.get(cp["size"], b"").hex() != cp["root"] for cp in (old, new)
+        ):
+            print(
+                f"FAILED: the bundle's events do not give the roots of the proof's heads (sizes"
+                f" {old['size']} and {new['size']}): the events were changed or cut."
+            )
+            return 1
+        print(f"Checked the events: the bundle's first {new['size']} events give both roots.")
+    else:
+        print(
+            "NOTE: the events were NOT checked: this proof relates two signed heads only. Give"
+            " --bundle DIR (or run `verify` on a bundle) to check the events."
+        )
     ok = (
         _signed(old, keys, log)
         and _signed(new, keys, log)
@@ -438,17 +686,27 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--event", type=int, required=True)
             p.add_argument("--size", type=int)
         if name == "consistency":
-            p.add_argument("--kept", required=True, metavar="CHECKPOINT.json")
+            p.add_argument(
+                "--kept",
+                required=True,
+                action="append",
+                metavar="CHECKPOINT.json",
+                help="a kept head, a list of them, or a folder of them (the witness); repeatable",
+            )
             p.add_argument("--size", type=int)
+    p = sub.add_parser("entries", help="check the bundle's entries.jsonl against its events")
+    p.add_argument("bundle")
     p = sub.add_parser("proof")
     p.add_argument("proof")
     p.add_argument("--trusted-key", action="append", metavar="HEX")
+    p.add_argument("--bundle", help="also check that this bundle's events give the proof's roots")
     args = parser.parse_args(argv)
     return {
         "verify": cmd_verify,
         "inclusion": cmd_inclusion,
         "consistency": cmd_consistency,
         "proof": cmd_proof,
+        "entries": cmd_entries,
     }[args.command](args)
 
 

@@ -6,10 +6,16 @@ migration rebuilds it). ``check_ledger`` verifies they are all present with ``le
 PostgreSQL:
 - entries and postings refuse UPDATE and DELETE;
 - an entry dated on or before its trust's lock date, or in a closed trust, is refused;
-- at commit (deferred constraint triggers) every entry touched must have at least two postings that
-  sum to zero per currency, in its own trust's accounts and their currencies;
-- ``ledger_post_batch`` validates, locks balances in id order and writes entries, postings, balances
-  and daily movements in one round trip (see ``trust.services.ledger``).
+- at commit every entry touched must have at least two postings that sum to zero per currency, in
+  its own trust's accounts and their currencies: each INSERT statement notes the entries it touched
+  in ``ledger_private.pending_check`` (a schema the application's role has no rights in, written only
+  by SECURITY DEFINER functions), and that row's deferred constraint trigger checks them at commit.
+  Nothing a session can set tells the check to skip anything (issue 22);
+- TRUNCATE of the ledger's and the trail's tables is refused (statement triggers: row triggers do
+  not see it);
+- ``ledger_post_batch`` validates, locks balances in id order and writes entries, postings, balances,
+  daily movements and the audit event that binds each entry (with its id) in one round trip (see
+  ``trust.services.ledger``).
 
 SQLite: the same immutability, lock-date and posting-consistency rules as row triggers. SQLite has no
 deferred triggers, so the balance rule there rests on the posting service alone.
@@ -25,8 +31,9 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 PG_TRIGGERS = {
-    "trust_entry": ["trust_entry_immutable", "trust_entry_complete"],
-    "trust_posting": ["trust_posting_immutable", "trust_posting_balanced"],
+    "trust_entry": ["trust_entry_immutable", "trust_entry_noted"],
+    "trust_posting": ["trust_posting_immutable", "trust_posting_noted"],
+    "ledger_private.pending_check": ["ledger_pending_checked", "ledger_pending_rechecked"],
     # Ledger rows name their trust and accounts without a foreign key (trust/models/ledger.py): neither
     # may be deleted. A trust is closed, an account left at zero.
     "trust_trust": ["trust_trust_no_delete"],
@@ -35,11 +42,27 @@ PG_TRIGGERS = {
 PG_FUNCTIONS = [
     "ledger_refuse_change",
     "ledger_check_entries",
-    "ledger_verify",
-    "ledger_entry_complete",
-    "ledger_posting_balanced",
+    "ledger_check_pending",
+    "ledger_note_entries",
+    "ledger_note_postings",
+    "ledger_pending_checked",
     "ledger_post_batch",
 ]
+# The commit-time check's own state (issue 22): which entries each open transaction touched. In a
+# schema of its own, with no rights for anyone but its owner: a session that could write it could
+# tell the check to skip an entry (before issue 22 that state was a setting any role could SET).
+LEDGER_PRIVATE_SCHEMA = "ledger_private"
+# TRUNCATE skips row triggers: these tables refuse it with a BEFORE TRUNCATE statement trigger,
+# "<table>_no_truncate" (PostgreSQL; SQLite has no TRUNCATE). A table of the trail added later
+# (a witness table, say) is appended to NO_TRUNCATE_AUDIT_TABLES; it is guarded once it exists.
+NO_TRUNCATE_LEDGER_TABLES = [
+    "trust_trust",
+    "trust_account",
+    "trust_account_day",
+    "trust_entry",
+    "trust_posting",
+]
+NO_TRUNCATE_AUDIT_TABLES = ["trust_audit_event", "trust_audit_checkpoint", "trust_audit_chain"]
 # The audit trail (trust/models/audit.py): append-only; events sealed into their chain at commit.
 AUDIT_TABLES = ["trust_audit_event", "trust_audit_checkpoint"]
 PG_AUDIT_TRIGGERS = {
@@ -75,19 +98,20 @@ $fn$
 """,
     # The commit-time check of a range of entries, in one set-based query: each entry has at least
     # two postings summing to zero per currency, to existing accounts of its own trust in their
-    # currency and on its date, in an active trust after the lock date. Returns the highest
-    # posting id it saw. Entries of other transactions in the range are invisible or committed
+    # currency and on its date, in an active trust after the lock date. Entries of other transactions in the range are invisible or committed
     # (and so already checked): checking them again is harmless.
+    # (It returned the highest posting id it saw, for the memo of issue 22's attack 1: now void.)
+    "DROP FUNCTION IF EXISTS ledger_check_entries(bigint, bigint)",
     r"""
-CREATE OR REPLACE FUNCTION ledger_check_entries(lo bigint, hi bigint) RETURNS bigint
+CREATE OR REPLACE FUNCTION ledger_check_entries(lo bigint, hi bigint) RETURNS void
 LANGUAGE plpgsql
+-- No search_path of its own: what counts is its call by ledger_check_pending, which pins it.
 SET plan_cache_mode = force_generic_plan
 -- Generic plans are made once per session: never let one made on a small table scan it later.
 SET enable_seqscan = off
 AS $fn$
 DECLARE
   bad record;
-  top bigint;
 BEGIN
   SELECT * INTO bad FROM (
     SELECT e.id AS entry, 1 AS prio,
@@ -159,54 +183,129 @@ BEGIN
           bad.entry, bad.a, bad.b USING ERRCODE = '23514';
     END CASE;
   END IF;
-  SELECT max(p.id) INTO top FROM trust_posting p WHERE p.entry_id BETWEEN lo AND hi;
-  RETURN coalesce(top, 0);
 END
 $fn$
 """,
-    # Both deferred triggers call this with their entry (and posting). The first firing checks a
-    # whole range and remembers "lo:hi:top" for the transaction, so later firings for entries in
-    # the range and postings it already saw return at once. The range is the entry alone, or the
-    # rest of the batch that ledger_post_batch announced in ledger.batch (only when its entries
-    # got consecutive ids): a batch of n entries costs one query, not n. A posting appended later
-    # to a checked entry has a higher id than any seen, so it is checked again.
+    # The commit-time check (issue 22). Each INSERT statement into trust_entry or trust_posting
+    # (a statement trigger, with the rows it inserted) adds the entries it touched to its
+    # backend's row of ledger_private.pending_check, marked with the transaction's id; the first
+    # note of a transaction (and the first after a check) queues the row's deferred constraint
+    # trigger, which at commit checks them, one set-based query per run of consecutive ids (a
+    # batch of 500 entries is one query, and no per-row trigger fires), and empties the row. The
+    # row is transactional: a savepoint rolled back takes back both what it noted and any check
+    # it ran. One row per backend, updated in place (HOT: no index changes), so that a busy
+    # ledger leaves no dead rows to vacuum (a row inserted and deleted per transaction did, and
+    # cost more per posting as they piled up). Before issue 22 the check remembered what it had
+    # checked in a setting any role could SET.
+    #
+    # The SECURITY DEFINER functions name everything with its schema (pg_catalog's functions and
+    # operators too) rather than pin search_path on every call (each pin costs a recomputation
+    # of the search path, twice per call); ledger_check_pending, once per transaction, pins it.
+    "CREATE SCHEMA IF NOT EXISTS ledger_private",
+    "REVOKE ALL ON SCHEMA ledger_private FROM PUBLIC",
+    """CREATE UNLOGGED TABLE IF NOT EXISTS ledger_private.pending_check (
+         backend int PRIMARY KEY,
+         xid xid8 NOT NULL,
+         entries int8multirange)
+       WITH (fillfactor = 10)""",
+    # (fillfactor 10: each backend's row has a page nearly to itself, so every update stays on
+    # it (HOT, no index change) and the page is pruned as it is read: no vacuum needed.)
+    "REVOKE ALL ON TABLE ledger_private.pending_check FROM PUBLIC",
+    # Default privileges may have granted the new table to an application role: take them back.
     r"""
-CREATE OR REPLACE FUNCTION ledger_verify(p_entry bigint, p_posting bigint) RETURNS void
-LANGUAGE plpgsql AS $fn$
+DO $do$
 DECLARE
-  mark text[] := string_to_array(current_setting('ledger.checked', true), ':');
-  batch text[];
-  hi bigint := p_entry;
+  who text;
 BEGIN
-  IF cardinality(mark) = 3 AND p_entry BETWEEN mark[1]::bigint AND mark[2]::bigint
-     AND (p_posting IS NULL OR p_posting <= mark[3]::bigint) THEN
-    RETURN;
-  END IF;
-  batch := string_to_array(current_setting('ledger.batch', true), ':');
-  IF cardinality(batch) = 2 AND p_entry BETWEEN batch[1]::bigint AND batch[2]::bigint THEN
-    hi := batch[2]::bigint;
-  END IF;
-  PERFORM set_config('ledger.checked',
-    p_entry::text || ':' || hi::text || ':' || ledger_check_entries(p_entry, hi)::text, true);
+  FOR who IN SELECT DISTINCT g.grantee::regrole::text
+               FROM pg_class c, aclexplode(c.relacl) g
+              WHERE c.oid = 'ledger_private.pending_check'::regclass
+                AND g.grantee <> c.relowner AND g.grantee <> 0
+  LOOP
+    EXECUTE format('REVOKE ALL ON TABLE ledger_private.pending_check FROM %s', who);
+  END LOOP;
 END
-$fn$
+$do$
 """,
-    r"""
-CREATE OR REPLACE FUNCTION ledger_entry_complete() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    *[
+        rf"""
+CREATE OR REPLACE FUNCTION ledger_note_{what}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+AS $fn$
+DECLARE
+  touched int8multirange;
+  me int := pg_catalog.pg_backend_pid();
+  now_xid xid8 := pg_catalog.pg_current_xact_id();
 BEGIN
-  PERFORM ledger_verify(NEW.id, NULL);
+  SELECT pg_catalog.range_agg(pg_catalog.int8range(n.{column}, n.{column}, '[]'))
+    INTO touched FROM new_rows n;
+  IF touched IS NULL THEN
+    RETURN NULL;
+  END IF;
+  -- The backend's row, updated in place; inserted the first time only.
+  UPDATE ledger_private.pending_check pc
+     SET xid = now_xid,
+         entries = CASE WHEN pc.xid OPERATOR(pg_catalog.=) now_xid AND pc.entries IS NOT NULL
+                        THEN pc.entries OPERATOR(pg_catalog.+) touched ELSE touched END
+   WHERE pc.backend OPERATOR(pg_catalog.=) me
+     AND (pc.xid OPERATOR(pg_catalog.<>) now_xid OR pc.entries IS NULL
+          OR NOT pc.entries OPERATOR(pg_catalog.@>) touched);
+  IF NOT FOUND THEN
+    -- No row yet for this backend, or its row already holds these entries for this transaction.
+    PERFORM FROM ledger_private.pending_check pc WHERE pc.backend OPERATOR(pg_catalog.=) me;
+    IF NOT FOUND THEN
+      INSERT INTO ledger_private.pending_check (backend, xid, entries)
+      VALUES (me, now_xid, touched);
+    END IF;
+  END IF;
   RETURN NULL;
 END
 $fn$
-""",
-    r"""
-CREATE OR REPLACE FUNCTION ledger_posting_balanced() RETURNS trigger LANGUAGE plpgsql AS $fn$
+"""
+        for what, column in (("entries", "id"), ("postings", "entry_id"))
+    ],
+    # Check now what this transaction noted so far (the deferred trigger calls it at commit;
+    # ledger_checks_now() calls it inside a longer transaction). Anyone may call it: it can only
+    # check, and what it clears is what it has just checked.
+    *[
+        rf"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS {returns}
+LANGUAGE plpgsql SECURITY DEFINER
+-- The tables are the application's, never a session's temporary table of the same name.
+SET search_path = pg_catalog, @APP_SCHEMA@, pg_temp
+AS $fn$
+DECLARE
+  touched int8multirange;
+  r int8range;
 BEGIN
-  PERFORM ledger_verify(NEW.entry_id, NEW.id);
-  RETURN NULL;
+  UPDATE ledger_private.pending_check pc SET entries = NULL
+    FROM ledger_private.pending_check was
+   WHERE pc.backend = pg_backend_pid() AND was.backend = pc.backend
+     AND pc.xid = pg_current_xact_id_if_assigned() AND pc.entries IS NOT NULL
+  RETURNING was.entries INTO touched;
+  IF touched IS NOT NULL THEN
+    FOR r IN SELECT u FROM unnest(touched) AS u LOOP
+      PERFORM ledger_check_entries(lower(r), upper(r) - 1);
+    END LOOP;
+  END IF;
+  RETURN {result};
 END
 $fn$
-""",
+"""
+        # The deferred trigger's function is the check itself (one call, not two, per commit).
+        for name, returns, result in (
+            ("ledger_check_pending", "void", ""),
+            ("ledger_pending_checked", "trigger", "NULL"),
+        )
+    ],
+    "REVOKE ALL ON FUNCTION ledger_note_entries() FROM PUBLIC",
+    "REVOKE ALL ON FUNCTION ledger_note_postings() FROM PUBLIC",
+    # The per-row deferred triggers and the memo they shared (before issue 22): gone.
+    "DROP TRIGGER IF EXISTS trust_entry_complete ON trust_entry",
+    "DROP TRIGGER IF EXISTS trust_posting_balanced ON trust_posting",
+    "DROP FUNCTION IF EXISTS ledger_entry_complete()",
+    "DROP FUNCTION IF EXISTS ledger_posting_balanced()",
+    "DROP FUNCTION IF EXISTS ledger_verify(bigint, bigint)",
     "DROP TRIGGER IF EXISTS trust_entry_immutable ON trust_entry",
     """CREATE TRIGGER trust_entry_immutable BEFORE UPDATE OR DELETE ON trust_entry
        FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()""",
@@ -223,12 +322,37 @@ $fn$
     "DROP FUNCTION IF EXISTS ledger_entry_open_period()",
     "DROP TRIGGER IF EXISTS trust_entry_has_postings ON trust_entry",
     "DROP FUNCTION IF EXISTS ledger_entry_has_postings()",
-    "DROP TRIGGER IF EXISTS trust_entry_complete ON trust_entry",
-    """CREATE CONSTRAINT TRIGGER trust_entry_complete AFTER INSERT ON trust_entry
-       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_entry_complete()""",
-    "DROP TRIGGER IF EXISTS trust_posting_balanced ON trust_posting",
-    """CREATE CONSTRAINT TRIGGER trust_posting_balanced AFTER INSERT ON trust_posting
-       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_posting_balanced()""",
+    "DROP TRIGGER IF EXISTS trust_entry_noted ON trust_entry",
+    """CREATE TRIGGER trust_entry_noted AFTER INSERT ON trust_entry
+       REFERENCING NEW TABLE AS new_rows
+       FOR EACH STATEMENT EXECUTE FUNCTION ledger_note_entries()""",
+    "DROP TRIGGER IF EXISTS trust_posting_noted ON trust_posting",
+    """CREATE TRIGGER trust_posting_noted AFTER INSERT ON trust_posting
+       REFERENCING NEW TABLE AS new_rows
+       FOR EACH STATEMENT EXECUTE FUNCTION ledger_note_postings()""",
+    # Created when missing, never dropped and made again: a transaction with a check pending
+    # (a test calling this, say) cannot alter the table. A change to these two definitions needs
+    # its own DROP TRIGGER in a migration.
+    r"""
+DO $do$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'ledger_pending_checked'
+                   AND tgrelid = 'ledger_private.pending_check'::regclass) THEN
+    CREATE CONSTRAINT TRIGGER ledger_pending_checked AFTER INSERT ON ledger_private.pending_check
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_pending_checked();
+  END IF;
+  -- A backend's row is reused: a transaction's first note, or its first after a check, queues
+  -- the check (later notes only widen what it will check).
+  IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'ledger_pending_rechecked'
+                   AND tgrelid = 'ledger_private.pending_check'::regclass) THEN
+    CREATE CONSTRAINT TRIGGER ledger_pending_rechecked AFTER UPDATE
+      ON ledger_private.pending_check DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+      WHEN (OLD.xid IS DISTINCT FROM NEW.xid OR (OLD.entries IS NULL AND NEW.entries IS NOT NULL))
+      EXECUTE FUNCTION ledger_pending_checked();
+  END IF;
+END
+$do$
+""",
     # The only write path for entries (trust.services.ledger): one round trip per batch. The
     # version without audit events is dropped (a new argument makes a new function).
     "DROP FUNCTION IF EXISTS ledger_post_batch(bigint, bigint, timestamptz, text[], date[],"
@@ -390,21 +514,22 @@ BEGIN
 
   -- One audit event for the call: the entries it wrote, in batch order, on the trust's chain.
   -- Its bytes are the caller's canonical frame around the new entries' canonical fragments
-  -- (a retried entry wrote nothing, so it is left out).
+  -- (a retried entry wrote nothing, so it is left out). Each fragment starts with its date,
+  -- '{"date":"YYYY-MM-DD",' (21 bytes): the entry's id goes in after it, where canonical JSON
+  -- (keys sorted) puts it, so that the event binds the entry by id (issue 22).
   IF a_entries IS NOT NULL THEN
     INSERT INTO trust_audit_event (at, trust_id, actor_id, action, object_type, object_id, data)
     SELECT p_recorded, p_trust, p_actor, 'entries.posted', 'entries', '',
-           a_frame[1] || string_agg(a_entries[i], ','::bytea ORDER BY i) || a_frame[2]
+           a_frame[1]
+           || string_agg(overlay(a_entries[i] PLACING convert_to('"id":' || eid[i] || ',', 'UTF8')
+                                 FROM 22 FOR 0),
+                         ','::bytea ORDER BY i)
+           || a_frame[2]
       FROM generate_subscripts(e_keys, 1) AS i
      WHERE eid[i] IS NOT NULL
     HAVING count(*) > 0;
   END IF;
 
-  -- Tell the commit-time checks that these entries form one range (when their ids are
-  -- consecutive), so that they check the batch in one query (see ledger_verify).
-  IF new_ids[cardinality(new_ids)] - new_ids[1] + 1 = cardinality(new_ids) THEN
-    PERFORM set_config('ledger.batch', new_ids[1]::text || ':' || new_ids[cardinality(new_ids)]::text, true);
-  END IF;
   RETURN QUERY SELECT n.ord, n.id, true FROM unnest(new_idx, new_ids) AS n(ord, id);
 END
 $fn$
@@ -516,12 +641,26 @@ def _guard_off() -> int:
 
 @contextlib.contextmanager
 def ledger_guard_suspended() -> Iterator[None]:
-    """For test-database teardown only: lets SQLite flush ledger tables in this thread."""
+    """For test-database teardown only: lets SQLite flush ledger tables in this thread, and
+    PostgreSQL TRUNCATE them (which the ledger's and the trail's tables refuse): the test suite's
+    superuser switches triggers off for the flush (``session_replication_role = replica``, what
+    any superuser can do, and what the insider tests play)."""
+    from django.db import connections
+
     _guard.off = True
+    replicas = []
     try:
+        for conn in connections.all():
+            if conn.vendor == "postgresql":
+                with conn.cursor() as cursor:
+                    cursor.execute("SET session_replication_role = replica")
+                replicas.append(conn)
         yield
     finally:
         _guard.off = False
+        for conn in replicas:
+            with contextlib.suppress(Exception), conn.cursor() as cursor:
+                cursor.execute("RESET session_replication_role")
 
 
 def _sealing() -> int:
@@ -544,19 +683,53 @@ def register_sqlite_functions(sender: Any, connection: BaseDatabaseWrapper, **kw
         connection.connection.create_function("audit_sealing", 0, _sealing)
 
 
+def _no_truncate_sql(tables: list[str], function: str) -> list[str]:
+    return [
+        sql
+        for table in tables
+        for sql in (
+            f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+            f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+                FOR EACH STATEMENT EXECUTE FUNCTION {function}()""",
+        )
+    ]
+
+
 def install_ledger_database_objects(connection: BaseDatabaseWrapper) -> None:
     """Create or replace every trigger and function; safe to run any number of times."""
     statements = PG_SQL if connection.vendor == "postgresql" else SQLITE_SQL
     if connection.vendor not in {"postgresql", "sqlite"}:
         raise RuntimeError(f"unsupported database vendor {connection.vendor}")
-    if set(AUDIT_TABLES) <= set(connection.introspection.table_names()):
+    tables = set(connection.introspection.table_names())
+    audit = set(AUDIT_TABLES) <= tables
+    if audit:
         statements = statements + (
             PG_AUDIT_SQL if connection.vendor == "postgresql" else SQLITE_AUDIT_SQL
         )
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT quote_ident(current_schema())")
+            schema = cursor.fetchone()[0]
+            statements = [sql.replace("@APP_SCHEMA@", schema) for sql in statements]
+            statements += _no_truncate_sql(
+                [t for t in NO_TRUNCATE_LEDGER_TABLES if t in tables], "ledger_refuse_change"
+            )
+            if audit:
+                statements += _no_truncate_sql(
+                    [t for t in NO_TRUNCATE_AUDIT_TABLES if t in tables], "audit_refuse_change"
+                )
         for sql in statements:
             # No params: a '%' in plpgsql must not be read as a placeholder.
             cursor.execute(sql, None)
+
+
+def _no_truncate_expected(connection: BaseDatabaseWrapper) -> list[str]:
+    tables = set(connection.introspection.table_names())
+    return [
+        f"{table}_no_truncate"
+        for table in NO_TRUNCATE_LEDGER_TABLES + NO_TRUNCATE_AUDIT_TABLES
+        if table in tables
+    ]
 
 
 def ledger_triggers_missing(connection: BaseDatabaseWrapper) -> list[str]:
@@ -567,6 +740,7 @@ def ledger_triggers_missing(connection: BaseDatabaseWrapper) -> list[str]:
             present = {row[0] for row in cursor.fetchall()}
             triggers = {**PG_TRIGGERS, **PG_AUDIT_TRIGGERS}
             expected = [name for names in triggers.values() for name in names]
+            expected += _no_truncate_expected(connection)
             missing = [name for name in expected if name not in present]
             wanted = PG_FUNCTIONS + PG_AUDIT_FUNCTIONS
             cursor.execute("SELECT proname FROM pg_proc WHERE proname = ANY(%s)", [wanted])
@@ -576,6 +750,38 @@ def ledger_triggers_missing(connection: BaseDatabaseWrapper) -> list[str]:
         cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         present = {row[0] for row in cursor.fetchall()}
         return [name for name in SQLITE_TRIGGERS + SQLITE_AUDIT_TRIGGERS if name not in present]
+
+
+def ledger_guards_weakened(connection: BaseDatabaseWrapper) -> list[tuple[str, str]]:
+    """What a table owner (or a superuser) did to the guards short of dropping them, as
+    (object, problem): a guard trigger disabled (``ALTER TABLE ... DISABLE TRIGGER``), or the
+    commit-time check's private table readable or writable by a role other than its owner.
+    PostgreSQL only (SQLite has neither)."""
+    if connection.vendor != "postgresql":
+        return []
+    triggers = {**PG_TRIGGERS, **PG_AUDIT_TRIGGERS}
+    expected = [name for names in triggers.values() for name in names]
+    expected += _no_truncate_expected(connection)
+    found: list[tuple[str, str]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'D'"
+            " AND tgname = ANY(%s) ORDER BY tgname",
+            [expected],
+        )
+        found += [(name, "trigger is disabled") for (name,) in cursor.fetchall()]
+        cursor.execute(
+            "SELECT c.relname, CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text"
+            " END, g.privilege_type FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,"
+            " aclexplode(c.relacl) g WHERE n.nspname = %s AND g.grantee <> c.relowner"
+            " ORDER BY 1, 2, 3",
+            [LEDGER_PRIVATE_SCHEMA],
+        )
+        found += [
+            (f"{LEDGER_PRIVATE_SCHEMA}.{table}", f"role {who} has {privilege} on it")
+            for table, who, privilege in cursor.fetchall()
+        ]
+    return found
 
 
 def drop_before_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from django.db import connection
 
-from trust.db import ledger_triggers_missing
+from trust.audit.entries import entries_binding
+from trust.db import ledger_guards_weakened, ledger_triggers_missing
 from trust.models import Trust
 from trust.selectors import trust_identity
 
@@ -227,8 +228,14 @@ def ledger_violations(*, trust_id: int | None = None, limit: int = 1000) -> Ledg
     for check in _EXTRA_CHECKS:
         check(trust_id, limit, add)
 
+    # Issue 22: every entry against the audit event that committed it (trust.audit.entries).
+    for problem in entries_binding(trust_id=trust_id, limit=limit).problems:
+        add(Violation("entry-trail", problem.where, problem.what))
+
     for name in ledger_triggers_missing(connection):
         add(Violation("database-guard", name, "trigger or function is missing"))
+    for name, problem in ledger_guards_weakened(connection):
+        add(Violation("database-guard", name, problem))
     return report
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from trust.audit.checkpoints import audit_checkpoint
+from trust.audit.checkpoints import AuditCheckpointRefused, audit_checkpoint_if_grown
 from trust.audit.runs import audit_verification_run
 from trust.audit.sealing import audit_seal_pending
 from trust.models import Trust
@@ -33,15 +33,23 @@ def check_ledger_task(
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
 def audit_seal_task() -> dict:
-    """Seal the events written since the last run (Celery beat, every minute). Running twice
-    seals nothing twice: an event is sealed once, under one lock."""
+    """Seal the events written since the last run (``audit_checkpoint_task`` seals too; this one
+    stays for schedules that still name it). Running twice seals nothing twice: an event is sealed
+    once, under one lock."""
     return {"sealed": audit_seal_pending()}
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
 def audit_checkpoint_task() -> dict:
-    """Sign a tree head (Celery beat, hourly). Two runs at once take turns (one lock)."""
-    checkpoint = audit_checkpoint()
+    """Celery beat, every minute: seal new events and, if there are any, sign and witness a tree
+    head. Two runs at once take turns (one lock). A refusal (the log does not extend the last
+    witnessed head) has already been alerted: it is returned, not raised again every minute."""
+    try:
+        checkpoint = audit_checkpoint_if_grown()
+    except AuditCheckpointRefused as refused:
+        return {"checkpoint": None, "refused": str(refused)}
+    if checkpoint is None:
+        return {"checkpoint": None}
     return {"checkpoint": checkpoint.pk, "size": checkpoint.size}
 
 

@@ -10,6 +10,8 @@ Files (docs/audit.md describes each field):
   signature and the public key that made it;
 - ``chains.json``: each chain's head (length and hash);
 - ``keys.json`` and ``public_key.pem``: the public keys this installation trusts;
+- ``entries.jsonl``: every journal entry with its postings, one per line in id order: what the
+  ``entries.posted`` events committed, for ``verify_bundle.py entries`` to compare (issue 22);
 - ``manifest.json``: what was exported, when, and each file's SHA-256;
 - ``README.md``: how to verify.
 
@@ -18,7 +20,6 @@ Proofs from the database are in ``trust.audit.proofs``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -29,14 +30,18 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from trust.access import audits_everything
+from trust.audit.entries import entries_for_export
 from trust.audit.events import audit_record
 from trust.audit.keys import key_fingerprint, public_key_bytes, trusted_public_keys
 from trust.audit.models import AuditCheckpoint
 from trust.audit.verify import stream_rows
+from trust.audit.witness import checkpoint_json
+
+__all__ = ["audit_bundle_download", "audit_export", "checkpoint_json", "trusted_keys_json"]
 
 README = """# Audit bundle
 
@@ -52,10 +57,19 @@ Take the trusted key from a source you trust (the application's audit page, a le
 trustee), not from this folder: `keys.json` is what the exporter says. Without `--trusted-key`
 the verifier uses `keys.json` and says so.
 
-Keep the latest checkpoint you verified (`checkpoints.json`, last entry). A later bundle whose
-checkpoints are not consistent with it proves the log was rewritten:
+Keep the latest checkpoint you verified (`checkpoints.json`, last entry), and the signed heads
+the application mails you (its witness). A later bundle whose events do not give its own signed
+root, or whose log is not consistent with a head you kept, proves the log was rewritten, cut or
+rolled back (`--kept` takes a head, a list of heads, or a folder of them):
 
     python verify_bundle.py consistency . --kept my-checkpoint.json --trusted-key <hex>
+
+Check the ledger against the trail: every journal entry (`entries.jsonl`) must be the one an
+`entries.posted` event committed, and every entry an event names must be there:
+
+    python verify_bundle.py entries .
+
+(`verify` runs the same check when the bundle has `entries.jsonl`.)
 
 Prove that one event is in the signed log:
 
@@ -65,18 +79,6 @@ Each event's `data` is the exact byte string that was hashed (canonical JSON, AS
 is SHA-256(previous hash in its chain || data), the first previous hash being 32 zero bytes. The
 Merkle tree is RFC 9162's: leaf = SHA-256(0x00 || data), node = SHA-256(0x01 || left || right).
 """
-
-
-def checkpoint_json(checkpoint: AuditCheckpoint) -> dict[str, Any]:
-    return {
-        "id": checkpoint.pk,
-        "size": checkpoint.size,
-        "root": bytes(checkpoint.root).hex(),
-        "signed_at": checkpoint.signed_at.isoformat(),
-        "statement": bytes(checkpoint.statement).decode("ascii"),
-        "signature": base64.b64encode(bytes(checkpoint.signature)).decode("ascii"),
-        "public_key": bytes(checkpoint.public_key).hex(),
-    }
 
 
 def trusted_keys_json() -> dict[str, Any]:
@@ -91,7 +93,17 @@ def trusted_keys_json() -> dict[str, Any]:
 
 def audit_export(out: Path) -> dict[str, Any]:
     """Write the bundle into ``out`` (created; must be empty if it exists). Returns the
-    manifest."""
+    manifest. On PostgreSQL the events and the ledger's entries are read in one snapshot
+    (REPEATABLE READ), so that an entry posted meanwhile is in both files or in neither."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return _export(out)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _export(out)
+
+
+def _export(out: Path) -> dict[str, Any]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -123,11 +135,13 @@ def audit_export(out: Path) -> dict[str, Any]:
     )
     (out / "public_key.pem").write_text(pem)
     (out / "README.md").write_text(README)
+    entries = _write_entries(out / "entries.jsonl")
     manifest = {
         "log": settings.AUDIT_LOG_ID,
         "exported_at": timezone.now().isoformat(),
         "events": count,
         "checkpoints": len(checkpoints),
+        "entries": entries,
         "files": {
             p.name: hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(out.iterdir())
@@ -136,6 +150,17 @@ def audit_export(out: Path) -> dict[str, Any]:
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def _write_entries(path: Path) -> int:
+    """``entries.jsonl``: every journal entry with its postings, one per line in id order
+    (``trust.audit.entries.entries_for_export``), for ``verify_bundle.py entries``."""
+    count = 0
+    with path.open("w", encoding="ascii", newline="\n") as f:
+        for entry in entries_for_export():
+            f.write(json.dumps(entry, separators=(",", ":"), ensure_ascii=True) + "\n")
+            count += 1
+    return count
 
 
 def _line(

@@ -7,7 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from trust.audit.export import checkpoint_json
-from trust.audit.merkle import consistency_proof, inclusion_proof, leaf_hash
+from trust.audit.merkle import (
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_from_leaf_hashes,
+)
 from trust.audit.models import AuditCheckpoint
 from trust.audit.verify import stream_rows
 
@@ -53,12 +58,27 @@ def inclusion_proof_for(event_id: int, size: int | None = None) -> dict[str, Any
 
 def consistency_proof_for(old_size: int, new_size: int | None = None) -> dict[str, Any]:
     """That the log signed at ``new_size`` (the latest by default) extends the one signed at
-    ``old_size``."""
+    ``old_size``, and whether the database's events give both signed roots (``events``: a
+    proof between two heads of the same size reads no event by itself, so the events are
+    always read here; ``audit_proof`` fails when they do not)."""
     old, new = _checkpoint_at(old_size), _checkpoint_at(new_size)
-    path = consistency_proof(old.size, _leaf_hashes(new.size)) if 0 < old.size < new.size else []
+    hashes = _leaf_hashes(new.size)
+    path = consistency_proof(old.size, hashes) if 0 < old.size < new.size else []
     return {
         "type": "consistency",
         "old": checkpoint_json(old),
         "new": checkpoint_json(new),
         "path": [p.hex() for p in path],
+        "events": _events_check(hashes, old, new),
     }
+
+
+def _events_check(hashes: list[bytes], *checkpoints: AuditCheckpoint) -> dict[str, Any]:
+    """Whether the database's first events give each checkpoint's root."""
+    roots = {}
+    for checkpoint in checkpoints:
+        leaves = hashes[: checkpoint.size]
+        roots[str(checkpoint.size)] = len(leaves) == checkpoint.size and root_from_leaf_hashes(
+            leaves
+        ) == bytes(checkpoint.root)
+    return {"read": len(hashes), "give_the_signed_roots": roots, "ok": all(roots.values())}

@@ -13,11 +13,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from trust.access import roles_in
 from trust.audit.models import AuditCheckpoint, AuditEvent
 from trust.audit.readable import Summary, summarise
+from trust.audit.witness import WitnessedHead, witness_latest, witness_modes
 from trust.models import Beneficiary, Trust
 from trust.roles import ADMINISTRATOR, AUDITOR, CASEWORKER, LABELS, TRUSTEE
 
@@ -119,6 +121,46 @@ def audit_actions(events: QuerySet[AuditEvent] | None = None) -> list[str]:
 def checkpoint_latest() -> AuditCheckpoint | None:
     """The signed tree head of the largest log, if any."""
     return AuditCheckpoint.objects.order_by("-size", "-id").first()
+
+
+# Checkpoints are signed every minute when there are new events: older than this with events
+# waiting, the schedule is not running (or signing was refused).
+CHECKPOINT_LATE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class CheckpointStatus:
+    """How fresh the signed state is, for the audit page: the latest checkpoint, how long ago it
+    was signed, how many events it does not cover yet, and the latest witnessed head."""
+
+    checkpoint: AuditCheckpoint | None
+    age: timedelta | None
+    uncovered: int
+    witness: tuple[str, ...]
+    witnessed: WitnessedHead | None
+
+    @property
+    def late(self) -> bool:
+        return self.uncovered > 0 and (self.age is None or self.age > CHECKPOINT_LATE)
+
+    @property
+    def witness_behind(self) -> bool:
+        """The witness holds a larger head than the database: checkpoints were rolled back."""
+        size = self.checkpoint.size if self.checkpoint else 0
+        return self.witnessed is not None and self.witnessed.size > size
+
+
+def checkpoint_status() -> CheckpointStatus:
+    checkpoint = checkpoint_latest()
+    size = checkpoint.size if checkpoint else 0
+    uncovered = AuditEvent.objects.filter(Q(sealed__isnull=True) | Q(sealed__gt=size)).count()
+    return CheckpointStatus(
+        checkpoint=checkpoint,
+        age=timezone.now() - checkpoint.signed_at if checkpoint else None,
+        uncovered=uncovered,
+        witness=witness_modes(),
+        witnessed=witness_latest(),
+    )
 
 
 # --- who saw this child --------------------------------------------------------------------------

@@ -18,7 +18,13 @@ from trust.access import audits_everything, trust_ids, visible_audit_events, vis
 from trust.audit.export import audit_bundle_download, checkpoint_json, trusted_keys_json
 from trust.audit.models import AuditVerification
 from trust.audit.runs import audit_verification_start
-from trust.audit.selectors import audit_actions, audit_event_list, audit_rows, checkpoint_latest
+from trust.audit.selectors import (
+    audit_actions,
+    audit_event_list,
+    audit_rows,
+    checkpoint_latest,
+    checkpoint_status,
+)
 from trust.roles import Action
 
 
@@ -49,7 +55,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     }
     visible = visible_audit_events(request.user)
     page = Paginator(audit_event_list(events=visible, **filters), 50).get_page(q.get("page"))
-    checkpoint = checkpoint_latest()
+    status = checkpoint_status()
     query = q.copy()
     query.pop("page", None)
     return render(
@@ -62,7 +68,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "trusts": visible_trusts(request.user, Action.AUDIT_VIEW).order_by("caption"),
             "actions": audit_actions(visible),
-            "checkpoint": checkpoint,
+            "checkpoint": status.checkpoint,
+            "status": status,
             "keys": trusted_keys_json(),
             "total": visible.count(),
             "whole_log": audits_everything(request.user),

@@ -236,7 +236,9 @@ def entries_post(
 # The audit event of a posting call is one event, "entries.posted", listing every entry it
 # wrote (one event per call, not per entry: a batch of 500 entries writes one audit row). Its
 # bytes are a canonical frame around the entries' canonical fragments, joined with commas: on
-# PostgreSQL the posting function joins the fragments of the entries it actually wrote.
+# PostgreSQL the posting function joins the fragments of the entries it actually wrote, each
+# with the id the entry got (issue 22: the event binds every entry by id and content;
+# ``trust.audit.entries`` checks the ledger against it).
 def _audit_frame(trust_id: int, actor: Any | None, at: datetime) -> tuple[bytes, bytes]:
     """The event's canonical bytes before and after its list of entries: what
     ``AuditSpec(...).data(at)`` gives, written out by hand (this runs on every posting; a test
@@ -253,13 +255,18 @@ def _audit_frame(trust_id: int, actor: Any | None, at: datetime) -> tuple[bytes,
     return before, after
 
 
-def _audit_fragment(p: _Prepared) -> bytes:
-    """An entry as its posting event records it: everything that makes it, named by its key
-    (its id is not known before it is written). Canonical JSON, keys in order, by hand."""
+def _audit_fragment(p: _Prepared, entry_id: int | None = None) -> bytes:
+    """An entry as its posting event records it: everything that makes it, with its id and its
+    key. Canonical JSON, keys in order, by hand. Without ``entry_id`` (PostgreSQL, where the id is
+    not known before the posting function writes the entry) the id is left out, and the function
+    puts ``"id":<id>,`` in after the first 21 bytes, ``{"date":"YYYY-MM-DD",``, where canonical
+    JSON has it."""
     legs = ",".join(f'[{acc},{minor},"{cur}"]' for acc, minor, cur in p.legs)
+    bound = "" if entry_id is None else f'"id":{int(entry_id)},'
     return (
-        f'{{"date":"{p.effective_date.isoformat()}","key":{_json(p.key)},"kind":{_json(p.kind)},'
-        f'"legs":[{legs}],"memo":{_json(p.memo)},"reason":{_json(p.reason)},'
+        f'{{"date":"{p.effective_date.isoformat()}",{bound}"key":{_json(p.key)},'
+        f'"kind":{_json(p.kind)},"legs":[{legs}],"memo":{_json(p.memo)},'
+        f'"reason":{_json(p.reason)},'
         f'"reverses":{"null" if p.reverses_id is None else int(p.reverses_id)}}}'
     ).encode("ascii")
 
@@ -289,7 +296,11 @@ def _post(trust: Trust, actor: Any | None, prepared: list[_Prepared]) -> list[Po
                 return posted
         with transaction.atomic():
             posted = _post_sqlite(trust.pk, actor_id, recorded_at, prepared)
-            new = [p for p, done in zip(prepared, posted, strict=True) if done.created]
+            new = [
+                _audit_fragment(p, done.entry_id)
+                for p, done in zip(prepared, posted, strict=True)
+                if done.created
+            ]
             if new:
                 before, after = _audit_frame(trust.pk, actor, recorded_at)
                 audit_insert_raw(
@@ -298,7 +309,7 @@ def _post(trust: Trust, actor: Any | None, prepared: list[_Prepared]) -> list[Po
                     at=recorded_at,
                     action="entries.posted",
                     object_type="entries",
-                    data=before + b",".join(_audit_fragment(p) for p in new) + after,
+                    data=before + b",".join(new) + after,
                 )
             return posted
     except DatabaseError as exc:
@@ -441,20 +452,15 @@ def _post_postgresql(
 
 def ledger_checks_now() -> None:
     """Run the ledger's pending commit-time checks now, inside the current transaction (on
-    PostgreSQL; SQLite checks as it writes). Used for a batch posted inside a longer transaction,
-    while its id range is announced (``ledger.batch``): one set-based query for the batch, where at
-    the commit the entries of earlier batches were checked one by one (a file of 10,000 receipts
-    posted in ten batches spent most of its time in the commit), and a refusal surfaces as a
-    ``LedgerError`` of the call. Used too before a lock date moves, so that entries written
-    earlier in the transaction are judged against the date they were posted under."""
+    PostgreSQL; SQLite checks as it writes): every entry the transaction touched so far
+    (``ledger_check_pending`` in ``trust/db.py``), one set-based query per run of consecutive ids.
+    Used after a batch posted inside a longer transaction, so that a refusal surfaces as a
+    ``LedgerError`` of the call, not at the commit; and before a lock date moves, so that entries
+    written earlier in the transaction are judged against the date they were posted under."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute(f"SET CONSTRAINTS {_DEFERRED_CHECKS} IMMEDIATE")
-        cursor.execute(f"SET CONSTRAINTS {_DEFERRED_CHECKS} DEFERRED")
-
-
-_DEFERRED_CHECKS = "trust_entry_complete, trust_posting_balanced"
+        cursor.execute("SELECT ledger_check_pending()")
 
 
 def _chunks(items: list[Any], size: int = _SQLITE_CHUNK) -> list[list[Any]]:

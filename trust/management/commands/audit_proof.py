@@ -13,7 +13,9 @@ from trust.audit.proofs import consistency_proof_for, inclusion_proof_for
 class Command(BaseCommand):
     help = (
         "Print a proof as JSON: that an event is in the signed log (inclusion), or that a later "
-        "signed log extends an earlier one (consistency). tools/verify_bundle.py proof checks it."
+        "signed log extends an earlier one (consistency; the database's events are checked "
+        "against both roots too, and the command fails if they do not give them). "
+        "tools/verify_bundle.py proof checks it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,3 +38,16 @@ class Command(BaseCommand):
         except LookupError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps(proof, indent=1))
+        events = proof.get("events")
+        if events is None:
+            return
+        sizes = " and ".join(events["give_the_signed_roots"])
+        if not events["ok"]:
+            raise CommandError(
+                f"the database's events do not give the signed roots of the checkpoints of size"
+                f" {sizes}: they were changed or cut (run verify_audit)"
+            )
+        self.stderr.write(
+            f"Checked the events: the database's first {events['read']:,} events give the signed"
+            f" roots of sizes {sizes}."
+        )

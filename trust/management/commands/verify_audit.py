@@ -11,16 +11,20 @@ from trust.audit.verify import audit_verify
 
 class Command(BaseCommand):
     help = (
-        "Verify the audit trail: every event's hash chain, the Merkle root of every checkpoint, "
-        "every checkpoint's signature, and each chain's head. Exits 0, or 1 naming the first "
-        "bad event or checkpoint and what is wrong."
+        "Verify the audit trail: every event's hash chain (and that it is in its trust's chain), "
+        "the Merkle root of every checkpoint, every checkpoint's signature, each chain's head, and "
+        "the checkpoints against the heads witnessed outside the database. Exits 0, or 1 naming "
+        "the first bad event or checkpoint and what is wrong."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--deep",
             action="store_true",
-            help="also check that the columns used for filtering say what each event's bytes say",
+            help=(
+                "also check that the columns used for filtering (trust, actor, action, object,"
+                " time) say what each event's bytes say"
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -30,6 +34,16 @@ class Command(BaseCommand):
             f" the signed log order, {report.pending:,} awaiting the next checkpoint;"
             f" {report.checkpoints:,} checkpoints."
         )
+        if report.witnessed is None:
+            self.stdout.write(
+                "No witness store (TRUST_AUDIT_WITNESS has no 'storage'): the checkpoints were not"
+                " compared with heads kept outside the database."
+            )
+        else:
+            self.stdout.write(
+                f"Compared the checkpoints with {report.witnessed:,} witnessed heads."
+                + ("" if report.witnessed else " (The witness store holds none yet.)")
+            )
         if report.ok:
             self.stdout.write(self.style.SUCCESS("OK: the audit trail verifies."))
             return
