@@ -421,7 +421,7 @@ def check_entries(bundle: Path) -> Problems:
         what = f"entry #{named}" if by_id else f"the entry with key {content[3]!r}"
         problems.add(
             f"event #{event}",
-            f"names {what} (trust #{content[0]}), which is not there: the entry was removed",
+            f"names {what} (trust #{content[0]}), which is not there: removed, or never written",
         )
 
     rows = iter(committed_entries(bundle))

@@ -33,7 +33,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 PG_TRIGGERS = {
     "trust_entry": ["trust_entry_immutable", "trust_entry_noted"],
     "trust_posting": ["trust_posting_immutable", "trust_posting_noted"],
-    "ledger_private.pending_check": ["ledger_pending_checked", "ledger_pending_rechecked"],
+    "ledger_private.pending_check": ["ledger_pending_checked"],
     # Ledger rows name their trust and accounts without a foreign key (trust/models/ledger.py): neither
     # may be deleted. A trust is closed, an account left at zero.
     "trust_trust": ["trust_trust_no_delete"],
@@ -188,28 +188,39 @@ $fn$
 """,
     # The commit-time check (issue 22). Each INSERT statement into trust_entry or trust_posting
     # (a statement trigger, with the rows it inserted) adds the entries it touched to its
-    # backend's row of ledger_private.pending_check, marked with the transaction's id; the first
-    # note of a transaction (and the first after a check) queues the row's deferred constraint
-    # trigger, which at commit checks them, one set-based query per run of consecutive ids (a
-    # batch of 500 entries is one query, and no per-row trigger fires), and empties the row. The
-    # row is transactional: a savepoint rolled back takes back both what it noted and any check
-    # it ran. One row per backend, updated in place (HOT: no index changes), so that a busy
-    # ledger leaves no dead rows to vacuum (a row inserted and deleted per transaction did, and
-    # cost more per posting as they piled up). Before issue 22 the check remembered what it had
-    # checked in a setting any role could SET.
+    # transaction's row of ledger_private.pending_check; the row's deferred constraint trigger
+    # checks them at commit, one set-based query per run of consecutive ids (a batch of 500
+    # entries is one query, and no per-row trigger fires), and deletes the row. A statement after
+    # a check (ledger_check_pending) starts a new row and a new check. The row is transactional:
+    # a savepoint rolled back takes back both what it noted and any check it ran. Before issue 22
+    # the check remembered what it had checked in a setting any role could SET.
     #
-    # The SECURITY DEFINER functions name everything with its schema (pg_catalog's functions and
-    # operators too) rather than pin search_path on every call (each pin costs a recomputation
-    # of the search path, twice per call); ledger_check_pending, once per transaction, pins it.
+    # A row per transaction, keyed by its id, inserted and deleted: each lookup finds one key
+    # whatever else the table holds, so a long-running snapshot elsewhere (a backup, a report)
+    # that keeps dead rows from being pruned costs space, never time per posting. (One row per
+    # backend updated in place was tried: under such a snapshot every lookup walked all the row's
+    # versions since, and posting slowed down as they piled up.) Autovacuum clears the dead rows.
+    #
+    # The SECURITY DEFINER note functions name everything with its schema (pg_catalog's
+    # functions and operators too) rather than pin search_path on every statement;
+    # ledger_check_pending, once per transaction, pins it.
     "CREATE SCHEMA IF NOT EXISTS ledger_private",
     "REVOKE ALL ON SCHEMA ledger_private FROM PUBLIC",
+    # (An earlier shape of the table, one row per backend, never released: replaced.)
+    r"""
+DO $do$
+BEGIN
+  IF EXISTS (SELECT FROM pg_attribute
+              WHERE attrelid = to_regclass('ledger_private.pending_check') AND attname = 'backend')
+  THEN
+    DROP TABLE ledger_private.pending_check;
+  END IF;
+END
+$do$
+""",
     """CREATE UNLOGGED TABLE IF NOT EXISTS ledger_private.pending_check (
-         backend int PRIMARY KEY,
-         xid xid8 NOT NULL,
-         entries int8multirange)
-       WITH (fillfactor = 10)""",
-    # (fillfactor 10: each backend's row has a page nearly to itself, so every update stays on
-    # it (HOT, no index change) and the page is pruned as it is read: no vacuum needed.)
+         xid xid8 PRIMARY KEY,
+         entries int8multirange NOT NULL)""",
     "REVOKE ALL ON TABLE ledger_private.pending_check FROM PUBLIC",
     # Default privileges may have granted the new table to an application role: take them back.
     r"""
@@ -234,7 +245,6 @@ LANGUAGE plpgsql SECURITY DEFINER
 AS $fn$
 DECLARE
   touched int8multirange;
-  me int := pg_catalog.pg_backend_pid();
   now_xid xid8 := pg_catalog.pg_current_xact_id();
 BEGIN
   SELECT pg_catalog.range_agg(pg_catalog.int8range(n.{column}, n.{column}, '[]'))
@@ -242,21 +252,12 @@ BEGIN
   IF touched IS NULL THEN
     RETURN NULL;
   END IF;
-  -- The backend's row, updated in place; inserted the first time only.
-  UPDATE ledger_private.pending_check pc
-     SET xid = now_xid,
-         entries = CASE WHEN pc.xid OPERATOR(pg_catalog.=) now_xid AND pc.entries IS NOT NULL
-                        THEN pc.entries OPERATOR(pg_catalog.+) touched ELSE touched END
-   WHERE pc.backend OPERATOR(pg_catalog.=) me
-     AND (pc.xid OPERATOR(pg_catalog.<>) now_xid OR pc.entries IS NULL
-          OR NOT pc.entries OPERATOR(pg_catalog.@>) touched);
+  -- Already noted in this transaction (the postings of the entries just inserted): a read.
+  PERFORM FROM ledger_private.pending_check pc
+   WHERE pc.xid OPERATOR(pg_catalog.=) now_xid AND pc.entries OPERATOR(pg_catalog.@>) touched;
   IF NOT FOUND THEN
-    -- No row yet for this backend, or its row already holds these entries for this transaction.
-    PERFORM FROM ledger_private.pending_check pc WHERE pc.backend OPERATOR(pg_catalog.=) me;
-    IF NOT FOUND THEN
-      INSERT INTO ledger_private.pending_check (backend, xid, entries)
-      VALUES (me, now_xid, touched);
-    END IF;
+    INSERT INTO ledger_private.pending_check AS pc (xid, entries) VALUES (now_xid, touched)
+    ON CONFLICT (xid) DO UPDATE SET entries = pc.entries OPERATOR(pg_catalog.+) EXCLUDED.entries;
   END IF;
   RETURN NULL;
 END
@@ -278,12 +279,14 @@ DECLARE
   touched int8multirange;
   r int8range;
 BEGIN
-  UPDATE ledger_private.pending_check pc SET entries = NULL
-    FROM ledger_private.pending_check was
-   WHERE pc.backend = pg_backend_pid() AND was.backend = pc.backend
-     AND pc.xid = pg_current_xact_id_if_assigned() AND pc.entries IS NOT NULL
-  RETURNING was.entries INTO touched;
-  IF touched IS NOT NULL THEN
+  DELETE FROM ledger_private.pending_check WHERE xid = pg_current_xact_id_if_assigned()
+  RETURNING entries INTO touched;
+  IF touched IS NULL THEN
+    NULL;
+  ELSIF touched = multirange(range_merge(touched)) THEN
+    -- One run of consecutive ids (one entry, one batch): no loop.
+    PERFORM ledger_check_entries(lower(touched), upper(touched) - 1);
+  ELSE
     FOR r IN SELECT u FROM unnest(touched) AS u LOOP
       PERFORM ledger_check_entries(lower(r), upper(r) - 1);
     END LOOP;
@@ -331,8 +334,8 @@ $fn$
        REFERENCING NEW TABLE AS new_rows
        FOR EACH STATEMENT EXECUTE FUNCTION ledger_note_postings()""",
     # Created when missing, never dropped and made again: a transaction with a check pending
-    # (a test calling this, say) cannot alter the table. A change to these two definitions needs
-    # its own DROP TRIGGER in a migration.
+    # (a test calling this, say) cannot alter the table. A change to its definition needs its
+    # own DROP TRIGGER in a migration.
     r"""
 DO $do$
 BEGIN
@@ -340,15 +343,6 @@ BEGIN
                    AND tgrelid = 'ledger_private.pending_check'::regclass) THEN
     CREATE CONSTRAINT TRIGGER ledger_pending_checked AFTER INSERT ON ledger_private.pending_check
       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_pending_checked();
-  END IF;
-  -- A backend's row is reused: a transaction's first note, or its first after a check, queues
-  -- the check (later notes only widen what it will check).
-  IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'ledger_pending_rechecked'
-                   AND tgrelid = 'ledger_private.pending_check'::regclass) THEN
-    CREATE CONSTRAINT TRIGGER ledger_pending_rechecked AFTER UPDATE
-      ON ledger_private.pending_check DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-      WHEN (OLD.xid IS DISTINCT FROM NEW.xid OR (OLD.entries IS NULL AND NEW.entries IS NOT NULL))
-      EXECUTE FUNCTION ledger_pending_checked();
   END IF;
 END
 $do$

@@ -267,6 +267,35 @@ def test_a_posting_added_after_a_check_with_a_low_id_is_checked_again(
         app_role.run(statements)
 
 
+def test_postings_after_the_constraints_fired_early_are_checked_at_commit(
+    app_role: AppRole, child: tuple[Trust, Account, int]
+) -> None:
+    trust, sub, _ = child
+    balanced = [
+        unbalanced(trust, sub)[0],
+        "INSERT INTO trust_posting (entry_id, account_id, amount_minor, currency, effective_date)"
+        f" SELECT currval('trust_entry_id_seq'), {sub.pk}, s, 'USD', '{DAY}'"
+        " FROM unnest(ARRAY[-100, 100]) s",
+    ]
+    statements = [
+        *balanced,
+        "SET CONSTRAINTS ALL IMMEDIATE",
+        "SET CONSTRAINTS ALL DEFERRED",
+        "INSERT INTO trust_posting (entry_id, account_id, amount_minor, currency, effective_date)"
+        f" SELECT currval('trust_entry_id_seq'), {sub.pk}, 7, 'USD', '{DAY}'",
+    ]
+    with pytest.raises(psycopg.errors.CheckViolation, match="does not balance"):
+        app_role.run(statements)
+
+
+def test_the_checks_state_is_empty_once_committed(
+    postgres_tx: None, child: tuple[Trust, Account, int]
+) -> None:
+    trust, sub, _ = child
+    post(trust, sub, "a", "b")
+    assert sql("SELECT count(*) FROM ledger_private.pending_check") == [(0,)]
+
+
 def test_a_temporary_table_cannot_stand_in_for_the_ledger_during_the_check(
     app_role: AppRole, child: tuple[Trust, Account, int]
 ) -> None:
@@ -411,7 +440,7 @@ def test_an_event_forged_by_the_application_role_naming_no_entry_is_named(
     event_id = AuditEvent.objects.filter(action="entries.posted").latest("id").pk
     problem = (
         f"event #{event_id}: names entry #{ghost} (trust #{trust.pk}), which is not there:"
-        " the entry was removed"
+        " removed, or never written"
     )
     code, lines = run_check()
     assert code == 1
@@ -430,7 +459,7 @@ def test_an_entry_deleted_by_a_superuser_with_the_triggers_off_is_named_by_its_e
         sql("DELETE FROM trust_entry WHERE id = %s", [entry_id])
     problem = (
         f"event #{event_id}: names entry #{entry_id} (trust #{trust.pk}), which is not there:"
-        " the entry was removed"
+        " removed, or never written"
     )
     _code, lines = run_check()
     assert f"VIOLATION [entry-trail] {problem}" in lines

@@ -131,7 +131,7 @@ def _merge(
         where = " among this trust's entries" if trust_id is not None else ""
         bad(
             f"event #{event.event_id}",
-            f"names {named} (trust #{trust}), which is not there{where}: the entry was removed",
+            f"names {named} (trust #{trust}), which is not there{where}: removed, or never written",
         )
 
     pending = iter(events)
