@@ -602,21 +602,21 @@ def cmd_consistency(args: argparse.Namespace) -> int:
             failed += 1
             continue
         size = head["size"]
-        path = consistency_for(size, hashes) if 0 < size < new["size"] else []
-        ok = roots[size].hex() == head["root"] and (
-            size == 0
-            or check_consistency(
-                size, new["size"], bytes.fromhex(head["root"]), bytes.fromhex(new["root"]), path
-            )
-        )
-        if ok:
-            print(f"OK: the log of {new['size']} events extends {name}.")
+        # The events were checked above to give the bundle's signed root; their first ``size``
+        # give this head's root or they do not. That is the consistency of the two heads, read
+        # from the events themselves: a proof built from the same events would add nothing, and
+        # building one per head made a year of minute heads take days.
+        if roots[size].hex() == head["root"]:
+            if len(kept) <= 20:
+                print(f"OK: the log of {new['size']} events extends {name}.")
         else:
             print(
                 f"FAILED: the log of {new['size']} events is not an extension of {name}:"
                 " history was rewritten."
             )
             failed += 1
+    if len(kept) > 20 and not failed:
+        print(f"OK: the log of {new['size']} events extends all {len(kept)} kept heads.")
     return 1 if failed else 0
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from trust.access import roles_in
@@ -153,7 +153,12 @@ class CheckpointStatus:
 def checkpoint_status() -> CheckpointStatus:
     checkpoint = checkpoint_latest()
     size = checkpoint.size if checkpoint else 0
-    uncovered = AuditEvent.objects.filter(Q(sealed__isnull=True) | Q(sealed__gt=size)).count()
+    # Two counts, each on an index (the unsealed events' partial index, the sealed order's
+    # unique one): an OR of the two scanned the whole event table.
+    uncovered = (
+        AuditEvent.objects.filter(hash__isnull=True).count()
+        + AuditEvent.objects.filter(sealed__gt=size).count()
+    )
     return CheckpointStatus(
         checkpoint=checkpoint,
         age=timezone.now() - checkpoint.signed_at if checkpoint else None,

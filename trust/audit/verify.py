@@ -310,8 +310,10 @@ def _verify(
     # The global log, in sealing order. The loop is written for speed (the 250,000 events/s
     # of docs/audit.md): the common case checks the chain and grows the tree inline, and only a
     # row that fails a test goes through ``walk`` to be named.
-    sizes = sorted(set(wanted) | set(roots_at))
-    next_size = sizes.pop(0) if sizes else -1
+    # An iterator, not list.pop(0): with a checkpoint a minute (525,600 a year), popping the
+    # front of the list moved the rest each time: quadratic, 38 s of 103 s at a year's size.
+    sizes = iter(sorted(set(wanted) | set(roots_at)))
+    next_size = next(sizes, -1)
     chains_get = chains.get
     tails_get = tails.get
     last = next(stream_rows("SELECT coalesce(max(sealed), 0) FROM trust_audit_event"))[0]
@@ -355,7 +357,7 @@ def _verify(
                         )
                 if next_size in roots_at:
                     roots_at[next_size] = frontier_root(frontier)
-                next_size = sizes.pop(0) if sizes else -1
+                next_size = next(sizes, -1)
         done += len(batch)
         if progress:
             progress(done, total)
