@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(PY) manage.py seed_demo
 	$(PY) manage.py demo_users
 	$(PY) manage.py demo_disbursements
+	$(PY) manage.py demo_bank
 	$(PY) manage.py audit_checkpoint
 	$(PY) manage.py demo_reports
 	TRUST_DEMO_SKIP_SECOND_FACTOR=$${TRUST_DEMO_SKIP_SECOND_FACTOR-1} $(PY) scripts/run_demo.py --host $(HOST) --port $(PORT)

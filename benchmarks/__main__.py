@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["all", "posting", "reports", "pages", "api"],
+        choices=["all", "posting", "reports", "pages", "api", "bank"],
         default="all",
         help="posting, reports, pages or api: only the pgbench ceiling, the two ledgers and the"
         " posting rows (1 writer on both ledgers, 8 writers, bulk; issue 22), the report rows"

@@ -362,6 +362,7 @@ SPECTACULAR_SETTINGS = {
         "CurrencyEnum": list(CURRENCIES),
         "ReportKindEnum": "reports.models.Kind",
         "ReportStatusEnum": "reports.models.Report.Status",
+        "ReconciliationStatusEnum": "trust.bank.models.Reconciliation.Status",
         "VerificationStatusEnum": "trust.audit.models.AuditVerification.Status",
         "RequestStatusEnum": "disbursements.models.Status",
         "VettingStatusEnum": "disbursements.models.CarePartner.Vetting",

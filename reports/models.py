@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 
 from disbursements.models import CarePartner, Payment
-from trust.models import AuditCheckpoint, Beneficiary, Trust
+from trust.models import AuditCheckpoint, Beneficiary, Reconciliation, Trust
 
 
 class Kind(models.TextChoices):
@@ -25,6 +25,7 @@ class Kind(models.TextChoices):
     REMITTANCE_ADVICE = "remittance_advice", "Remittance advice"
     ORDER_STATUS = "order_status", "Restitution order status"
     AUDIT_CERTIFICATE = "audit_certificate", "Audit certificate"
+    BANK_RECONCILIATION = "bank_reconciliation", "Bank reconciliation"
 
 
 class ReportBatch(models.Model):
@@ -79,6 +80,14 @@ class Report(models.Model):
     )
     payment = models.ForeignKey(
         Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # A bank reconciliation's document: the signed-off reconciliation it prints.
+    reconciliation = models.ForeignKey(
+        Reconciliation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     period_start = models.DateField()
     period_end = models.DateField()
@@ -138,6 +147,10 @@ class Report(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind="remittance_advice") | Q(payment__isnull=False),
                 name="report_advice_has_payment",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="bank_reconciliation") | Q(reconciliation__isnull=False),
+                name="report_reconciliation_has_subject",
             ),
         ]
 

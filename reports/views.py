@@ -57,7 +57,12 @@ def report_list(request: HttpRequest) -> HttpResponse:
             "query": f"trust={trust_id}" if trust_id.isdigit() else "",
             "batches": visible(request.user, ReportBatch).select_related("trust")[:10],
             "trusts": trusts,
-            "kinds": [(k.value, k.label) for k in Kind if k != Kind.REMITTANCE_ADVICE],
+            # Advices and reconciliations are made from their payment and their sign-off.
+            "kinds": [
+                (k.value, k.label)
+                for k in Kind
+                if k not in (Kind.REMITTANCE_ADVICE, Kind.BANK_RECONCILIATION)
+            ],
             "can_request": bool(trusts),
         },
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,16 +25,22 @@ from django.contrib.auth import get_user_model
 from django.db.models import Model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from moneyed import Money
 
 from disbursements.models import RequestDocument
 from disbursements.services import caseworker_add, request_document_add
 from reports.models import Kind, Report
 from reports.services import report_batch_create, report_generate, report_request
 from tests.factories import TrustFactory, appoint, beneficiary, clean_pdf, fund, person
-from tests.reports.scenario import LEGAL_NAME, build_case
+from tests.reports.scenario import LEGAL_NAME, Case, build_case
+from tests.trust.bank.test_pages import IBAN, MAPPING, statement_csv
 from trust.access import SCOPES
 from trust.audit.checkpoints import audit_checkpoint
 from trust.audit.runs import audit_verification_start
+from trust.bank.models import BankStatement, StatementLine
+from trust.bank.services.charges import interest_allocate
+from trust.bank.services.reconciliations import reconciliation_sign_off
+from trust.bank.services.statements import bank_account_set, statement_import
 from trust.models import Account, Appointment, AuditEvent, Erasure, Trust
 from trust.roles import ADMINISTRATOR, AUDITOR, TRUSTEE
 
@@ -65,6 +72,40 @@ class World:
     # Text that must never reach a page each user may see (beyond what no one may ever see).
     hidden: dict[str, list[str]] = field(default_factory=dict)
     never: list[str] = field(default_factory=list)
+
+
+def bank_of(case: Case) -> dict[str, Any]:
+    """Trust A's USD bank account with a statement imported (the clerk's 3,000.00 matched on
+    import, a fee waiting), its reconciliation signed off, and interest shared out."""
+    trustee, start = case.trustee, case.period.start
+    ledger_bank = case.trust.accounts.get(role=Account.Role.BANK, currency="USD")
+    charge = interest_allocate(
+        actor=trustee,
+        trust=case.trust,
+        bank_account=ledger_bank,
+        amount=Money("1.00", "USD"),
+        period_start=start,
+        period_end=start + timedelta(days=20),
+        effective_date=start + timedelta(days=21),
+        idempotency_key="matrix-interest",
+    )
+    bank = bank_account_set(actor=trustee, account=ledger_bank, number=IBAN, bank_name="Invented")
+    csv = statement_csv(
+        ((start + timedelta(days=5)).isoformat(), "3000.00", "CLK-77", "Clerk of court"),
+        ((start + timedelta(days=6)).isoformat(), "-5.00", "", "Account fee"),
+    )
+    statement_import(actor=trustee, bank=bank, data=csv, file_name="a.csv", mapping=MAPPING)
+    statement = BankStatement.objects.get(bank_account=bank)
+    rec = reconciliation_sign_off(actor=trustee, bank=bank, statement=statement)
+    lines = StatementLine.objects.filter(bank_account=bank)
+    return {
+        "bank": bank,
+        "bank_statement": statement,
+        "bank_line": lines.get(state=StatementLine.State.UNMATCHED),
+        "bank_match": lines.get(state=StatementLine.State.MATCHED).match,
+        "reconciliation": rec,
+        "charge": charge,
+    }
 
 
 @pytest.fixture
@@ -107,6 +148,7 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
     erasure = Erasure.objects.create(
         beneficiary=case.mv1, reason="The retention period has passed.", proposed_by=w.trustee2
     )
+    banked = bank_of(case)
     audit_checkpoint()
     with django_capture_on_commit_callbacks(execute=True):
         run = audit_verification_start(actor=w.trustee)
@@ -131,6 +173,7 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
             "receipt": a.receipts.filter(status="posted").order_by("pk").first(),
             "event": AuditEvent.objects.filter(trust_id=a.pk, action="beneficiary.created").first(),
             "erasure": erasure,
+            **banked,
         },
         hidden={
             "caseworker_a": ["MV-2", bank_text],
@@ -583,6 +626,125 @@ MATRIX: dict[str, Cell] = {
     "api-payment-list": api(lambda w: {}, everyone(200)),
     "api-payment-detail": api(
         lambda w: {"pk": w.objects["payment"].pk}, only(REQUEST_READERS, 200, 404)
+    ),
+    # The bank (trust/bank/urls.py and its API): the books' readers read, trustees write; an empty
+    # POST is refused on its input (400) for the trustee, by role (403) for the auditors, and
+    # "not found" for everyone else. Signing off again supersedes the signed-off one (302, 201).
+    "bank-accounts": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "bank-details": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "account_id": w.objects["bank"].account_id},
+        {**only(A_READERS, 403, 404), "trustee_a": 200},
+    ),
+    "bank-account": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "bank_id": w.objects["bank"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "bank-auto-match": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "bank_id": w.objects["bank"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 302},
+        method="post",
+    ),
+    "bank-import": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "bank_id": w.objects["bank"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 200},
+    ),
+    "bank-reconcile": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "bank_id": w.objects["bank"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "bank-statement-reconcile": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "statement_id": w.objects["bank_statement"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "bank-sign-off": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "statement_id": w.objects["bank_statement"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 302},
+        method="post",
+    ),
+    "bank-reconciliation": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "reconciliation_id": w.objects["reconciliation"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "bank-line": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "line_id": w.objects["bank_line"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "bank-line-match": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "line_id": w.objects["bank_line"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "bank-line-explain": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "line_id": w.objects["bank_line"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "bank-match-undo": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "match_id": w.objects["bank_match"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "bank_charges": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "bank_charge_detail": Cell(
+        lambda w: {"trust_id": w.trust_a.pk, "charge_id": w.objects["charge"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "bank_interest_new": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
+    ),
+    "bank_fee_new": Cell(
+        lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
+    ),
+    "api-bank-account-list": api(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "api-bank-statement-list": api(
+        lambda w: {"trust_id": w.trust_a.pk, "bank_id": w.objects["bank"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "api-bank-line-list": api(
+        lambda w: {"trust_id": w.trust_a.pk, "bank_id": w.objects["bank"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "api-bank-line-detail": api(
+        lambda w: {"trust_id": w.trust_a.pk, "line_id": w.objects["bank_line"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "api-bank-reconciliation-figures": api(
+        lambda w: {"trust_id": w.trust_a.pk, "statement_id": w.objects["bank_statement"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "api-bank-reconciliation-detail": api(
+        lambda w: {"trust_id": w.trust_a.pk, "reconciliation_id": w.objects["reconciliation"].pk},
+        only(A_READERS, 200, 404),
+    ),
+    "api-bank-import": api(
+        lambda w: {"trust_id": w.trust_a.pk, "bank_id": w.objects["bank"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "api-bank-line-explain": api(
+        lambda w: {"trust_id": w.trust_a.pk, "line_id": w.objects["bank_line"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "api-bank-match-list": api(
+        lambda w: {"trust_id": w.trust_a.pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "api-bank-match-detail": api(
+        lambda w: {"trust_id": w.trust_a.pk, "match_id": w.objects["bank_match"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="delete",
+    ),
+    "api-bank-match-undo": api(
+        lambda w: {"trust_id": w.trust_a.pk, "match_id": w.objects["bank_match"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 400},
+        method="post",
+    ),
+    "api-bank-sign-off": api(
+        lambda w: {"trust_id": w.trust_a.pk, "statement_id": w.objects["bank_statement"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 201},
+        method="post",
     ),
     "login": Cell(lambda w: {}, everyone(200), anon=200),
     "logout": Cell(lambda w: {}, everyone(302), method="post"),

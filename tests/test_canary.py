@@ -591,6 +591,38 @@ def no_leaks(search: Search) -> None:
 # --- the workflow and the search -----------------------------------------------------------------
 
 
+def _bank_reconciled(trust: Any, trustee: Any, today: date) -> Any:
+    """The bank's statement of the trust's account imported and reconciled, so that the
+    reconciliation's document is searched too."""
+    from trust.bank.models import BankStatement
+    from trust.bank.parsing.base import CsvMapping
+    from trust.bank.services.reconciliations import reconciliation_sign_off
+    from trust.bank.services.statements import bank_account_set, statement_import
+    from trust.models import Account
+
+    bank = bank_account_set(
+        actor=trustee,
+        account=trust.accounts.get(role=Account.Role.BANK),
+        number="GB82WEST12345698765432",
+        bank_name="Invented Savings Bank",
+    )
+    data = f"Date,Amount,Details,Balance\n{today.isoformat()},-1.00,Account fee,-1.00\n"
+    statement_import(
+        actor=trustee,
+        bank=bank,
+        data=data.encode(),
+        format="csv",
+        mapping=CsvMapping(
+            date_column="Date",
+            amount_column="Amount",
+            description_column="Details",
+            balance_column="Balance",
+        ),
+    )
+    statement = BankStatement.objects.get(bank_account=bank)
+    return reconciliation_sign_off(actor=trustee, bank=bank, statement=statement)
+
+
 @WORKFLOW
 def test_no_canary_outside_encrypted_columns_and_sealed_files(
     settings: Any,
@@ -675,6 +707,7 @@ def test_no_canary_outside_encrypted_columns_and_sealed_files(
     # downloaded; and who saw this child.
     call_command("audit_checkpoint", stdout=StringIO())
     period = Period(today - timedelta(days=60), today)
+    reconciliation = _bank_reconciled(trust, trustee, today)
     asked = [
         report_request(
             kind=Kind.BENEFICIARY_STATEMENT,
@@ -687,6 +720,12 @@ def test_no_canary_outside_encrypted_columns_and_sealed_files(
         report_request(kind=Kind.REMITTANCE_ADVICE, trust=trust, actor=trustee, payment=payment),
         report_request(kind=Kind.ORDER_STATUS, trust=trust, actor=trustee),
         report_request(kind=Kind.AUDIT_CERTIFICATE, trust=trust, actor=trustee),
+        report_request(
+            kind=Kind.BANK_RECONCILIATION,
+            trust=trust,
+            actor=trustee,
+            reconciliation=reconciliation,
+        ),
     ]
     assert {r.kind for r in asked} == set(Kind.values)
     pdfs: list[tuple[str, bytes]] = []
@@ -753,7 +792,7 @@ def test_no_canary_outside_encrypted_columns_and_sealed_files(
         "disbursements.tasks.notify_request_event",
         "reports.tasks.generate_report_task",
     } <= names, names
-    assert len(pdfs) == 6 and len(stored_files) >= 6 and sessions
+    assert len(pdfs) == 7 and len(stored_files) >= 7 and sessions
     assert any("canary-test: the log is captured" in line for line in log_everything.lines)
     assert len(dump) > 100_000 and PSEUDONYM.encode() in dump
     # Audit events are bytes (BLOB, bytea): the dump shows them as hex, which the search reads.

@@ -42,6 +42,8 @@ class Action(StrEnum):
     VIEW_LOG = "beneficiary.view_log"  # who saw this child: every view, per child
     ORDER_MANAGE = "order.manage"  # defendants, orders, implicated people
     RECEIPT_MANAGE = "receipt.manage"  # record, allocate, reverse
+    # bank statements: import, match, explain; reconcile and sign off; interest and fees
+    BANK_MANAGE = "bank.manage"
     PARTNER_MANAGE = "partner.manage"  # vet, payout details, caseworkers, budgets, policy
     REQUEST_VIEW = "request.view"
     REQUEST_DRAFT = "request.draft"  # draft, submit, cancel one's own
@@ -71,6 +73,7 @@ MAY: dict[Action, frozenset[str]] = {
     Action.VIEW_LOG: _ALL_READERS,
     Action.ORDER_MANAGE: frozenset({TRUSTEE}),
     Action.RECEIPT_MANAGE: frozenset({TRUSTEE}),
+    Action.BANK_MANAGE: frozenset({TRUSTEE}),
     Action.PARTNER_MANAGE: frozenset({TRUSTEE}),
     Action.REQUEST_VIEW: _ALL_READERS | {CASEWORKER},
     Action.REQUEST_DRAFT: frozenset({CASEWORKER}),

@@ -122,5 +122,6 @@ urlpatterns = [
     path("account/two-factor/verify/", twofactor.verify_view, name="second-factor-verify"),
     path("account/tokens/", tokens.tokens_view, name="tokens"),
     path("account/tokens/<str:token_key>/revoke/", tokens.token_revoke_view, name="token-revoke"),
+    path("trusts/<int:trust_id>/bank/", include("trust.bank.urls")),
     path("audit/", include("trust.audit.urls")),
 ]

@@ -95,3 +95,8 @@ class ReportRequestSerializer(serializers.Serializer):
     payment = serializers.IntegerField(
         required=False, allow_null=True, help_text="For a remittance advice: the payment's id."
     )
+    reconciliation = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="For a bank reconciliation: the signed-off reconciliation's id.",
+    )

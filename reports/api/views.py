@@ -32,7 +32,7 @@ from trust.api.files import FileDownload
 from trust.api.problems import PROBLEM
 from trust.api.schema import ProblemSerializer
 from trust.errors import field_error
-from trust.models import Beneficiary
+from trust.models import Beneficiary, Reconciliation
 from trust.roles import Action
 
 PERIOD_KINDS = (Kind.BENEFICIARY_STATEMENT, Kind.COURT_ACCOUNT)
@@ -167,6 +167,17 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
                 raise field_error(
                     "payment", f"No payment {data['payment']} in this trust.", code="payment"
                 )
+        reconciliation = None
+        if data.get("reconciliation") is not None:
+            reconciliation = Reconciliation.objects.filter(
+                trust=trust, pk=data["reconciliation"]
+            ).first()
+            if reconciliation is None:
+                raise field_error(
+                    "reconciliation",
+                    f"No reconciliation {data['reconciliation']} in this trust.",
+                    code="reconciliation",
+                )
         # With the caller's Idempotency-Key, a retry is the same report; without one, the
         # service's own rule holds (a closed period's document is made once).
         given = request.headers.get("Idempotency-Key", "").strip()
@@ -176,6 +187,7 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             actor=request.user,
             period=period,
             beneficiary=beneficiary,
+            reconciliation=reconciliation,
             payment=payment,
             operation_id=self.operation_key("report") if given else None,
         )

@@ -1,4 +1,4 @@
-"""The five documents: for each, how its figures are gathered, what would make it wrong to print,
+"""The six documents: for each, how its figures are gathered, what would make it wrong to print,
 and how it is laid out. ``render_document`` adds what every page carries (title, caption, case
 number, period, page X of Y, generation time, verification code and checkpoint)."""
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from reports.documents import (
     audit_certificate,
+    bank_reconciliation,
     beneficiary_statement,
     court_account,
     order_status,
@@ -65,6 +66,14 @@ DOCUMENTS: dict[str, Document] = {
         gather=audit_certificate.gather,
         blocks=audit_certificate.blocks,
         subject_label=lambda figures: "",
+        dated=True,
+    ),
+    Kind.BANK_RECONCILIATION: Document(
+        title="Bank reconciliation",
+        gather=bank_reconciliation.gather,
+        blocks=bank_reconciliation.blocks,
+        subject_label=bank_reconciliation.subject_label,
+        problem=bank_reconciliation.problem,
         dated=True,
     ),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from reports.documents.bank_reconciliation import bank_rows, identity_rows
 from reports.documents.common import amount, category_label, day
 from reports.layout import (
     Block,
@@ -22,8 +23,10 @@ from reports.selectors import (
     ROLE_LABELS,
     CourtAccountFigures,
     CurrencyAccount,
+    SignedReconciliation,
     court_account_figures,
 )
+from reports.selectors.bank_reconciliation import utc_label
 from trust.models import AuditCheckpoint
 from trust.money import format_money, from_minor
 
@@ -207,7 +210,62 @@ def _bank(c: CurrencyAccount, period: Period) -> list[Block]:
             header=False,
             total=Row(["Balance on hand (as above)", "", amount(c.closing_minor, ccy)]),
         ),
+        *_reconciliations(c, period),
     ]
+
+
+NONE_SIGNED = "No bank reconciliation was signed off for this period"
+
+
+def _wide(row: Row) -> Row:
+    """A two-column row of the reconciliation's tables in the summary's three columns."""
+    label, figure = row.cells
+    return Row([label, "", figure], bold=row.bold, rule_above=row.rule_above, indent=row.indent)
+
+
+def _reconciliations(c: CurrencyAccount, period: Period) -> list[Block]:
+    """The latest signed-off reconciliation of each bank account, as signed, or a plain word
+    that there is none."""
+    ccy = c.currency
+    out: list[Block] = [Heading(f"Bank reconciliation signed off ({ccy})", level=2)]
+    if not any(rec for _, rec in c.reconciliations):
+        out.append(
+            Paragraph(
+                f"{NONE_SIGNED}: no three-way reconciliation of a {ccy} bank account with the"
+                f" bank's statement was signed off on or before {long_date(period.end)}. The"
+                " figures above are the ledger's alone."
+            )
+        )
+        return out
+    for label, rec in c.reconciliations:
+        if rec is None:
+            out.append(Paragraph(f"{label}: {NONE_SIGNED.lower()}."))
+            continue
+        out += _signed(label, rec, period)
+    return out
+
+
+def _signed(label: str, rec: SignedReconciliation, period: Period) -> list[Block]:
+    text = (
+        f"{label}: reconciled with the bank's statement as at {long_date(rec.as_of)}, signed off"
+        f" by {rec.signed_off_by} on {utc_label(rec.signed_off_at)}. The figures are those"
+        f" signed off (SHA-256 {rec.figures_sha256[:16]}...)."
+    )
+    if rec.as_of < period.start:
+        text += " It was signed off before this period began: none was signed off within it."
+    rows = [_wide(row) for row in bank_rows(rec)]
+    rows += [_wide(row) for row in identity_rows(rec)]
+    blocks: list[Block] = [Paragraph(text), Table(SUMMARY, rows, header=False)]
+    items = len(rec.items)
+    notes = [f"{items} reconciling item(s) listed" if items else "no reconciling items"]
+    if rec.changes:
+        notes.append(
+            f"{len(rec.changes)} change(s) recorded against it after sign-off, not in these"
+            " figures: the period is to be reconciled again"
+        )
+    note = "; ".join(notes)
+    blocks.append(Paragraph(note[0].upper() + note[1:] + ".", small=True))
+    return blocks
 
 
 def _schedules(c: CurrencyAccount) -> list[Block]:

@@ -10,7 +10,8 @@ so an account to the court over a year of a large trust reads each posting of th
 and nothing before it.
 
 One module per document, named as in ``reports/documents/``; they import ``entries`` and
-nothing else of this package:
+nothing else of this package (but ``court_account``, which prints the signed-off bank
+reconciliations through ``bank_reconciliation``):
 
 - ``entries``: what each ledger entry was (``EntryInfo``, ``entry_infos``), balances at a date,
   and the raw-read helpers the documents share (IN lists of ids, ``natural_key``).
@@ -19,9 +20,17 @@ nothing else of this package:
 - ``remittance_advice``: one payment to a care partner.
 - ``order_status``: ordered, collected and outstanding under the restitution orders.
 - ``audit_certificate``: a checkpoint, a verification of the trail and the log's counts.
+- ``bank_reconciliation``: a signed-off bank reconciliation as signed, and the latest ones the
+  account to the court shows.
 """
 
 from reports.selectors.audit_certificate import AuditCertificateFigures, audit_certificate_figures
+from reports.selectors.bank_reconciliation import (
+    BankReconciliationFigures,
+    SignedReconciliation,
+    bank_reconciliation_figures,
+    signed_reconciliations,
+)
 from reports.selectors.beneficiary_statement import (
     STATEMENT_GROUPS,
     BeneficiaryStatementFigures,
@@ -41,15 +50,19 @@ __all__ = [
     "ROLE_LABELS",
     "STATEMENT_GROUPS",
     "AuditCertificateFigures",
+    "BankReconciliationFigures",
     "BeneficiaryStatementFigures",
     "CourtAccountFigures",
     "CurrencyAccount",
     "OrderStatusFigures",
     "RemittanceFigures",
+    "SignedReconciliation",
     "audit_certificate_figures",
+    "bank_reconciliation_figures",
     "beneficiary_statement_figures",
     "court_account_figures",
     "natural_key",
     "order_status_figures",
     "remittance_figures",
+    "signed_reconciliations",
 ]

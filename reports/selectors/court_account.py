@@ -1,6 +1,7 @@
 """The figures of the trustee's account to the court (``reports/documents/court_account.py``):
 per currency, the funds at the start, every entry of the period that changed them, classed as a
-court reads them, the funds at the end, a table per beneficiary and the bank side."""
+court reads them, the funds at the end, a table per beneficiary and the bank side (the ledger's,
+and the latest signed-off bank reconciliation of each bank account)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from disbursements.models import Category
 from reports.db import as_date
 from reports.db import rows as _rows
 from reports.periods import Period
+from reports.selectors.bank_reconciliation import SignedReconciliation, signed_reconciliations
 from reports.selectors.entries import (
     CHARGE_CLASSES,
     CREDIT_CLASSES,
@@ -66,6 +68,9 @@ class CurrencyAccount:
     # The bank side at the end of the period: role -> balance, and each cash account's balance.
     cash_accounts: list[tuple[str, int]] = field(default_factory=list)
     other_roles: list[tuple[str, int]] = field(default_factory=list)
+    # Each bank account with bank details in this currency, and its latest signed-off
+    # reconciliation on or before the end of the period (None: none was signed off).
+    reconciliations: list[tuple[str, SignedReconciliation | None]] = field(default_factory=list)
 
     def total(self, klass: str) -> int:
         return sum(i.amount_minor for i in self.items if i.klass == klass)
@@ -109,24 +114,39 @@ class CourtAccountFigures:
     def figures(self) -> dict[str, Any]:
         return {
             "currencies": [
-                {
-                    "currency": c.currency,
-                    "opening": c.opening_minor,
-                    "charges": {k: c.total(k) for k in CHARGE_CLASSES},
-                    "credits": {k: -c.total(k) for k in CREDIT_CLASSES},
-                    "by_category": c.by_category(),
-                    "closing": c.closing_minor,
-                    "items": [[i.entry_id, i.date.isoformat(), i.amount_minor] for i in c.items],
-                    "holders": [
-                        [h.label, h.opening_minor, h.in_minor, h.out_minor, h.closing_minor]
-                        for h in c.holders
-                    ],
-                    "cash": c.cash_accounts,
-                    "other": c.other_roles,
-                }
+                _with_bank(
+                    c,
+                    {
+                        "currency": c.currency,
+                        "opening": c.opening_minor,
+                        "charges": {k: c.total(k) for k in CHARGE_CLASSES},
+                        "credits": {k: -c.total(k) for k in CREDIT_CLASSES},
+                        "by_category": c.by_category(),
+                        "closing": c.closing_minor,
+                        "items": [
+                            [i.entry_id, i.date.isoformat(), i.amount_minor] for i in c.items
+                        ],
+                        "holders": [
+                            [h.label, h.opening_minor, h.in_minor, h.out_minor, h.closing_minor]
+                            for h in c.holders
+                        ],
+                        "cash": c.cash_accounts,
+                        "other": c.other_roles,
+                    },
+                )
                 for c in self.currencies
             ]
         }
+
+
+def _with_bank(c: CurrencyAccount, figures: dict[str, Any]) -> dict[str, Any]:
+    """The bank reconciliations printed, by what identifies them (their signed figures' SHA-256
+    among it); a currency without bank details adds nothing, so its code is what it was."""
+    if c.reconciliations:
+        figures["bank"] = [
+            [label, rec.facts() if rec else None] for label, rec in c.reconciliations
+        ]
+    return figures
 
 
 ROLE_LABELS = {
@@ -255,6 +275,9 @@ def court_account_figures(*, trust: Trust, period: Period) -> CourtAccountFigure
                 holders=holders,
                 cash_accounts=cash,
                 other_roles=[(role, other[role]) for role in ROLE_LABELS if other.get(role)],
+                reconciliations=signed_reconciliations(
+                    trust=trust, currency=currency, on_or_before=period.end
+                ),
             )
         )
     return CourtAccountFigures(trust=trust, period=period, currencies=result)

@@ -188,8 +188,9 @@ def _failed(report_id: int, exc: Exception) -> Report:
 
 
 _LOCKED = (
-    "SELECT r.status, r.kind, r.uid, r.beneficiary_id, r.payment_id, r.period_start,"
-    " r.period_end, r.requested_by_id, r.attempts, t.id, t.caption, t.court, t.case_number,"
+    "SELECT r.status, r.kind, r.uid, r.beneficiary_id, r.payment_id, r.reconciliation_id,"
+    " r.period_start, r.period_end, r.requested_by_id, r.attempts, t.id, t.caption, t.court,"
+    " t.case_number,"
     " t.base_currency, t.lock_date, t.status, b.pseudonym, b.kind, b.care_partner_id"
     " FROM reports_report r JOIN trust_trust t ON t.id = r.trust_id"
     " LEFT JOIN trust_beneficiary b ON b.id = r.beneficiary_id WHERE r.id = %s"
@@ -200,7 +201,8 @@ def _locked(report_id: int, postgres: bool) -> Report:
     """The report with its trust and beneficiary, its row locked: one raw read (the ORM's
     compiler cost more than the read on this hot path)."""
     (
-        status, kind, uid, beneficiary_id, payment_id, start, end, requester, attempts,
+        status, kind, uid, beneficiary_id, payment_id, reconciliation_id, start, end, requester,
+        attempts,
         trust_id, caption, court, case_number, currency, lock_date, trust_status,
         pseudonym, victim_kind, partner_id,
     ) = one(_LOCKED + (" FOR UPDATE OF r" if postgres else ""), [report_id])  # fmt: skip
@@ -220,6 +222,7 @@ def _locked(report_id: int, postgres: bool) -> Report:
         uid=uid if isinstance(uid, uuid.UUID) else uuid.UUID(str(uid)),
         trust=trust,
         payment_id=payment_id,
+        reconciliation_id=reconciliation_id,
         period_start=as_date(start),
         period_end=as_date(end),
         requested_by_id=requester,

@@ -7,6 +7,7 @@ the transaction commits (by task name, through ``trust.background.task_enqueue``
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from reports.services.checkpoints import period_closed, report_checkpoint
 from trust.access import require
 from trust.audit.events import AuditSpec, audit_record, audit_record_many
 from trust.background import task_enqueue
-from trust.models import Account, Beneficiary, Trust
+from trust.models import Account, Beneficiary, Reconciliation, Trust
 from trust.roles import Action
 
 PERIOD_KINDS = {Kind.BENEFICIARY_STATEMENT, Kind.COURT_ACCOUNT}
@@ -43,9 +44,10 @@ class _Asked:
     beneficiary: Beneficiary | None = None
     partner: CarePartner | None = None
     payment: Payment | None = None
+    reconciliation: Reconciliation | None = None
 
     def subject_key(self) -> str:
-        for name in ("payment", "beneficiary", "partner"):
+        for name in ("payment", "beneficiary", "partner", "reconciliation"):
             value = getattr(self, name)
             if value is not None:
                 return f"{name}:{value.pk}"
@@ -60,6 +62,7 @@ def _check(
     beneficiary: Beneficiary | None,
     payment: Payment | None,
     today: date,
+    reconciliation: Reconciliation | None = None,
 ) -> _Asked:
     if kind not in Kind.values:
         raise ReportError(f"unknown kind of report {kind!r}", code="kind")
@@ -91,6 +94,22 @@ def _check(
         )
     if payment is not None:
         raise ReportError("only a remittance advice takes a payment", code="payment")
+    if kind == Kind.BANK_RECONCILIATION:
+        if reconciliation is None:
+            raise ReportError(
+                "a bank reconciliation's document needs a signed-off reconciliation",
+                code="reconciliation",
+            )
+        if reconciliation.trust_id != trust.pk:
+            raise ReportError("the reconciliation is not in this trust", code="reconciliation")
+        if reconciliation.status == Reconciliation.Status.DRAFT:
+            raise ReportError("only a signed-off reconciliation is printed", code="reconciliation")
+        day = reconciliation.as_of
+        return _Asked(kind, trust, Period(day, day), reconciliation=reconciliation)
+    if reconciliation is not None:
+        raise ReportError(
+            "only a bank reconciliation's document takes a reconciliation", code="reconciliation"
+        )
     if kind in PERIOD_KINDS:
         if period is None:
             raise ReportError("this report needs a period (e.g. 2026-Q3)", code="period")
@@ -104,6 +123,12 @@ def _check(
 def _operation_id(asked: _Asked, given: str | None) -> str:
     if given:
         return given[:150]
+    if asked.reconciliation is not None:
+        # Signed-off figures never change: asked again, it is the document already made, unless
+        # changes were recorded against the reconciliation since (then a new one lists them).
+        changes = asked.reconciliation.changes.count()
+        suffix = f":changes-{changes}" if changes else ""
+        return f"{asked.kind}:{asked.trust.pk}:{asked.subject_key()}{suffix}"
     if asked.kind in PERIOD_KINDS | {Kind.REMITTANCE_ADVICE} and (
         asked.kind == Kind.REMITTANCE_ADVICE or period_closed(asked.trust, asked.period)
     ):
@@ -139,6 +164,7 @@ def report_request(
     period: Period | None = None,
     beneficiary: Beneficiary | None = None,
     payment: Payment | None = None,
+    reconciliation: Reconciliation | None = None,
     operation_id: str | None = None,
     enqueue: bool = True,
 ) -> Report:
@@ -147,7 +173,8 @@ def report_request(
     Refuses a kind that does not exist, a subject from another trust, a statement without a
     sub-ledger, a period that has not started. Idempotent: the same ``operation_id`` returns the
     same report (and a different request under it is refused); without one, a closed period's
-    document or a payment's advice asked again is the one already made, while an open period
+    document, a payment's advice or a signed-off reconciliation's document asked again is the
+    one already made, while an open period
     gets a fresh document (its figures may have changed). Refuses a user who may not ask for
     the trust's documents (``actor=None`` is the schedule or a command)."""
     _require_asker(actor, trust)
@@ -158,6 +185,7 @@ def report_request(
         beneficiary=beneficiary,
         payment=payment,
         today=timezone.localdate(),
+        reconciliation=reconciliation,
     )
     key = _operation_id(asked, operation_id)
     try:
@@ -177,6 +205,7 @@ def _request(asked: _Asked, key: str, actor: Any | None, enqueue: bool) -> Repor
                 and existing.trust_id == trust.pk
                 and existing.beneficiary_id == getattr(asked.beneficiary, "pk", None)
                 and existing.payment_id == getattr(asked.payment, "pk", None)
+                and existing.reconciliation_id == getattr(asked.reconciliation, "pk", None)
                 and (existing.period_start, existing.period_end)
                 == (asked.period.start, asked.period.end)
             )
@@ -197,6 +226,7 @@ def _request(asked: _Asked, key: str, actor: Any | None, enqueue: bool) -> Repor
             beneficiary=asked.beneficiary,
             partner=asked.partner,
             payment=asked.payment,
+            reconciliation=asked.reconciliation,
             period_start=asked.period.start,
             period_end=asked.period.end,
             requested_by=actor if getattr(actor, "pk", None) else None,
@@ -216,6 +246,25 @@ def _request(asked: _Asked, key: str, actor: Any | None, enqueue: bool) -> Repor
         if enqueue:
             _enqueue([report.pk])
     return report
+
+
+def bank_reconciliation_signed_off(reconciliation: Reconciliation, actor: Any) -> None:
+    """The sign-off hook (``ReportsConfig.ready`` registers it with the bank's services): once
+    the sign-off commits, ask for the reconciliation's document on behalf of the trustee who
+    signed. A refusal then is logged and leaves the sign-off as it is (it can be asked again)."""
+    transaction.on_commit(
+        functools.partial(_ask_for_reconciliation, reconciliation.pk, actor), robust=True
+    )
+
+
+def _ask_for_reconciliation(reconciliation_id: int, actor: Any) -> None:
+    reconciliation = Reconciliation.objects.select_related("trust").get(pk=reconciliation_id)
+    report_request(
+        kind=Kind.BANK_RECONCILIATION,
+        trust=reconciliation.trust,
+        actor=actor,
+        reconciliation=reconciliation,
+    )
 
 
 def statement_beneficiaries(trust: Trust) -> list[Beneficiary]:

@@ -30,6 +30,10 @@ from disbursements.services.payments import (
 from reports.periods import Period
 from tests.disbursements.test_payments import php
 from tests.disbursements.test_requests import World, make_world, usd
+from trust.bank.models import BankStatement, Reconciliation
+from trust.bank.services.reconciliations import reconciliation_sign_off
+from trust.bank.services.statements import bank_account_set, statement_import
+from trust.demo_bank import bank_lines, bank_movements_of, camt053, iban_for
 from trust.models import Account, Beneficiary, Receipt, RestitutionOrder, Trust
 from trust.services.orders import LineSpec, order_amend, order_create
 from trust.services.people import beneficiary_identity_set, defendant_create
@@ -187,3 +191,31 @@ def build_case() -> Case:
         reserved=third,
         bounced=bounced,
     )
+
+
+def reconcile(case: Case, note: str = "") -> Reconciliation:
+    """The bank's statement of the case's USD bank account up to today (every movement of the
+    ledger booked as the demo bank books it), imported, matched and signed off by the trustee."""
+    account = case.trust.accounts.get(role=Account.Role.BANK, currency="USD")
+    iban = iban_for(case.trust.case_number)
+    bank = bank_account_set(
+        actor=case.trustee, account=account, number=iban, bank_name="Invented Bank"
+    )
+    end = timezone.localdate()
+    # What the bank books after today (a weekend's entries) is in transit at the statement's end.
+    lines = [line for line in bank_lines(bank_movements_of(account)) if line.booking_date <= end]
+    start = lines[0].booking_date.replace(day=1)
+    data = camt053(
+        iban=iban,
+        currency="USD",
+        owner=case.trust.caption,
+        statement_id="INVENTED-1",
+        sequence=1,
+        start=start,
+        end=end,
+        opening_minor=0,
+        lines=lines,
+    )
+    statement_import(actor=case.trustee, bank=bank, data=data, format="camt.053")
+    statement = BankStatement.objects.get(bank_account=bank, statement_id="INVENTED-1")
+    return reconciliation_sign_off(actor=case.trustee, bank=bank, statement=statement, note=note)

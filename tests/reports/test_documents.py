@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 
 from reports.models import Kind, Report
 from reports.services import report_generate, report_request
-from tests.reports.scenario import LEGAL_NAME, PURPOSE, Case, build_case
+from tests.reports.scenario import LEGAL_NAME, PURPOSE, Case, build_case, reconcile
 from trust.models import Account, AuditEvent
 from trust.selectors import account_balance_as_of
 
@@ -164,6 +164,8 @@ def test_first_page_renders_and_no_identity_is_printed(
         Kind.BENEFICIARY_STATEMENT: {"beneficiary": case.mv1},
         Kind.REMITTANCE_ADVICE: {"payment": case.paid},
     }.get(kind, {})
+    if kind == Kind.BANK_RECONCILIATION:
+        subject = {"reconciliation": reconcile(case)}
     report = generate(case, kind, **subject)
     data = pdf_bytes(report)
     assert hashlib.sha256(data).hexdigest() == report.sha256

@@ -1,5 +1,6 @@
 """The trust app's API resources under ``/api/v1/``."""
 
+from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from trust.api import beneficiaries, ledger, trusts
@@ -14,4 +15,4 @@ router.register("receipts", ledger.ReceiptViewSet, basename="api-receipt")
 router.register("accounts", ledger.AccountViewSet, basename="api-account")
 router.register("entries", ledger.EntryViewSet, basename="api-entry")
 
-urlpatterns = router.urls
+urlpatterns = [*router.urls, path("", include("trust.bank.api.urls"))]

@@ -8,6 +8,18 @@ from trust.audit.models import (
     AuditEvent,
     AuditVerification,
 )
+from trust.bank.models import (
+    BankAccount,
+    BankMatch,
+    BankStatement,
+    MatchedEntry,
+    Reconciliation,
+    ReconciliationChange,
+    SharedCharge,
+    SharedChargeShare,
+    StatementImport,
+    StatementLine,
+)
 from trust.models.access import Appointment
 from trust.models.api import ApiToken, IdempotencyRecord
 from trust.models.ledger import (
@@ -47,6 +59,9 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "AuditVerification",
+    "BankAccount",
+    "BankMatch",
+    "BankStatement",
     "Beneficiary",
     "BeneficiaryIdentity",
     "Defendant",
@@ -59,11 +74,18 @@ __all__ = [
     "ImplicatedPerson",
     "JournalEntry",
     "LedgerCheck",
+    "MatchedEntry",
     "Notice",
     "OrderLine",
     "Posting",
     "Receipt",
+    "Reconciliation",
+    "ReconciliationChange",
     "RestitutionOrder",
+    "SharedCharge",
+    "SharedChargeShare",
+    "StatementImport",
+    "StatementLine",
     "Trust",
     "VictimKind",
 ]

@@ -56,6 +56,12 @@ class Trust(models.Model):
         help_text="Years the children's identifying data is kept after the trust closes; then it "
         "may be erased (two trustees).",
     )
+    charge_sharing = models.CharField(
+        max_length=10,
+        choices=[("pro_rata", "Pro rata to balance"), ("equal", "Equally")],
+        default="pro_rata",
+        help_text="How fees and expenses the court approves are shared among the beneficiaries.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

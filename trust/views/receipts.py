@@ -6,7 +6,9 @@ and render."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
@@ -16,11 +18,13 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from moneyed import Money
 
 from trust.access import (
     can,
     trust_for,
 )
+from trust.bank.services.matching import line_match_recorded
 from trust.forms import (
     AllocateForm,
     ImportForm,
@@ -72,6 +76,22 @@ def receipts_view(request: HttpRequest, trust_id: int) -> HttpResponse:
     )
 
 
+def _receipt_initial(query: Any, currencies: list[str]) -> dict[str, Any]:
+    """A receipt prefilled from the query string: the bank pages link a statement line here
+    (``?received_on=&amount=&currency=&bank_reference=&memo=``). What does not parse is left
+    out; the trustee still checks and submits the form."""
+    initial: dict[str, Any] = {
+        name: query[name][:300]
+        for name in ("received_on", "bank_reference", "memo")
+        if query.get(name)
+    }
+    currency = query.get("currency", "")
+    if query.get("amount") and currency in currencies:
+        with contextlib.suppress(InvalidOperation, ValueError):
+            initial["amount"] = Money(Decimal(query["amount"]), currency)
+    return initial
+
+
 @login_required
 def receipt_new(request: HttpRequest, trust_id: int) -> HttpResponse:
     """A trustee records money that reached the trust's bank; it is shared out at once among
@@ -81,9 +101,11 @@ def receipt_new(request: HttpRequest, trust_id: int) -> HttpResponse:
         raise PermissionDenied("Trustees record receipts.")
     banks = _bank_accounts(trust)
     payers = list(trust.defendants.order_by("name"))
+    currencies = [b.currency for b in banks] or [trust.base_currency]
     form = ReceiptForm(
         request.POST or None,
-        currencies=[b.currency for b in banks] or [trust.base_currency],
+        initial=_receipt_initial(request.GET, currencies) if request.method == "GET" else None,
+        currencies=currencies,
         payers=payers,
     )
     if request.method == "POST" and form.is_valid():
@@ -109,6 +131,15 @@ def receipt_new(request: HttpRequest, trust_id: int) -> HttpResponse:
         except ValidationError as error:
             add_service_errors(form, error)
         else:
+            line = request.GET.get("line", "")
+            if line.isdigit() and receipt.entry_id:
+                # Recorded from a bank statement line's page: that line is this money.
+                line_match_recorded(
+                    actor=request.user,
+                    trust_id=trust.pk,
+                    line_id=int(line),
+                    entry_id=receipt.entry_id,
+                )
             messages.success(
                 request,
                 f"Receipt of {format_money(receipt.amount)} recorded"

@@ -1,4 +1,5 @@
-"""manage.py demo_reports: close last month in the demo trust and generate one of each document."""
+"""manage.py demo_reports: close last month in the demo trust and generate one of each document
+(and the documents of the bank reconciliations that ``demo_bank`` signed off)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from disbursements.models import Payment
 from reports.models import Kind, Report
 from reports.periods import previous_month, previous_quarter
 from reports.services import report_batch_create, report_generate, report_request
-from trust.models import Beneficiary
+from trust.models import Beneficiary, Reconciliation
 from trust.roles import TRUSTEE
 from trust.services.trusts import trust_set_lock_date
 
@@ -22,7 +23,8 @@ class Command(BaseCommand):
     help = (
         "Demo only: close the demo trust's books up to the end of last month, then generate last"
         " month's statements, last quarter's account to the court, the order status, an audit"
-        " certificate and the remittance advices of the demo payments (idempotent)."
+        " certificate, the remittance advices of the demo payments and the signed-off bank"
+        " reconciliations (idempotent)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -61,6 +63,20 @@ class Command(BaseCommand):
         asks += [
             {"kind": Kind.REMITTANCE_ADVICE, "payment": payment}
             for payment in Payment.objects.filter(trust=trust).order_by("pk")
+        ]
+        # Each sign-off asked for its document (queued for the worker): made here too, so that
+        # the demo shows them before a worker runs.
+        reports += [
+            report_request(
+                kind=Kind.BANK_RECONCILIATION,
+                trust=trust,
+                actor=trustee,
+                reconciliation=reconciliation,
+                enqueue=False,
+            )
+            for reconciliation in Reconciliation.objects.filter(
+                trust=trust, status=Reconciliation.Status.SIGNED_OFF
+            ).order_by("as_of", "pk")
         ]
         for ask in asks:
             key = f"demo:{ask['kind']}:{trust.pk}:{ask.get('payment', ask.get('period', today))}"
