@@ -1,5 +1,6 @@
-"""The site's own middleware: the Content-Security-Policy (django-csp's, with one exception) and
-``Cache-Control: no-store`` on what a signed-in user is shown (docs/security.md, "Headers")."""
+"""The site's own middleware: the Content-Security-Policy (django-csp's, with one exception),
+``Cache-Control: no-store`` on what a signed-in user is shown (docs/security.md, "Headers"), and
+503 with ``Retry-After`` while the database is away (docs/operations.md, "Database faults")."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ from collections.abc import Callable
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.template import loader
 from django.utils.cache import patch_cache_control
+
+from trust.api.problems import PROBLEM, UNAVAILABLE_DETAIL, problem_body
+from trust.db_faults import (
+    RETRY_AFTER_SECONDS,
+    database_unavailable,
+    unavailable_answered,
+    unavailable_code,
+)
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
@@ -47,3 +57,43 @@ class NoStoreMiddleware:
         if user is not None and user.is_authenticated:
             patch_cache_control(response, private=True, no_store=True)
         return response
+
+
+def database_unavailable_response(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    """503 with ``Retry-After`` for a request the database could not serve: a problem document
+    under ``/api/``, the site's page elsewhere (drawn without the database: no user, no menu).
+    Logged here on one line; Django does not log it again with a traceback."""
+    unavailable_answered(request, exc)
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        body = problem_body(
+            503, unavailable_code(exc), UNAVAILABLE_DETAIL, retry_after=RETRY_AFTER_SECONDS
+        )
+        response = JsonResponse(body, status=503, content_type=PROBLEM)
+    else:
+        page = loader.render_to_string("503.html", {"retry_after": RETRY_AFTER_SECONDS})
+        response = HttpResponse(page, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    patch_cache_control(response, no_store=True)
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that failed because the database is away (refused or dropped connection, a
+    restart, too many clients, a conflict retried to the end) answers 503 with ``Retry-After``
+    instead of a 500 with a traceback. Django closes the broken connection at the end of the
+    request, and the next request connects again (``CONN_HEALTH_CHECKS``): no restart needed.
+    The same fault raised by another middleware (loading the session or the user) reaches
+    ``config.views.server_error``, which answers the same."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if database_unavailable(exception):
+            return database_unavailable_response(request, exception)
+        return None

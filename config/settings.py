@@ -82,7 +82,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a request id and one log line per request, timed and counted for /metrics
+    # (docs/operations.md, "Logs" and "Metrics").
+    "config.operations.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A view failing because the database is away answers 503 with Retry-After (the same
+    # fault in another middleware: handler500, config/views.py).
+    "config.middleware.DatabaseUnavailableMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -134,7 +140,13 @@ def database_from_env() -> dict:
     if not url:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{VAR_DIR / 'trust.sqlite3'}"
-    config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")))
+    # A kept connection is checked before a request (or task) reuses it: after a server restart
+    # the first query reconnects instead of failing (docs/operations.md, "Database faults").
+    config = dj_database_url.parse(
+        url,
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = dict(SQLITE_OPTIONS)
         config["CONN_MAX_AGE"] = 0
@@ -146,13 +158,25 @@ def database_from_env() -> dict:
         config.setdefault("TEST", {})
         if os.environ.get("TEST_DATABASE_NAME"):
             config["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]
+        # A server that does not answer is a 503 after this many seconds, not a request hanging
+        # for minutes (libpq waits for ever by default). A ?connect_timeout= in the URL wins.
+        config.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
+        )
+        if env_bool("DB_PGBOUNCER"):
+            # Behind PgBouncer in transaction pooling a session's statements may reach a different
+            # server connection each transaction: no server-side prepared statements (psycopg's
+            # automatic ones and the ledger's and reports' prepare=True alike) and no cursors
+            # held across transactions (README, "PgBouncer").
+            config.setdefault("OPTIONS", {})["prepare_threshold"] = None
+            config["DISABLE_SERVER_SIDE_CURSORS"] = True
     return config
 
 
 DATABASES = {"default": database_from_env()}
 # The reports' hot reads use server-side prepared statements on PostgreSQL (reports/db.py); off
 # behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21).
-REPORTS_PREPARED_STATEMENTS = env_bool("TRUST_PG_PREPARE", default=True)
+REPORTS_PREPARED_STATEMENTS = env_bool("TRUST_PG_PREPARE", default=not env_bool("DB_PGBOUNCER"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -242,12 +266,33 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "3600"))
+# Bounded retries (trust.background.JobTask): a task is tried at most this many times more on a
+# temporary fault, with exponential backoff, then becomes a failed job that trustees can retry.
+TASK_MAX_RETRIES = int(os.environ.get("TRUST_TASK_MAX_RETRIES", "5"))
+# The outbox (docs/operations.md): beat sends what could not be sent at commit every this many
+# seconds; sent rows are kept this many days, for the record, then deleted.
+OUTBOX_DRAIN_SECONDS = int(os.environ.get("TRUST_OUTBOX_DRAIN_SECONDS", "15"))
+OUTBOX_KEEP_DAYS = int(os.environ.get("TRUST_OUTBOX_KEEP_DAYS", "7"))
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# The worker logs through LOGGING below (JSON in production) instead of replacing its handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    # The outbox (trust.background): messages the broker refused at commit, sent again; a run
+    # that waited longer than one interval in the queue is dropped (the next one does its work).
+    "outbox-drain": {
+        "task": "trust.tasks.outbox_drain_task",
+        "schedule": OUTBOX_DRAIN_SECONDS,
+        # django-celery-beat's name for Celery's ``expires`` (its database scheduler).
+        "options": {"expire_seconds": OUTBOX_DRAIN_SECONDS},
+    },
+    "outbox-purge-daily": {
+        "task": "trust.tasks.outbox_purge_task",
+        "schedule": crontab(hour=4, minute=20),
+    },
     "check-ledger-nightly": {
         "task": "trust.tasks.check_ledger_task",
         "schedule": crontab(hour=2, minute=15),
@@ -442,13 +487,48 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# --- Operations (docs/operations.md: "Health checks", "Metrics", "Logs") ---------------------
+# Seconds /readyz and `manage.py healthcheck` wait for the database, the broker and a worker.
+HEALTH_TIMEOUT = float(os.environ.get("TRUST_HEALTH_TIMEOUT", "2"))
+# The nightly ledger check and audit verification: older than this many hours is a warning.
+HEALTH_NIGHTLY_MAX_HOURS = int(os.environ.get("TRUST_HEALTH_NIGHTLY_MAX_HOURS", "26"))
+# The bearer token of /metrics (and of /readyz's details); unset, /metrics is not there (404).
+METRICS_TOKEN = os.environ.get("TRUST_METRICS_TOKEN", "").strip()
+# A load balancer's probe comes over plain HTTP: the probes are answered without the redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# "json" (one object per line, the default on a server) or "text" (readable: embedded, dev).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if SECURE_BY_DEFAULT else "text").strip().lower()
+if LOG_FORMAT not in {"json", "text"}:
+    raise ValueError(f"LOG_FORMAT={LOG_FORMAT}: use json or text")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "context": {"()": "config.logs.ContextFilter"},
+        "expected_refusals": {"()": "config.logs.ExpectedRefusalFilter"},
+    },
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "expected_refusals"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # A 4xx is the request's own line (trust.request), without Django's traceback.
+        "django.request": {"filters": ["expected_refusals"]},
+        # The task's own line (trust.task) replaces Celery's "received" and "succeeded: <result>";
+        # an unexpected failure still logs its traceback (ERROR).
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+    },
 }
 
 # The demo logins (manage.py demo_users) are refused on a configured production database.

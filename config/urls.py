@@ -5,10 +5,19 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 
+from config import operations
+
+# An uncaught error: Django's 500 page, or 503 with Retry-After when the database is away.
+handler500 = "config.views.server_error"
+
 urlpatterns = [
     path("", include("trust.urls")),
     path("", include("disbursements.urls")),
     path("", include("reports.urls")),
+    # For load balancers, monitoring and Prometheus (docs/operations.md).
+    path("healthz", operations.healthz, name="healthz"),
+    path("readyz", operations.readyz, name="readyz"),
+    path("metrics", operations.metrics, name="metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(

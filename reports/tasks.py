@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from reports.models import Kind
 from reports.periods import previous_month, previous_quarter
 from reports.services import report_batch_create, report_generate
+from trust.background import JobTask
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError, InterfaceError, ConnectionError, TimeoutError),
-    retry_backoff=True,
-    retry_backoff_max=300,
-    max_retries=6,
-    time_limit=1800,
-    soft_time_limit=1700,
-)
+@shared_task(base=JobTask, retry_backoff_max=300, time_limit=1800, soft_time_limit=1700)
 def generate_report_task(report_id: int, batch_id: int | None = None) -> dict:
     """Generate one report (of batch ``batch_id``, if given). Delivered twice, it makes one
     document (the report's row is locked and a report that is done is returned as it is)."""
@@ -28,7 +19,7 @@ def generate_report_task(report_id: int, batch_id: int | None = None) -> dict:
     return {"report": report.pk, "status": report.status}
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError, ConnectionError), max_retries=5)
+@shared_task(base=JobTask)
 def schedule_statements_task(kind: str = Kind.BENEFICIARY_STATEMENT) -> dict:
     """Celery beat: on the 1st of each month, every beneficiary's statement for the month before;
     on the 1st of each quarter, each trust's account to the court for the quarter before. The

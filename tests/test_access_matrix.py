@@ -37,6 +37,7 @@ from tests.trust.bank.test_pages import IBAN, MAPPING, statement_csv
 from trust.access import SCOPES
 from trust.audit.checkpoints import audit_checkpoint
 from trust.audit.runs import audit_verification_start
+from trust.background import failed_job_record
 from trust.bank.models import BankStatement, StatementLine
 from trust.bank.services.charges import interest_allocate
 from trust.bank.services.reconciliations import reconciliation_sign_off
@@ -152,6 +153,16 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
     audit_checkpoint()
     with django_capture_on_commit_callbacks(execute=True):
         run = audit_verification_start(actor=w.trustee)
+    # A report of trust A whose task gave up (trust/background.py): a failed job of A.
+    failed_job = failed_job_record(
+        task_name="reports.tasks.generate_report_task",
+        task_id="matrix",
+        args=[statement.pk, None],
+        kwargs={},
+        error=ConnectionError(),
+        attempts=6,
+        trust=a,
+    )
     bank = a.accounts.get(role=Account.Role.BANK, currency="USD").balance
     bank_text = f"{bank.amount:,.2f}"
     return World(
@@ -173,6 +184,7 @@ def world(settings: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any)
             "receipt": a.receipts.filter(status="posted").order_by("pk").first(),
             "event": AuditEvent.objects.filter(trust_id=a.pk, action="beneficiary.created").first(),
             "erasure": erasure,
+            "failed_job": failed_job,
             **banked,
         },
         hidden={
@@ -497,6 +509,21 @@ MATRIX: dict[str, Cell] = {
         lambda w: {"trust_id": w.trust_a.pk}, {**only(A_READERS, 403, 404), "trustee_a": 200}
     ),
     "retention": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    # Failed background jobs (docs/operations.md): the books' readers see them, trustees retry or
+    # dismiss (the auditors are refused, 403); anyone else finds nothing. The list of every
+    # trust's is for whoever reads some trust's books (each sees their own trusts' jobs).
+    "failed-jobs": Cell(lambda w: {"trust_id": w.trust_a.pk}, only(A_READERS, 200, 404)),
+    "failed-jobs-all": Cell(lambda w: {}, only(AUDIT_READERS, 200, 403)),
+    "failed-job-retry": Cell(
+        lambda w: {"job_id": w.objects["failed_job"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 302},
+        method="post",
+    ),
+    "failed-job-dismiss": Cell(
+        lambda w: {"job_id": w.objects["failed_job"].pk},
+        {**only(A_READERS, 403, 404), "trustee_a": 302},
+        method="post",
+    ),
     "erasure-propose": Cell(
         lambda w: {"trust_id": w.trust_a.pk},
         {**only(A_READERS, 403, 404), "trustee_a": 400},
@@ -746,6 +773,11 @@ MATRIX: dict[str, Cell] = {
         {**only(A_READERS, 403, 404), "trustee_a": 201},
         method="post",
     ),
+    # For load balancers and monitoring (docs/operations.md): states only, open to anyone;
+    # /metrics is not there without TRUST_METRICS_TOKEN (tests/test_operations.py with one).
+    "healthz": Cell(lambda w: {}, everyone(200), anon=200),
+    "readyz": Cell(lambda w: {}, everyone(200), anon=200),
+    "metrics": Cell(lambda w: {}, everyone(404), anon=404),
     "login": Cell(lambda w: {}, everyone(200), anon=200),
     "logout": Cell(lambda w: {}, everyone(302), method="post"),
     # One's own password (signed in) and the reset by e-mail (open, like the sign-in page; a link

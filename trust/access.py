@@ -36,7 +36,15 @@ from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
-from trust.models import Account, Appointment, AuditEvent, Beneficiary, JournalEntry, Trust
+from trust.models import (
+    Account,
+    Appointment,
+    AuditEvent,
+    Beneficiary,
+    FailedJob,
+    JournalEntry,
+    Trust,
+)
 from trust.roles import (
     ADMINISTRATOR,
     ALERTED,
@@ -227,6 +235,7 @@ SCOPES: dict[str, tuple[str, str | None]] = {
     "trust.reconciliationchange": ("reconciliation__trust_id", None),
     "trust.sharedcharge": ("trust_id", None),
     "trust.sharedchargeshare": ("charge__trust_id", None),
+    "trust.failedjob": ("trust_id", None),
     "disbursements.disbursementpolicy": ("trust_id", None),
     "disbursements.budget": ("beneficiary__trust_id", "beneficiary__care_partner_id"),
     "disbursements.disbursementrequest": ("trust_id", "partner_id"),
@@ -476,6 +485,24 @@ def visible_audit_events(user: Any) -> QuerySet[AuditEvent]:
     if audits_everything(user):
         scope |= Q(trust_id__isnull=True)
     return AuditEvent.objects.filter(scope)
+
+
+def visible_failed_jobs(user: Any) -> QuerySet[FailedJob]:
+    """Background jobs that gave up, of the trusts whose books ``user`` reads; jobs of no trust
+    (the nightly checks of every trust, the audit trail's work) only to one who reads every
+    trust's books."""
+    scope = visible_q(user, FailedJob, Action.LEDGER_VIEW)
+    if in_every_trust(user, Action.LEDGER_VIEW):
+        scope |= Q(trust_id__isnull=True)
+    return FailedJob.objects.filter(scope)
+
+
+def can_resolve_failed_job(user: Any, job: FailedJob) -> bool:
+    """Whether ``user`` may retry or dismiss ``job``: a trustee of its trust; for a job of no
+    trust, one who is a trustee of every trust."""
+    if job.trust_id is None:
+        return _signed_in(user) and in_every_trust(user, Action.TRUST_MANAGE)
+    return can(user, Action.TRUST_MANAGE, job)
 
 
 # --- one object, or not found ----------------------------------------------------------------

@@ -6,6 +6,7 @@ from trust.views import (
     appointments,
     beneficiaries,
     books,
+    jobs,
     orders,
     people,
     receipts,
@@ -27,6 +28,14 @@ urlpatterns = [
         name="trust-close-for-good",
     ),
     path("trusts/<int:trust_id>/retention/", retention.retention_view, name="retention"),
+    path("trusts/<int:trust_id>/jobs/failed/", jobs.failed_jobs_view, name="failed-jobs"),
+    path("jobs/failed/", jobs.failed_jobs_all_view, name="failed-jobs-all"),
+    path("jobs/failed/<int:job_id>/retry/", jobs.failed_job_retry_view, name="failed-job-retry"),
+    path(
+        "jobs/failed/<int:job_id>/dismiss/",
+        jobs.failed_job_dismiss_view,
+        name="failed-job-dismiss",
+    ),
     path(
         "trusts/<int:trust_id>/retention/propose/",
         retention.erasure_propose_view,

@@ -7,9 +7,14 @@ Services queue the task by its name (``trust.background.task_enqueue``) and neve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from email.utils import parseaddr
+from typing import Any
 
-from django.core.mail import send_mail
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection, send_mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,11 +37,11 @@ TO_REQUESTER = {"approved", "rejected", "cancelled", "paid", "returned"}
 
 def request_event_notify_later(event: RequestEvent) -> None:
     """Queue the event's notifications once the transaction commits (a rolled-back transition
-    tells no one). A broker that is down loses the message, not the transition: it is logged."""
+    tells no one). The message waits in the outbox while the broker is down."""
     if event.action not in TO_TRUSTEES | TO_REQUESTER:
         return
 
-    task_enqueue("disbursements.tasks.notify_request_event", event.pk)
+    task_enqueue("disbursements.tasks.notify_request_event", event.pk, trust=event.request.trust_id)
 
 
 def request_event_notify(*, event_id: int) -> int:
@@ -83,9 +88,41 @@ def request_event_notify(*, event_id: int) -> int:
             if not created:
                 continue
             # Sent inside the transaction: if sending fails the row goes too, and a retry sends.
-            send_mail(subject, body, None, [recipient.email])
+            # A worker killed after the mail server took the message and before the commit sends
+            # it again on redelivery: the same message, under the same Message-ID.
+            send_mail(
+                subject,
+                body,
+                None,
+                [recipient.email],
+                connection=_SameMessageId(notification_message_id(event, recipient)),
+            )
             sent += 1
     return sent
+
+
+def notification_message_id(event: RequestEvent, recipient: Any) -> str:
+    """The Message-ID of the notification of ``event`` to ``recipient``: the same however often
+    it is sent. Exactly once is out of reach over SMTP (the server's acceptance and our commit are
+    two steps, and a worker can die between them); at least once under one Message-ID is what
+    mail systems show as one message. Unique across installations by the request's random uid;
+    the domain is the sender's, not the host's, so that every worker makes the same one."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+    return f"<{event.request.uid.hex}.{event.pk}.{recipient.pk}@{domain}>"
+
+
+class _SameMessageId(BaseEmailBackend):
+    """A mail connection that gives each message this Message-ID, then sends it through the
+    configured backend."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__()
+        self.message_id = message_id
+
+    def send_messages(self, messages: Sequence[EmailMessage]) -> int:
+        for message in messages:
+            message.extra_headers["Message-ID"] = self.message_id
+        return get_connection().send_messages(messages)
 
 
 # Events whose reason the application composed (the transfer's reference, amounts and fee):

@@ -48,6 +48,7 @@ from disbursements.services.requests import (
     reserved_minor,
 )
 from trust.access import is_trustee
+from trust.db_faults import retried_on_conflict
 from trust.errors import field_error
 from trust.models import Account, EntryKind, Trust
 from trust.money import format_money, from_minor
@@ -138,6 +139,7 @@ class Transfer:
     bank_account: Account | None = None  # the trust's bank account in that currency by default
 
 
+@retried_on_conflict
 def payment_record(*, request: DisbursementRequest, actor: Any, transfer: Transfer) -> Payment:
     """A trustee records the payment of an approved request (see the module docstring for the
     entries). The amount in the request's own currency must be the amount approved. Refuses: a
@@ -399,6 +401,7 @@ def _locked_payment(request: DisbursementRequest) -> tuple[DisbursementRequest, 
     return locked, payment
 
 
+@retried_on_conflict
 def payment_acknowledge(
     *,
     request: DisbursementRequest,
@@ -526,6 +529,7 @@ def payment_acknowledge(
         return payment
 
 
+@retried_on_conflict
 def payment_return(
     *,
     request: DisbursementRequest,

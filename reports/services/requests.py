@@ -25,7 +25,7 @@ from reports.selectors import natural_key
 from reports.services.checkpoints import period_closed, report_checkpoint
 from trust.access import require
 from trust.audit.events import AuditSpec, audit_record, audit_record_many
-from trust.background import task_enqueue
+from trust.background import task_enqueue_many
 from trust.models import Account, Beneficiary, Reconciliation, Trust
 from trust.roles import Action
 
@@ -137,12 +137,15 @@ def _operation_id(asked: _Asked, given: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def _enqueue(report_ids: Sequence[int], batch_id: int | None = None) -> None:
-    """Queue each report once the transaction commits. One the broker refused stays queued in
-    the database; ``batch_requeue`` (``generate_statements`` run again with the batch's operation
-    id) sends it again."""
-    for report_id in report_ids:
-        task_enqueue("reports.tasks.generate_report_task", report_id, batch_id)
+def _enqueue(report_ids: Sequence[int], batch_id: int | None = None, *, trust: Any = None) -> None:
+    """Queue each report once the transaction commits, through the outbox (one the broker
+    refused then is sent by the drain). ``batch_requeue`` (``generate_statements`` run again
+    with the batch's operation id) queues again the reports of a batch that are not done."""
+    task_enqueue_many(
+        "reports.tasks.generate_report_task",
+        [((report_id, batch_id), {}) for report_id in report_ids],
+        trust=trust,
+    )
 
 
 def _require_asker(actor: Any | None, trust: Trust) -> None:
@@ -217,7 +220,7 @@ def _request(asked: _Asked, key: str, actor: Any | None, enqueue: bool) -> Repor
                 Report.objects.filter(pk=existing.pk).update(status=Report.Status.QUEUED)
                 existing.status = Report.Status.QUEUED
                 if enqueue:
-                    _enqueue([existing.pk])
+                    _enqueue([existing.pk], trust=trust)
             return existing
         report = Report.objects.create(
             operation_id=key,
@@ -244,7 +247,7 @@ def _request(asked: _Asked, key: str, actor: Any | None, enqueue: bool) -> Repor
             },
         )
         if enqueue:
-            _enqueue([report.pk])
+            _enqueue([report.pk], trust=trust)
     return report
 
 
@@ -361,7 +364,7 @@ def _batch(
             ]
         )
         if enqueue:
-            _enqueue(list(batch.reports.values_list("pk", flat=True)), batch.pk)
+            _enqueue(list(batch.reports.values_list("pk", flat=True)), batch.pk, trust=trust)
     return batch
 
 
@@ -412,5 +415,5 @@ def batch_requeue(*, batch: ReportBatch) -> int:
         status=Report.Status.QUEUED
     )
     with transaction.atomic():
-        _enqueue(ids, batch.pk)
+        _enqueue(ids, batch.pk, trust=batch.trust_id)
     return len(ids)

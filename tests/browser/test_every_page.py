@@ -24,6 +24,9 @@ NOT_PAGES = {
     "audit-checkpoint",
     "audit-bundle",
     "beneficiary-views-pdf",
+    # Answers for load balancers and monitoring, in JSON (tests/test_operations.py).
+    "healthz",
+    "readyz",
 }
 # The API answers JSON; its page for people is /api/docs/ (Redoc), swept below. Swagger UI
 # (/api/swagger/, to try calls) is a third-party page with known axe findings (nested controls,

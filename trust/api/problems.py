@@ -13,6 +13,12 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from trust.db_faults import (
+    RETRY_AFTER_SECONDS,
+    database_unavailable,
+    unavailable_answered,
+    unavailable_code,
+)
 from trust.errors import first_code
 
 log = logging.getLogger(__name__)
@@ -32,7 +38,12 @@ TITLES = {
     422: "Idempotency key reused with another request",
     429: "Too many requests",
     500: "Something went wrong on our side",
+    503: "The database is unavailable for a moment",
 }
+UNAVAILABLE_DETAIL = (
+    "The database did not answer; nothing of this request was written. Try again after"
+    " Retry-After seconds with the same Idempotency-Key."
+)
 
 
 # The codes with which the services refuse an actor who may not act (``trust.access.require``
@@ -103,8 +114,8 @@ def _field_errors(detail: Any, prefix: str = "") -> dict[str, list[dict[str, str
     return out
 
 
-def problem(status_code: int, code: str, detail: str, **extra: Any) -> Response:
-    body = {
+def problem_body(status_code: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {
         "type": TYPE_BASE + code,
         "title": TITLES.get(status_code, "Refused"),
         "status": status_code,
@@ -112,11 +123,27 @@ def problem(status_code: int, code: str, detail: str, **extra: Any) -> Response:
         "detail": detail,
         **extra,
     }
+
+
+def problem(status_code: int, code: str, detail: str, **extra: Any) -> Response:
+    body = problem_body(status_code, code, detail, **extra)
     return Response(body, status=status_code, content_type=PROBLEM)
+
+
+def unavailable_problem(exc: Exception, request: Any) -> Response:
+    """503 with ``Retry-After`` for a database that is away or busy (``trust.db_faults``),
+    logged on one line without a traceback."""
+    unavailable_answered(getattr(request, "_request", request), exc)
+    out = problem(503, unavailable_code(exc), UNAVAILABLE_DETAIL, retry_after=RETRY_AFTER_SECONDS)
+    out["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    out._has_been_logged = True  # type: ignore[attr-defined]  # Django logs it once, not again
+    return out
 
 
 def problem_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's ``EXCEPTION_HANDLER``: a problem document for every refusal."""
+    if database_unavailable(exc):
+        return unavailable_problem(exc, context["request"])
     if isinstance(exc, DjangoValidationError):
         exc = ServiceRefusal(exc)
     elif isinstance(exc, Http404):

@@ -34,6 +34,7 @@ from trust.models.ledger import (
 )
 from trust.models.notices import Notice
 from trust.models.orders import OrderLine, RestitutionOrder
+from trust.models.outbox import FailedJob, OutboxMessage
 from trust.models.people import (
     ERASED,
     Beneficiary,
@@ -67,6 +68,7 @@ __all__ = [
     "Defendant",
     "EntryKind",
     "Erasure",
+    "FailedJob",
     "IdempotencyRecord",
     "IdentityErased",
     "IdentityReveal",
@@ -77,6 +79,7 @@ __all__ = [
     "MatchedEntry",
     "Notice",
     "OrderLine",
+    "OutboxMessage",
     "Posting",
     "Receipt",
     "Reconciliation",

@@ -29,6 +29,7 @@ from moneyed import Money
 from trust.audit.canonical import VERSION as AUDIT_VERSION
 from trust.audit.canonical import actor_ref, canonical_plain, jsonable
 from trust.audit.events import audit_insert_raw
+from trust.db_faults import retried_on_conflict
 from trust.models import Account, EntryKind, JournalEntry, Trust
 from trust.money import MoneyError, format_money, from_minor, to_minor
 
@@ -191,6 +192,7 @@ def _closed_retries(trust: Trust, prepared: list[_Prepared]) -> dict[str, int]:
     return retried
 
 
+@retried_on_conflict
 def entries_post(
     *, trust: Trust, actor: Any | None, entries: Sequence[EntrySpec]
 ) -> list[PostedEntry]:

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from trust.access import require
+from trust.db_faults import retried_on_conflict
 from trust.errors import field_error
 from trust.models import Receipt, Trust
 from trust.roles import Action
@@ -24,6 +25,7 @@ class ReceiptRefused(ValidationError):
         self.index = index
 
 
+@retried_on_conflict
 def receipts_record(
     *,
     trust: Trust,

@@ -24,6 +24,7 @@ from moneyed import Money
 
 from trust.access import require
 from trust.audit.events import AuditSpec, audit_record, audit_record_many
+from trust.db_faults import retried_on_conflict
 from trust.errors import field_error
 from trust.models import (
     Account,
@@ -184,6 +185,7 @@ def check_receipt(
     )
 
 
+@retried_on_conflict
 def receipt_record(
     *,
     trust: Trust,
@@ -443,6 +445,7 @@ def _carried_to(line_ids: Sequence[int]) -> dict[int, list[int]]:
     return chains
 
 
+@retried_on_conflict
 def receipt_reverse(
     *,
     receipt: Receipt,

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from trust.db_faults import retried_on_conflict
 from trust.errors import first_code
 from trust.models import Account, Defendant, Receipt, Trust
 from trust.money import format_money, from_minor
@@ -335,6 +336,7 @@ def receipts_import(
     )
 
 
+@retried_on_conflict  # a deadlock or serialisation failure: the whole attempt again
 def _receipts_write(
     trust: Trust,
     actor: Any | None,
