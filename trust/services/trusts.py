@@ -65,6 +65,7 @@ ROLE_ACCOUNTS = {
         Account.Type.LIABILITY,
         True,
     ),
+    Account.Role.PAYABLE: ("2800-PAYABLE", "Amounts payable", Account.Type.LIABILITY, True),
     # Equity, negatives allowed: a currency's trading account mirrors the position in it.
     Account.Role.TRADING: ("3900-TRADING", "Currency trading", Account.Type.EQUITY, False),
 }

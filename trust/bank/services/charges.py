@@ -462,43 +462,7 @@ def interest_allocate(
 def payable_account(trust: Trust, currency: str) -> Account:
     """The trust's amounts-payable account in ``currency`` (2800-PAYABLE, opened with the trust
     in its base currency; opened on first use in another, as unallocated accounts are)."""
-    found = (
-        Account.objects.filter(trust=trust, role=Account.Role.PAYABLE, currency=currency)
-        .order_by("pk")
-        .first()
-    )
-    if found is not None:
-        return found
-    code = "2800-PAYABLE" if currency == trust.base_currency else f"2800-PAYABLE-{currency}"
-    with transaction.atomic():
-        account, created = Account.objects.get_or_create(
-            trust=trust,
-            code=code,
-            defaults={
-                "name": f"Amounts payable ({currency})",
-                "type": Account.Type.LIABILITY,
-                "role": Account.Role.PAYABLE,
-                "currency": currency,
-                "no_negative": True,
-            },
-        )
-        if created:
-            audit_record(
-                action="account.opened",
-                actor=None,
-                trust_id=trust.pk,
-                object_type="account",
-                object_id=account.pk,
-                changes={
-                    "code": account.code,
-                    "name": account.name,
-                    "type": account.type,
-                    "role": account.role,
-                    "currency": account.currency,
-                    "no_negative": account.no_negative,
-                },
-            )
-    return account
+    return role_account(trust=trust, role=Account.Role.PAYABLE, currency=currency)
 
 
 def _locked_sub_ledgers(trust: Trust, currency: str, also: list[int]) -> list[SubLedger]:
