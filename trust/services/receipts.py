@@ -37,7 +37,8 @@ from trust.models import (
     RestitutionOrder,
     Trust,
 )
-from trust.money import from_minor
+from trust.money import format_money, from_minor, to_minor
+from trust.reservations import reserved_by_account
 from trust.roles import Action
 from trust.services.allocations import (
     ManualShare,
@@ -446,6 +447,38 @@ def _carried_to(line_ids: Sequence[int]) -> dict[int, list[int]]:
 
 
 @retried_on_conflict
+def _keep_reserved(trust: Trust, specs: list[EntrySpec]) -> None:
+    """Refuse a reversal that would leave a child's sub-ledger holding less than approved
+    requests reserve on it (DOMAIN rule 3: available never below zero). The sub-ledgers are
+    locked first, in primary-key order as approvals lock them, so no approval slips in between."""
+    taken: dict[int, int] = defaultdict(int)
+    for spec in specs:
+        for leg in spec.legs:
+            taken[leg.account_id] += to_minor(leg.amount)
+    accounts = list(
+        Account.objects.select_for_update()
+        .filter(pk__in=[pk for pk, minor in taken.items() if minor > 0])
+        .filter(role=Account.Role.SUB_LEDGER)
+        .order_by("pk")
+    )
+    if not accounts:
+        return
+    left_of = {account.pk: account.balance_minor - taken[account.pk] for account in accounts}
+    if any(left < 0 for left in left_of.values()):
+        return  # the ledger's own refusal (an overdraft), with its own message
+    reserved = reserved_by_account(trust=trust)
+    for account in accounts:
+        left = left_of[account.pk]
+        if left < reserved.get(account.pk, 0):
+            raise LedgerError(
+                f"reversing this receipt would leave {account.code} with"
+                f" {format_money(from_minor(left, account.currency))}, less than the"
+                f" {format_money(from_minor(reserved[account.pk], account.currency))} approved"
+                " requests reserve on it: cancel or pay them first, then reverse",
+                code="reserved",
+            )
+
+
 def receipt_reverse(
     *,
     receipt: Receipt,
@@ -520,6 +553,7 @@ def receipt_reverse(
                     reason=reason,
                 )
             )
+        _keep_reserved(locked.trust, specs)
         try:
             posted = entries_post(trust=locked.trust, actor=actor, entries=specs)
         except LedgerError as exc:

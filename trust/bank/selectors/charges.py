@@ -8,7 +8,6 @@ shares themselves are decided by the pure ``trust.bank.sharing``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,22 +21,11 @@ from trust.bank.sharing import SharingError, share_equally, share_pro_rata
 from trust.errors import field_error
 from trust.models import Account, Trust
 from trust.money import format_money, from_minor, minor_exponent
+from trust.reservations import RESERVED_PROVIDERS, ReservedProvider, reserved_by_account
 
-# What other apps reserve on sub-ledgers (disbursements: approved, unpaid requests), each a
-# function trust -> {sub-ledger account id: reserved minor units}. Registered through
-# ``trust.bank.services.charges.reserved_provider_register`` in the app's ``ready``: the trust app
-# never imports the apps above it.
-ReservedProvider = Callable[[Trust], dict[int, int]]
-RESERVED_PROVIDERS: list[ReservedProvider] = []
-
-
-def reserved_by_account(*, trust: Trust) -> dict[int, int]:
-    """Sub-ledger account id -> what is reserved on it (every registered provider, summed)."""
-    total: dict[int, int] = {}
-    for provider in RESERVED_PROVIDERS:
-        for account_id, minor in provider(trust).items():
-            total[account_id] = total.get(account_id, 0) + int(minor)
-    return total
+# What other apps reserve on sub-ledgers: trust/reservations.py (registered through
+# ``trust.bank.services.charges.reserved_provider_register``).
+__all__ = ["RESERVED_PROVIDERS", "ReservedProvider", "reserved_by_account"]
 
 
 @dataclass(frozen=True)
