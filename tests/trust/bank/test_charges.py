@@ -20,6 +20,7 @@ from django.urls import include, path, reverse
 from moneyed import Money
 
 from tests.factories import TrustFactory, account, appoint, beneficiary, fund, person
+from trust import reservations
 from trust.bank.models import (
     BankAccount,
     BankStatement,
@@ -28,7 +29,6 @@ from trust.bank.models import (
     StatementImport,
     StatementLine,
 )
-from trust.bank.selectors import charges as charge_selectors
 from trust.bank.selectors.charges import charge_schedule, sub_ledger_balance_days
 from trust.bank.services.charges import fee_charge, interest_allocate
 from trust.bank.sharing import balance_days
@@ -407,7 +407,7 @@ def test_a_fee_never_takes_what_is_reserved_and_shares_the_rest_among_the_others
     mv1 = case.subs[0]
     # 570.00 of MV-1's 600.00 is reserved: its pro rata 60.00 is capped at 30.00, and the other
     # 30.00 is shared 3:1 between MV-2 and MV-3.
-    monkeypatch.setattr(charge_selectors, "RESERVED_PROVIDERS", [lambda trust: {mv1.pk: 57000}])
+    monkeypatch.setattr(reservations, "RESERVED_PROVIDERS", [lambda trust: {mv1.pk: 57000}])
     charge = fee(case, "100.00")
     assert shares(charge) == {"MV-1": 3000, "MV-2": 5250, "MV-3": 1750}
     books_sound(case.trust)
@@ -418,7 +418,7 @@ def test_a_fee_larger_than_the_free_balance_is_refused_naming_the_shortfall(
 ) -> None:
     funded(case, "600.00", "300.00", "100.00")
     mv1 = case.subs[0]
-    monkeypatch.setattr(charge_selectors, "RESERVED_PROVIDERS", [lambda trust: {mv1.pk: 57000}])
+    monkeypatch.setattr(reservations, "RESERVED_PROVIDERS", [lambda trust: {mv1.pk: 57000}])
     error = refused("insufficient_funds", lambda: fee(case, "430.01"))
     assert "430.00 USD" in " ".join(error.messages)  # the free balance
     assert "0.01 USD short" in " ".join(error.messages)
